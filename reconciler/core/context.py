@@ -1,0 +1,80 @@
+"""What a charger is and how it reports: the inputs to the composite engine besides the profiles.
+
+`StationContext` bundles the hardware facts (connectors, voltage, phases), the SetChargingProfile
+capabilities (the smart-charging configuration keys) and the *conventions* on which real chargers
+disagree (OCPP16-SMART-CHARGING.md §9). Every convention defaults to EVerest libocpp's behaviour,
+the reference the public conformance cases were taken from; the simulator's quirk knobs and the
+per-model quirk files change them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from reconciler.core.profiles import RateUnit
+
+
+class Uncovered(enum.StrEnum):
+    """What a charger reports for time that no profile covers."""
+
+    DEFAULT_LIMIT = "default_limit"  # EVerest: a period at defaultLimitA / defaultLimitW
+    NO_LIMIT = "no_limit"  # the reconciler's own view: limit None ("not restricted")
+    MINUS_ONE = "minus_one"  # MicroOcpp: limit -1, numberPhases -1
+    REJECTED = "rejected"  # SAP and some real chargers: status Rejected if nothing covers the window
+
+
+class Connector0(enum.StrEnum):
+    """How the composite of connector 0 (the grid connection) is formed."""
+
+    SUM = "sum"  # EVerest: sum of each connector's composite, then capped by ChargePointMax
+    STACK = "stack"  # SAP: every profile in one stack, nothing summed
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """The smart-charging configuration keys that bound what SetChargingProfile accepts."""
+
+    max_stack_level: int = 100  # ChargeProfileMaxStackLevel
+    max_periods: int = 1024  # ChargingScheduleMaxPeriods
+    max_profiles: int = 1000  # MaxChargingProfilesInstalled
+    allowed_units: tuple[RateUnit, ...] = (RateUnit.A, RateUnit.W)  # ChargingScheduleAllowedChargingRateUnit
+    allow_without_start_schedule: bool = False  # AllowChargingProfileWithoutStartSchedule (EVerest)
+
+
+@dataclass(frozen=True, slots=True)
+class StationContext:
+    number_of_connectors: int = 1
+    supply_voltage: float = 230.0
+    default_number_phases: int = 3
+    default_limit_a: float = 48.0
+    default_limit_w: float = 33_120.0
+    uncovered: Uncovered = Uncovered.DEFAULT_LIMIT
+    connector0: Connector0 = Connector0.SUM
+    tx_default_when_idle: bool = True  # EVerest's simulate_transaction_active
+    recurrence_before_start: bool = True  # a Recurring profile recurs before its startSchedule too
+    convert_units: bool = True  # False: limits in the other unit are not reported (MicroOcpp, SAP)
+    limit_step: float | None = None  # round reported limits to this step (0.1, or 1.0 for whole amps)
+    max_composite_duration: int | None = None
+    capabilities: Capabilities = field(default_factory=Capabilities)
+
+    def with_(self, **changes: object) -> StationContext:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def default_limit(self, unit: RateUnit) -> float:
+        return self.default_limit_a if unit is RateUnit.A else self.default_limit_w
+
+    @property
+    def default_unit(self) -> RateUnit:
+        units = self.capabilities.allowed_units
+        return units[0] if units else RateUnit.A
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """A running transaction on one connector; `start` anchors its Relative profiles."""
+
+    connector_id: int
+    transaction_id: int | None
+    start: datetime
