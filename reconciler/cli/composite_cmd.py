@@ -72,7 +72,9 @@ def render_table(composite: Composite) -> str:
         return f"Rejected: {composite.reason or 'no reason given'}"
     start = int(composite.schedule_start.timestamp())
     unit = composite.unit.value
-    rows = [f"connector {composite.connector_id}, {composite.duration} s from {composite.schedule_start:%Y-%m-%d %H:%M:%S}Z"]
+    rows = [
+        f"connector {composite.connector_id}, {composite.duration} s from {composite.schedule_start:%Y-%m-%d %H:%M:%S}Z"
+    ]
     rows.append(f"{'start':>20}  {'end':>20}  {'limit':>10}  {'phases':>6}  governed by")
     periods = composite.periods
     for i, period in enumerate(periods):
@@ -81,9 +83,8 @@ def render_table(composite: Composite) -> str:
         limit = "no limit" if period.limit is None else f"{period.limit:.1f} {unit}"
         phases = "" if period.number_phases is None else str(period.number_phases)
         governor = period.governor.describe() if period.governor else "no profile (uncovered)"
-        rows.append(
-            f"{from_epoch(begin):%Y-%m-%d %H:%M:%S}  {from_epoch(finish):%Y-%m-%d %H:%M:%S}  {limit:>10}  {phases:>6}  {governor}"
-        )
+        span = f"{from_epoch(begin):%Y-%m-%d %H:%M:%S}  {from_epoch(finish):%Y-%m-%d %H:%M:%S}"
+        rows.append(f"{span}  {limit:>10}  {phases:>6}  {governor}")
     return "\n".join(rows)
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from reconciler.core.context import Connector0, StationContext, Transaction, Uncovered
 from reconciler.core.profiles import (
@@ -45,7 +46,13 @@ from reconciler.core.units import round_to_step
 FOREVER = 1 << 62
 
 # An entry is a tuple for speed: (start, end, limit, numberPhases, stackLevel, is_amps, profile).
-_START, _END, _LIMIT, _PHASES, _STACK, _AMPS, _PROFILE = range(7)
+_START: Final = 0
+_END: Final = 1
+_LIMIT: Final = 2
+_PHASES: Final = 3
+_STACK: Final = 4
+_AMPS: Final = 5
+_PROFILE: Final = 6
 Entry = tuple[int, int, float, int | None, int, bool, ChargingProfile]
 # A purpose's step function: (offset from now, entry or None for a gap), offsets strictly increasing.
 Steps = list[tuple[int, Entry | None]]
@@ -94,7 +101,9 @@ class Composite:
 # --- step 1: entries ---------------------------------------------------------------------------
 
 
-def _occurrences(profile: ChargingProfile, now: int, end: int, session_start: int | None, ctx: StationContext) -> list[int]:
+def _occurrences(
+    profile: ChargingProfile, now: int, end: int, session_start: int | None, ctx: StationContext
+) -> list[int]:
     kind = profile.kind
     schedule = profile.schedule
     if kind is Kind.ABSOLUTE:
@@ -216,9 +225,12 @@ def _applicable(
         if purpose is Purpose.TX_DEFAULT:
             if where == 0 or where == connector_id:
                 tx_default.append(profile)
-        elif purpose is Purpose.TX and where == connector_id:
-            if profile.transaction_id is None or (running_id is not None and profile.transaction_id == running_id):
-                tx.append(profile)
+        elif (
+            purpose is Purpose.TX
+            and where == connector_id
+            and (profile.transaction_id is None or (running_id is not None and profile.transaction_id == running_id))
+        ):
+            tx.append(profile)
     return _by_stack(tx), _by_stack(tx_default)
 
 
@@ -425,10 +437,7 @@ def compute_composite(
         limit, phases, governor, stack = _convert(value, unit, ctx)
         key = (limit, phases, stack)
         if limit is None and ctx.uncovered is not Uncovered.NO_LIMIT:
-            if ctx.uncovered is Uncovered.MINUS_ONE:
-                key = (-1.0, -1, 0)
-            else:
-                key = (ctx.default_limit(unit), None, 0)
+            key = (-1.0, -1, 0) if ctx.uncovered is Uncovered.MINUS_ONE else (ctx.default_limit(unit), None, 0)
         if key == last_key:
             continue
         last_key = key

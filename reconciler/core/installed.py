@@ -87,14 +87,11 @@ def acceptance(
     if installed_count >= caps.max_profiles and not replaces_one:
         return _reject(f"{installed_count} profiles are installed, the maximum (MaxChargingProfilesInstalled)")
     if len(schedule.periods) > caps.max_periods:
-        return _reject(
-            f"{len(schedule.periods)} periods exceed ChargingScheduleMaxPeriods {caps.max_periods}"
-        )
+        return _reject(f"{len(schedule.periods)} periods exceed ChargingScheduleMaxPeriods {caps.max_periods}")
     if schedule.charging_rate_unit not in caps.allowed_units:
         allowed = ",".join(u.value for u in caps.allowed_units)
-        return _reject(
-            f"unit {schedule.charging_rate_unit.value} is not allowed (ChargingScheduleAllowedChargingRateUnit {allowed})"
-        )
+        unit = schedule.charging_rate_unit.value
+        return _reject(f"unit {unit} is not allowed (ChargingScheduleAllowedChargingRateUnit {allowed})")
     for i, period in enumerate(schedule.periods):
         if period.number_phases is not None and not 1 <= period.number_phases <= 3:
             return _reject(f"period {i}: numberPhases {period.number_phases} is outside 1..3")

@@ -70,7 +70,8 @@ def _coerce(value: Any, kind: Any, path: str) -> Any:
             raise TypeError
         return kind(value)
     except (TypeError, ValueError):
-        choices = f" (one of {', '.join(m.value for m in kind)})" if isinstance(kind, type) and hasattr(kind, "__members__") else ""
+        members = getattr(kind, "__members__", None)
+        choices = f" (one of {', '.join(m.value for m in members.values())})" if members else ""
         raise RequestError(f"{path}: {value!r} is not a valid {getattr(kind, '__name__', kind)}{choices}") from None
 
 
@@ -123,7 +124,11 @@ def request_from_json(data: Any) -> CompositeRequest:
         raise RequestError(str(exc)) from None
     connector_id = _coerce(data["connectorId"], int, "connectorId")
     duration = _coerce(data["duration"], int, "duration")
-    unit = None if data.get("chargingRateUnit") is None else _coerce(data["chargingRateUnit"], RateUnit, "chargingRateUnit")
+    unit = (
+        None
+        if data.get("chargingRateUnit") is None
+        else _coerce(data["chargingRateUnit"], RateUnit, "chargingRateUnit")
+    )
     context_data = data.get("context") or {}
     context = context_from_json(context_data)
 
@@ -140,7 +145,9 @@ def request_from_json(data: Any) -> CompositeRequest:
             raise RequestError(str(exc)) from None
         tx_id = tx.get("transactionId")
         conn = _coerce(tx["connectorId"], int, f"{where}.connectorId")
-        transactions[conn] = Transaction(conn, None if tx_id is None else _coerce(tx_id, int, f"{where}.transactionId"), start)
+        transactions[conn] = Transaction(
+            conn, None if tx_id is None else _coerce(tx_id, int, f"{where}.transactionId"), start
+        )
 
     raw_profiles = data.get("profiles") or []
     if not isinstance(raw_profiles, list):
@@ -159,7 +166,9 @@ def request_from_json(data: Any) -> CompositeRequest:
         except ProfileError as exc:
             raise RequestError(str(exc)) from None
         if replay:
-            installed, verdict = installed.set_profile(conn, profile, context=context, transactions=transactions, now=now)
+            installed, verdict = installed.set_profile(
+                conn, profile, context=context, transactions=transactions, now=now
+            )
             if not verdict.accepted:
                 rejected.append(f"{path}: {verdict.reason}")
         else:
