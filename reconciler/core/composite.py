@@ -26,13 +26,13 @@ the same (limit, numberPhases, governing stackLevel) are merged, as libocpp does
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Final
+from typing import Final, NamedTuple
 
 from reconciler.core.context import Connector0, StationContext, Transaction, Uncovered
 from reconciler.core.profiles import (
+    FOREVER,
     RECURRENCE_SECONDS,
     ChargingProfile,
     Kind,
@@ -42,8 +42,6 @@ from reconciler.core.profiles import (
     from_epoch,
 )
 from reconciler.core.units import round_to_step
-
-FOREVER = 1 << 62
 
 # An entry is a tuple for speed: (start, end, limit, numberPhases, stackLevel, is_amps, profile).
 _START: Final = 0
@@ -58,8 +56,7 @@ Entry = tuple[int, int, float, int | None, int, bool, ChargingProfile]
 Steps = list[tuple[int, Entry | None]]
 
 
-@dataclass(frozen=True, slots=True)
-class Governor:
+class Governor(NamedTuple):
     """Which profile sets a period's limit ("summed" for connector 0's sum of connectors)."""
 
     profile_id: int | None
@@ -75,16 +72,14 @@ class Governor:
         return f"#{self.profile_id} {self.purpose.value} stack {self.stack_level}"
 
 
-@dataclass(frozen=True, slots=True)
-class CompositePeriod:
+class CompositePeriod(NamedTuple):
     start_period: int
     limit: float | None  # None: not restricted by any profile (Uncovered.NO_LIMIT only)
     number_phases: int | None = None
     governor: Governor | None = None  # None: no profile covers this period
 
 
-@dataclass(frozen=True, slots=True)
-class Composite:
+class Composite(NamedTuple):
     status: str  # "Accepted" | "Rejected"
     connector_id: int
     schedule_start: datetime
@@ -133,29 +128,25 @@ def profile_entries(
     starts = _occurrences(profile, now, end, session_start, ctx)
     if not starts:
         return []
-    schedule = profile.schedule
-    periods = schedule.periods
-    count = len(periods)
-    duration = schedule.duration
     valid_from = profile.valid_from_s
     valid_to = profile.valid_to_s
-    amps = schedule.charging_rate_unit is RateUnit.A
+    amps = profile.schedule.charging_rate_unit is RateUnit.A
     stack = profile.stack_level
-    last_occurrence = len(starts) - 1
     out: list[Entry] = []
-    previous_start = -1
-    for i, period in enumerate(periods):
-        offset = period.start_period
-        if (i == 0 and offset != 0) or (i > 0 and previous_start >= offset):
-            previous_start = offset
-            continue  # libocpp skips periods that do not start at 0 or do not increase
-        previous_start = offset
-        length = periods[i + 1].start_period if i + 1 < count else FOREVER
-        if duration is not None and duration < length:
-            length = duration
+    append = out.append
+    if len(starts) == 1 and valid_from is None and valid_to is None:  # Absolute/Relative, no validity window
+        occurrence = starts[0]
+        for offset, length, limit, phases in profile.schedule.compiled:
+            begin = occurrence + offset
+            finish = occurrence + length if length < FOREVER else FOREVER
+            if finish > begin and finish > now and begin <= end:
+                append((begin, finish, limit, phases, stack, amps, profile))
+        return out
+    last = len(starts) - 1
+    for offset, length, limit, phases in profile.schedule.compiled:
         for k, occurrence in enumerate(starts):
             span = length
-            if k < last_occurrence and starts[k + 1] - occurrence < span:
+            if k < last and starts[k + 1] - occurrence < span:
                 span = starts[k + 1] - occurrence
             if valid_to is not None and valid_to - occurrence < span:
                 span = valid_to - occurrence
@@ -167,7 +158,7 @@ def profile_entries(
                 begin = valid_from
             if finish <= begin or finish <= now or begin > end:
                 continue
-            out.append((begin, finish, period.limit, period.number_phases, stack, amps, profile))
+            append((begin, finish, limit, phases, stack, amps, profile))
     return out
 
 
@@ -178,6 +169,15 @@ def stacked_steps(entries: list[Entry], now: int, end: int) -> Steps:
     """Sweep [now, end): at each instant the highest-stack entry covering it (libocpp's order)."""
     if not entries:
         return [(0, None)]
+    if len(entries) == 1:  # the common case: one period of one profile
+        only = entries[0]
+        begin = only[_START] - now if only[_START] > now else 0
+        if begin >= end - now:
+            return [(0, None)]
+        steps1: Steps = [(0, None), (begin, only)] if begin > 0 else [(0, only)]
+        if only[_END] < end:
+            steps1.append((only[_END] - now, None))
+        return steps1
     # Earliest first, then highest stack first; ties keep installation order (both sorts are stable).
     entries.sort(key=lambda e: (-e[_STACK], e[_START]))
     steps: Steps = []
@@ -213,30 +213,44 @@ def _by_stack(candidates: Iterable[ChargingProfile]) -> list[ChargingProfile]:
     return list(table.values())
 
 
-def _applicable(
-    installed: Sequence[tuple[int, ChargingProfile]], connector_id: int, transaction: Transaction | None
-) -> tuple[list[ChargingProfile], list[ChargingProfile]]:
-    """(TxProfiles, TxDefaultProfiles) that apply to one connector N > 0."""
-    tx: list[ChargingProfile] = []
-    tx_default: list[ChargingProfile] = []
-    running_id = transaction.transaction_id if transaction is not None else None
-    for where, profile in installed:
-        purpose = profile.purpose
-        if purpose is Purpose.TX_DEFAULT:
-            if where == 0 or where == connector_id:
-                tx_default.append(profile)
-        elif (
-            purpose is Purpose.TX
-            and where == connector_id
-            and (profile.transaction_id is None or (running_id is not None and profile.transaction_id == running_id))
-        ):
-            tx.append(profile)
-    return _by_stack(tx), _by_stack(tx_default)
+class _Buckets:
+    """The installed profiles sorted once by purpose and connector."""
+
+    __slots__ = ("caps", "tx", "tx_default")
+
+    def __init__(self, installed: Sequence[tuple[int, ChargingProfile]]) -> None:
+        self.caps: list[ChargingProfile] = []
+        self.tx: list[tuple[int, ChargingProfile]] = []
+        self.tx_default: list[tuple[int, ChargingProfile]] = []
+        for pair in installed:
+            purpose = pair[1].purpose
+            if purpose is Purpose.TX_DEFAULT:
+                self.tx_default.append(pair)
+            elif purpose is Purpose.TX:
+                self.tx.append(pair)
+            elif pair[0] == 0:
+                self.caps.append(pair[1])
+
+    def for_connector(
+        self, connector_id: int, transaction: Transaction | None
+    ) -> tuple[list[ChargingProfile], list[ChargingProfile]]:
+        """(TxProfiles, TxDefaultProfiles) that apply to one connector; 0 means every connector's."""
+        running_id = transaction.transaction_id if transaction is not None else None
+        tx = [
+            p
+            for where, p in self.tx
+            if (connector_id == 0 or where == connector_id)
+            and (p.transaction_id is None or (running_id is not None and p.transaction_id == running_id))
+        ]
+        default = [p for where, p in self.tx_default if connector_id == 0 or where == 0 or where == connector_id]
+        return (_by_stack(tx) if len(tx) > 1 else tx), (_by_stack(default) if len(default) > 1 else default)
 
 
 def _purpose_steps(
-    profiles: Iterable[ChargingProfile], now: int, end: int, session: int | None, ctx: StationContext
+    profiles: list[ChargingProfile], now: int, end: int, session: int | None, ctx: StationContext
 ) -> Steps:
+    if not profiles:
+        return _GAP
     entries: list[Entry] = []
     for profile in profiles:
         entries.extend(profile_entries(profile, now, end, session, ctx))
@@ -245,15 +259,43 @@ def _purpose_steps(
 
 # --- steps 3-5: combine, convert, report -------------------------------------------------------------
 
-
-def _breakpoints(step_lists: Sequence[Steps]) -> list[int]:
-    if len(step_lists) == 1:
-        return [offset for offset, _ in step_lists[0]]
-    return sorted({offset for steps in step_lists for offset, _ in steps})
+_GAP: Steps = [(0, None)]
+_SUMMED = Governor(None, None, 0, summed=True)
 
 
-def _walk(step_lists: Sequence[Steps], points: list[int]) -> Iterable[tuple[int, list[Entry | None]]]:
-    """For each breakpoint, the value of every step function there."""
+def _is_gap(steps: Steps) -> bool:
+    return len(steps) == 1 and steps[0][1] is None
+
+
+def _zip(a: Steps, b: Steps) -> Iterator[tuple[int, Entry | None, Entry | None]]:
+    """Walk two step functions together: (offset, value of a, value of b) at every breakpoint."""
+    va, vb = a[0][1], b[0][1]
+    yield 0, va, vb
+    i, j, na, nb = 1, 1, len(a), len(b)
+    while i < na or j < nb:
+        oa = a[i][0] if i < na else FOREVER
+        ob = b[j][0] if j < nb else FOREVER
+        if oa <= ob:
+            va = a[i][1]
+            i += 1
+        if ob <= oa:
+            vb = b[j][1]
+            j += 1
+        yield (oa if oa < ob else ob), va, vb
+
+
+def _overlay(top: Steps, bottom: Steps) -> Steps:
+    """`top` wherever it has a value, else `bottom`: TxProfile over TxDefaultProfile."""
+    if _is_gap(top):
+        return bottom
+    if _is_gap(bottom):
+        return top
+    return [(offset, t if t is not None else d) for offset, t, d in _zip(top, bottom)]
+
+
+def _walk(step_lists: Sequence[Steps]) -> Iterator[tuple[int, list[Entry | None]]]:
+    """For each breakpoint of several step functions, the value of every one there."""
+    points = sorted({offset for steps in step_lists for offset, _ in steps})
     index = [0] * len(step_lists)
     values: list[Entry | None] = [steps[0][1] for steps in step_lists]
     for point in points:
@@ -267,23 +309,20 @@ def _walk(step_lists: Sequence[Steps], points: list[int]) -> Iterable[tuple[int,
         yield point, values
 
 
-class _Limit:
-    """A period's limits while it is assembled: A and W kept apart, as libocpp's IntermediatePeriod."""
+class _Period:
+    """One period while it is assembled: A and W kept apart until the end, as libocpp does."""
 
-    __slots__ = ("amps", "amps_entry", "phases", "summed", "watts", "watts_entry")
+    __slots__ = ("amps", "amps_entry", "phases", "watts", "watts_entry")
 
-    def __init__(self) -> None:
-        self.amps: float | None = None
-        self.watts: float | None = None
+    def __init__(self, amps: float | None = None, watts: float | None = None, phases: int | None = None) -> None:
+        self.amps = amps
+        self.watts = watts
         self.amps_entry: Entry | None = None
         self.watts_entry: Entry | None = None
-        self.phases: int | None = None
-        self.summed = False
+        self.phases = phases
 
-    def lower(self, entry: Entry | None, use_amps: bool, use_watts: bool) -> None:
-        """Take `entry` where it is lower than what is there (the ChargePointMax cap, or a purpose)."""
-        if entry is None:
-            return
+    def lower(self, entry: Entry, use_amps: bool, use_watts: bool) -> None:
+        """Take `entry` where it is lower than what is there (lowest limit wins; ties keep the first)."""
         limit = entry[_LIMIT]
         if entry[_AMPS]:
             if not use_amps:
@@ -300,44 +339,108 @@ class _Limit:
             self.phases = phases
 
 
-def _governor(entry: Entry | None, summed: bool) -> Governor | None:
-    if entry is None:
-        return Governor(None, None, 0, summed=True) if summed else None
-    profile = entry[_PROFILE]
-    return Governor(profile.charging_profile_id, profile.purpose, entry[_STACK])
+class _Reporter:
+    """Converts assembled periods to the requested unit and merges equal neighbours."""
+
+    __slots__ = ("ctx", "last", "periods", "summed", "unit_is_amps")
+
+    def __init__(self, ctx: StationContext, unit: RateUnit, summed: bool) -> None:
+        self.ctx = ctx
+        self.unit_is_amps = unit is RateUnit.A
+        self.summed = summed
+        self.periods: list[CompositePeriod] = []
+        self.last: tuple[float | None, int | None, int] | None = None
+
+    def add(
+        self,
+        offset: int,
+        amps: float | None,
+        watts: float | None,
+        phases: int | None,
+        amps_entry: Entry | None,
+        watts_entry: Entry | None,
+    ) -> None:
+        ctx = self.ctx
+        limit: float | None = None
+        entry: Entry | None = None
+        if amps is not None or watts is not None:
+            transform = ctx.supply_voltage * (phases if phases is not None else ctx.default_number_phases)
+            if self.unit_is_amps:
+                if amps is not None:
+                    limit, entry = amps, amps_entry
+                if watts is not None and (limit is None or watts / transform < limit):
+                    limit, entry = watts / transform, watts_entry
+            else:
+                if watts is not None:
+                    limit, entry = watts, watts_entry
+                if amps is not None and (limit is None or amps * transform < limit):
+                    limit, entry = amps * transform, amps_entry
+            if ctx.limit_step:
+                limit = round_to_step(limit, ctx.limit_step)  # type: ignore[arg-type]
+        if limit is None:
+            if ctx.uncovered is Uncovered.NO_LIMIT:
+                key: tuple[float | None, int | None, int] = (None, None, 0)
+            elif ctx.uncovered is Uncovered.MINUS_ONE:
+                key = (-1.0, -1, 0)
+            else:
+                key = (ctx.default_limit_a if self.unit_is_amps else ctx.default_limit_w, None, 0)
+        else:
+            key = (limit, phases, 0 if entry is None else entry[_STACK])
+        if key == self.last:
+            return
+        self.last = key
+        if limit is None:
+            governor = None
+        elif entry is None:
+            governor = _SUMMED
+        else:
+            profile = entry[_PROFILE]
+            governor = Governor(profile.charging_profile_id, profile.purpose, entry[_STACK])
+        self.periods.append(CompositePeriod(offset, key[0], key[1], governor))
 
 
-def _convert(
-    value: _Limit, unit: RateUnit, ctx: StationContext
-) -> tuple[float | None, int | None, Governor | None, int]:
-    """(limit in `unit`, numberPhases, governor, governing stack level) of one assembled period."""
-    if value.amps is None and value.watts is None:
-        return None, value.phases, None, 0
-    transform = ctx.supply_voltage * (value.phases if value.phases is not None else ctx.default_number_phases)
-    limit: float | None = None
-    entry: Entry | None = None
-    if unit is RateUnit.A:
-        if value.amps is not None:
-            limit, entry = value.amps, value.amps_entry
-        if value.watts is not None:
-            converted = value.watts / transform
-            if limit is None or converted < limit:
-                limit, entry = converted, value.watts_entry
-    else:
-        if value.watts is not None:
-            limit, entry = value.watts, value.watts_entry
-        if value.amps is not None:
-            converted = value.amps * transform
-            if limit is None or converted < limit:
-                limit, entry = converted, value.amps_entry
-    stack = 0 if entry is None else entry[_STACK]
-    if limit is not None and ctx.limit_step:
-        limit = round_to_step(limit, ctx.limit_step)
-    return limit, value.phases, _governor(entry, value.summed), stack
+def _report_connector(reporter: _Reporter, lane: Steps, cap: Steps, use_amps: bool, use_watts: bool) -> None:
+    """Connector N (or connector 0 as one stack): the lane's value, capped by ChargePointMax."""
+    add = reporter.add
+    if _is_gap(cap) or _is_gap(lane):
+        only = lane if _is_gap(cap) else cap
+        for offset, entry in only:
+            if entry is None or not (use_amps if entry[_AMPS] else use_watts):
+                add(offset, None, None, None, None, None)
+            elif entry[_AMPS]:
+                add(offset, entry[_LIMIT], None, entry[_PHASES], entry, None)
+            else:
+                add(offset, None, entry[_LIMIT], entry[_PHASES], None, entry)
+        return
+    for offset, value, limit in _zip(lane, cap):
+        period = _Period()
+        if value is not None:
+            period.lower(value, use_amps, use_watts)
+        if limit is not None:
+            period.lower(limit, use_amps, use_watts)
+        add(offset, period.amps, period.watts, period.phases, period.amps_entry, period.watts_entry)
 
 
-def _tx_value(tx: Entry | None, tx_default: Entry | None) -> Entry | None:
-    return tx if tx is not None else tx_default
+def _report_sum(reporter: _Reporter, lanes: list[Steps], cap: Steps, use_amps: bool, use_watts: bool) -> None:
+    """Connector 0: each connector's value (its default where it has none) summed, then capped."""
+    ctx = reporter.ctx
+    for offset, values in _walk([cap, *lanes]):
+        amps = watts = 0.0
+        phases: int | None = None
+        for value in values[1:]:
+            amps += ctx.default_limit_a
+            watts += ctx.default_limit_w
+            if value is not None and (use_amps if value[_AMPS] else use_watts):
+                if value[_AMPS]:
+                    amps += value[_LIMIT] - ctx.default_limit_a
+                else:
+                    watts += value[_LIMIT] - ctx.default_limit_w
+                if value[_PHASES] is not None and (phases is None or value[_PHASES] > phases):
+                    phases = value[_PHASES]
+        period = _Period(amps, watts, phases)
+        if values[0] is not None:
+            period.lower(values[0], use_amps, use_watts)
+        reporter.add(offset, period.amps, period.watts, period.phases, period.amps_entry, period.watts_entry)
 
 
 def compute_composite(
@@ -359,90 +462,42 @@ def compute_composite(
     if ctx.max_composite_duration is not None and duration > ctx.max_composite_duration:
         duration = ctx.max_composite_duration
     start = from_epoch(now_s)
-    if connector_id < 0 or connector_id > ctx.number_of_connectors or duration < 0:
-        reason = (
-            f"connector {connector_id} does not exist (the station has 1..{ctx.number_of_connectors})"
-            if duration >= 0
-            else f"duration {duration} is negative"
-        )
+    if connector_id < 0 or connector_id > ctx.number_of_connectors:
+        reason = f"connector {connector_id} does not exist (the station has 0..{ctx.number_of_connectors})"
         return Composite("Rejected", connector_id, start, max(duration, 0), unit, (), reason)
+    if duration < 0:
+        return Composite("Rejected", connector_id, start, 0, unit, (), f"duration {duration} is negative")
     end_s = now_s + duration
     use_amps = ctx.convert_units or unit is RateUnit.A
     use_watts = ctx.convert_units or unit is RateUnit.W
+    summed = connector_id == 0 and ctx.connector0 is Connector0.SUM
 
-    cap_profiles = _by_stack(p for where, p in installed if where == 0 and p.purpose is Purpose.CHARGE_POINT_MAX)
-
-    # Each "lane" is a pair of step functions (TxProfile, TxDefaultProfile) for one connector.
-    lanes: list[tuple[Steps, Steps] | None] = []
+    # A lane is one connector's TxProfile-over-TxDefaultProfile step function.
+    buckets = _Buckets(installed)
+    lanes: list[Steps] = []
     session: int | None = None
-    if connector_id == 0 and ctx.connector0 is Connector0.SUM:
-        lane_ids = list(range(1, ctx.number_of_connectors + 1))
-    else:
-        lane_ids = [connector_id]
-    for lane in lane_ids:
+    for lane in range(1, ctx.number_of_connectors + 1) if summed else (connector_id,):
         transaction = transactions.get(lane)
-        session = epoch_seconds(transaction.start) if transaction is not None else None
+        session = transaction.start_s if transaction is not None else None
         if session is None and not ctx.tx_default_when_idle:
-            lanes.append(None)
+            lanes.append(_GAP)
             continue
-        if lane == 0:  # connector 0 as one stack: every connector's profiles together
-            tx_profiles = _by_stack(p for _, p in installed if p.purpose is Purpose.TX)
-            default_profiles = _by_stack(p for _, p in installed if p.purpose is Purpose.TX_DEFAULT)
-        else:
-            tx_profiles, default_profiles = _applicable(installed, lane, transaction)
+        tx_profiles, default_profiles = buckets.for_connector(lane, transaction)
         lanes.append(
-            (
+            _overlay(
                 _purpose_steps(tx_profiles, now_s, end_s, session, ctx),
                 _purpose_steps(default_profiles, now_s, end_s, session, ctx),
             )
         )
-    cap_steps = _purpose_steps(cap_profiles, now_s, end_s, session, ctx)
+    caps = _by_stack(buckets.caps) if len(buckets.caps) > 1 else buckets.caps
+    cap = _purpose_steps(caps, now_s, end_s, session, ctx)
 
-    summed = connector_id == 0 and ctx.connector0 is Connector0.SUM
-    step_lists: list[Steps] = [cap_steps]
-    for pair in lanes:
-        if pair is not None:
-            step_lists.extend(pair)
-
-    periods: list[CompositePeriod] = []
-    last_key: tuple[float | None, int | None, int] | None = None
-    for offset, values in _walk(step_lists, _breakpoints(step_lists)):
-        value = _Limit()
-        if summed:
-            value.summed = True
-            amps_total = 0.0
-            watts_total = 0.0
-            j = 1
-            for pair in lanes:
-                lane_value: Entry | None = None
-                if pair is not None:
-                    lane_value = _tx_value(values[j], values[j + 1])
-                    j += 2
-                amps_total += ctx.default_limit_a
-                watts_total += ctx.default_limit_w
-                if lane_value is not None and (use_amps if lane_value[_AMPS] else use_watts):
-                    if lane_value[_AMPS]:
-                        amps_total += lane_value[_LIMIT] - ctx.default_limit_a
-                    else:
-                        watts_total += lane_value[_LIMIT] - ctx.default_limit_w
-                    phases = lane_value[_PHASES]
-                    if phases is not None and (value.phases is None or phases > value.phases):
-                        value.phases = phases
-            value.amps, value.watts = amps_total, watts_total
-            value.lower(values[0], use_amps, use_watts)
-        else:
-            if len(values) > 1:
-                value.lower(_tx_value(values[1], values[2]), use_amps, use_watts)
-            value.lower(values[0], use_amps, use_watts)
-        limit, phases, governor, stack = _convert(value, unit, ctx)
-        key = (limit, phases, stack)
-        if limit is None and ctx.uncovered is not Uncovered.NO_LIMIT:
-            key = (-1.0, -1, 0) if ctx.uncovered is Uncovered.MINUS_ONE else (ctx.default_limit(unit), None, 0)
-        if key == last_key:
-            continue
-        last_key = key
-        periods.append(CompositePeriod(offset, key[0], key[1], governor))
-
+    reporter = _Reporter(ctx, unit, summed)
+    if summed:
+        _report_sum(reporter, lanes, cap, use_amps, use_watts)
+    else:
+        _report_connector(reporter, lanes[0], cap, use_amps, use_watts)
+    periods = tuple(reporter.periods)
     if ctx.uncovered is Uncovered.REJECTED and all(p.governor is None for p in periods):
         return Composite("Rejected", connector_id, start, duration, unit, (), "no charging profile applies")
-    return Composite("Accepted", connector_id, start, duration, unit, tuple(periods))
+    return Composite("Accepted", connector_id, start, duration, unit, periods)

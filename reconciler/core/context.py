@@ -13,7 +13,7 @@ import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from reconciler.core.profiles import RateUnit
+from reconciler.core.profiles import RateUnit, epoch_seconds
 
 
 class Uncovered(enum.StrEnum):
@@ -78,3 +78,7 @@ class Transaction:
     connector_id: int
     transaction_id: int | None
     start: datetime
+    start_s: int = field(default=0, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start_s", epoch_seconds(self.start))

@@ -71,10 +71,39 @@ class ChargingSchedule:
     start_schedule: datetime | None = None
     min_charging_rate: float | None = None
     start_schedule_s: int | None = field(default=None, compare=False, repr=False)
+    # (startPeriod, length, limit, numberPhases) of the periods a charger executes; computed once.
+    compiled: tuple[tuple[int, int, float, int | None], ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.start_schedule is not None and self.start_schedule_s is None:
             object.__setattr__(self, "start_schedule_s", epoch_seconds(self.start_schedule))
+        if not self.compiled:
+            object.__setattr__(self, "compiled", compile_periods(self.periods, self.duration))
+
+
+FOREVER = 1 << 62
+
+
+def compile_periods(
+    periods: tuple[SchedulePeriod, ...], duration: int | None
+) -> tuple[tuple[int, int, float, int | None], ...]:
+    """The periods a charger executes, each with its length from its own start offset's origin.
+
+    A period lasts until the next period's startPeriod, or `duration`, whichever is sooner (FOREVER
+    when neither bounds it). As libocpp does, a first period not starting at 0 and a period not
+    after its predecessor are skipped (they still bound the period before them).
+    """
+    out = []
+    count = len(periods)
+    for i, period in enumerate(periods):
+        offset = period.start_period
+        if (i == 0 and offset != 0) or (i > 0 and periods[i - 1].start_period >= offset):
+            continue
+        length = periods[i + 1].start_period if i + 1 < count else FOREVER
+        if duration is not None and duration < length:
+            length = duration
+        out.append((offset, length, period.limit, period.number_phases))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)

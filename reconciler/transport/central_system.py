@@ -1,0 +1,392 @@
+"""The embedded OCPP 1.6J Central System: chargers connect here, the engine calls them through it.
+
+Flow: charger --websocket `ws://HOST:PORT/{stationId}`, subprotocol `ocpp1.6`--> `CentralSystem`.
+The opening handshake checks the station id (unknown ids are refused unless `allow_unknown`) and
+HTTP basic auth (OCPP Security Profile 1: username = station id, password from `passwords`; a
+`"*"` entry is a shared password for every station). Charger-initiated calls go to
+`stations.StationRegistry`; the engine's calls go out through `call()` and come back as a
+`gateway.Reply` (ANSWERED / CALL_ERROR / TIMEOUT / OFFLINE; a CallError is never swallowed).
+
+This is the one Central System module that imports `ocpp`: it uses the library's OCPP-J framing
+(`ocpp.messages`: unpack, Call, CallResult, CallError, error codes) and its OCPP 1.6 JSON schemas.
+The per-call path is deliberately lean (PERFORMANCE.md): plain dict payloads, no snake_case
+conversion, no thread-pool validation, no permessage-deflate. Messages are validated against the
+schemas with validators compiled once per action (the `multipleOf: 0.1` keyword is left out: with
+floats it rejects e.g. 34.8; limits are checked for one decimal place by the comparison instead).
+At most one call is outstanding per station, as OCPP-J requires; calls to one station queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import itertools
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote
+
+import ocpp
+from jsonschema import Draft4Validator
+from ocpp.exceptions import OCPPError
+from ocpp.messages import Call, CallError, CallResult, unpack
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from reconciler import clock
+from reconciler.transport.gateway import EventHub, Reply, ReplyKind, StationEvent
+from reconciler.transport.stations import StationInfo, StationRegistry, UnsupportedAction
+
+log = logging.getLogger(__name__)
+
+SUBPROTOCOL = "ocpp1.6"
+_SCHEMAS = Path(ocpp.__file__).parent / "v16" / "schemas"
+
+
+def _without_multiple_of(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _without_multiple_of(v) for k, v in node.items() if k != "multipleOf"}
+    if isinstance(node, list):
+        return [_without_multiple_of(v) for v in node]
+    return node
+
+
+class SchemaValidators:
+    """OCPP 1.6 JSON-schema validators, compiled once per (action, request|response)."""
+
+    def __init__(self, directory: Path = _SCHEMAS) -> None:
+        self._dir = directory
+        self._cache: dict[str, Draft4Validator | None] = {}
+
+    def _validator(self, name: str) -> Draft4Validator | None:
+        if name not in self._cache:
+            path = self._dir / f"{name}.json"
+            if not path.is_file():
+                self._cache[name] = None
+            else:
+                schema = json.loads(path.read_text(encoding="utf-8-sig"))
+                self._cache[name] = Draft4Validator(_without_multiple_of(schema))
+        return self._cache[name]
+
+    def problem(self, action: str, payload: Any, *, response: bool) -> str | None:
+        """None when `payload` fits the schema, else what is wrong and where."""
+        validator = self._validator(f"{action}Response" if response else action)
+        if validator is None:
+            return None if response else f"unknown OCPP 1.6 action {action!r}"
+        if validator.is_valid(payload):
+            return None
+        error = next(iter(validator.iter_errors(payload)))
+        where = "/".join(str(p) for p in error.absolute_path) or "payload"
+        return f"{where}: {error.message}"
+
+
+class _Connection:
+    __slots__ = ("lock", "pending", "station_id", "ws")
+
+    def __init__(self, station_id: str, ws: ServerConnection) -> None:
+        self.station_id = station_id
+        self.ws = ws
+        self.lock = asyncio.Lock()
+        self.pending: dict[str, tuple[str, asyncio.Future[Reply]]] = {}
+
+    def fail_pending(self, reason: str) -> None:
+        for _, future in self.pending.values():
+            if not future.done():
+                future.set_result(Reply.offline(reason))
+        self.pending.clear()
+
+
+def _basic_credentials(headers: Headers) -> tuple[str, str] | None:
+    value = headers.get("Authorization")
+    if not value or not value.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(value[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, sep, password = decoded.partition(":")
+    return (username, password) if sep else None
+
+
+class CentralSystem:
+    """OCPP 1.6J server and `Gateway`. Use `async with CentralSystem(port=0) as cs:`; `cs.port`."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 9000,
+        passwords: Mapping[str, str] | None = None,
+        allow_unknown: bool = False,
+        heartbeat_interval: int = 300,
+        call_timeout: float = 10.0,
+        max_message_size: int = 65536,
+        known_stations: Iterable[str] | None = None,
+        validate_messages: bool = True,
+        ping_interval: float | None = 60.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.allow_unknown = allow_unknown
+        self.call_timeout = call_timeout
+        self.max_message_size = max_message_size
+        self.ping_interval = ping_interval
+        self._passwords = dict(passwords or {})
+        self._known = set(known_stations or ()) | {k for k in self._passwords if k != "*"}
+        self.validators = SchemaValidators() if validate_messages else None
+        self.hub = EventHub()
+        self.registry = StationRegistry(self.hub, heartbeat_interval=heartbeat_interval, clock=clock.now)
+        self._connections: dict[str, _Connection] = {}
+        self._server: Server | None = None
+        self._ids = itertools.count(1)
+        self._changed = asyncio.Event()
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._server = await serve(
+            self._serve,
+            self.host,
+            self.port,
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            process_request=self._check_request,
+            compression=None,
+            max_size=self.max_message_size,
+            ping_interval=self.ping_interval,
+            server_header=None,
+        )
+        sockets = list(self._server.sockets)
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+        log.info("Central System listening on ws://%s:%s/{stationId}", self.host, self.port)
+
+    async def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.close()
+        await self._server.wait_closed()
+        self._server = None
+        for connection in list(self._connections.values()):
+            connection.fail_pending("the Central System stopped")
+
+    async def __aenter__(self) -> CentralSystem:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    def add_station(self, station_id: str, password: str | None = None) -> None:
+        """Admit a station (and set its password) while running, e.g. after a policy reload."""
+        self._known.add(station_id)
+        if password is not None:
+            self._passwords[station_id] = password
+
+    # --- Gateway --------------------------------------------------------------------------------
+
+    def is_connected(self, station_id: str) -> bool:
+        return station_id in self._connections
+
+    def connected_stations(self) -> set[str]:
+        return set(self._connections)
+
+    def subscribe(self) -> asyncio.Queue[StationEvent]:
+        return self.hub.subscribe()
+
+    def station(self, station_id: str) -> StationInfo | None:
+        return self.registry.get(station_id)
+
+    async def call(
+        self, station_id: str, action: str, payload: dict[str, Any], *, timeout: float | None = None
+    ) -> Reply:
+        connection = self._connections.get(station_id)
+        if connection is None:
+            return Reply.offline(f"station {station_id} is not connected")
+        if self.validators is not None:
+            problem = self.validators.problem(action, payload, response=False)
+            if problem is not None:
+                return Reply.call_error("FormationViolation", f"not sent: the {action} request is invalid: {problem}")
+        limit = self.call_timeout if timeout is None else timeout
+        try:
+            async with asyncio.timeout(limit):
+                async with connection.lock:
+                    unique_id = str(next(self._ids))
+                    future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+                    connection.pending[unique_id] = (action, future)
+                    try:
+                        await connection.ws.send(Call(unique_id, action, payload).to_json())
+                        return await future
+                    finally:
+                        connection.pending.pop(unique_id, None)
+        except TimeoutError:
+            return Reply.timeout(f"{station_id} did not answer {action} within {limit:g} s")
+        except ConnectionClosed:
+            return Reply.offline(f"station {station_id} disconnected during {action}")
+
+    async def wait_for_stations(self, ids: Iterable[str], timeout: float, *, booted: bool = True) -> set[str]:
+        """Wait until every station in `ids` is connected (and, with `booted`, has sent a
+        BootNotification on this connection), or `timeout` passes. Returns those that are."""
+        wanted = set(ids)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            ready = {s for s in wanted if self._ready(s, booted)}
+            remaining = deadline - loop.time()
+            if ready == wanted or remaining <= 0:
+                return ready
+            event = self._changed
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except TimeoutError:
+                return {s for s in wanted if self._ready(s, booted)}
+
+    def _ready(self, station_id: str, booted: bool) -> bool:
+        if station_id not in self._connections:
+            return False
+        if not booted:
+            return True
+        info = self.registry.get(station_id)
+        return (
+            info is not None
+            and info.booted_at is not None
+            and info.connected_at is not None
+            and info.booted_at >= info.connected_at
+        )
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # --- the handshake --------------------------------------------------------------------------
+
+    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        station_id = unquote(request.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1])
+        if not station_id:
+            return connection.respond(404, "connect to /{stationId}\n")
+        if station_id not in self._known and not self.allow_unknown:
+            log.warning("refused unknown station %r from %s", station_id, connection.remote_address)
+            return connection.respond(404, f"unknown station {station_id}\n")
+        password = self._passwords.get(station_id, self._passwords.get("*"))
+        if password is not None:
+            credentials = _basic_credentials(request.headers)
+            if (
+                credentials is None
+                or credentials[0] != station_id
+                or not hmac.compare_digest(credentials[1].encode(), password.encode())
+            ):
+                log.warning("refused station %r: missing or wrong basic auth credentials", station_id)
+                response = connection.respond(401, "basic auth required: username = station id\n")
+                response.headers["WWW-Authenticate"] = 'Basic realm="ocpp", charset="UTF-8"'
+                return response
+        return None
+
+    # --- one connection -------------------------------------------------------------------------
+
+    async def _serve(self, ws: ServerConnection) -> None:
+        station_id = unquote(ws.request.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]) if ws.request else ""
+        connection = _Connection(station_id, ws)
+        previous = self._connections.get(station_id)
+        if previous is not None:  # a reconnect replaces a connection that may be half dead
+            previous.fail_pending(f"station {station_id} reconnected")
+            await previous.ws.close(1000, "replaced by a new connection")
+        self._connections[station_id] = connection
+        self.registry.connected(station_id)
+        self._notify()
+        reason = "closed"
+        try:
+            async for message in ws:
+                if isinstance(message, bytes):
+                    log.warning("%s sent a binary frame; OCPP-J uses text frames", station_id)
+                    continue
+                answer = self._on_message(connection, message)
+                if answer is not None:
+                    await ws.send(answer)
+        except ConnectionClosed as exc:
+            reason = f"connection lost ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
+        finally:
+            connection.fail_pending(f"station {station_id} disconnected ({reason})")
+            if self._connections.get(station_id) is connection:
+                del self._connections[station_id]
+                self.registry.disconnected(station_id, reason)
+            self._notify()
+
+    def _on_message(self, connection: _Connection, raw: str) -> str | None:
+        """Handle one text frame; returns the frame to send back, if any."""
+        try:
+            message = unpack(raw)
+        except OCPPError as exc:
+            return self._malformed(connection, raw, exc)
+        if isinstance(message, Call):
+            return self._on_call(connection, message)
+        entry = connection.pending.get(str(message.unique_id))
+        if entry is None:
+            log.warning("%s answered unknown or expired call %s", connection.station_id, message.unique_id)
+            return None
+        action, future = entry
+        if future.done():
+            return None
+        if isinstance(message, CallError):
+            future.set_result(Reply.call_error(str(message.error_code), str(message.error_description or "")))
+            return None
+        payload = message.payload
+        if not isinstance(payload, dict):
+            future.set_result(Reply.call_error("FormationViolation", "the charger's answer is not a JSON object"))
+            return None
+        if self.validators is not None:
+            problem = self.validators.problem(action, payload, response=True)
+            if problem is not None:
+                future.set_result(
+                    Reply(
+                        ReplyKind.CALL_ERROR,
+                        payload,
+                        "FormationViolation",
+                        f"the charger's {action} answer does not match the OCPP 1.6 schema: {problem}",
+                    )
+                )
+                return None
+        future.set_result(Reply.answered(payload))
+        return None
+
+    def _on_call(self, connection: _Connection, call: Call) -> str:
+        station_id = connection.station_id
+        payload = call.payload if isinstance(call.payload, dict) else None
+        problem: str | None = "the payload is not a JSON object" if payload is None else None
+        if problem is None and self.validators is not None and self.registry.supports(call.action):
+            problem = self.validators.problem(call.action, payload, response=False)
+        if problem is not None:
+            reply: Any = CallError(call.unique_id, "FormationViolation", problem, {})
+        else:
+            assert payload is not None
+            try:
+                reply = CallResult(call.unique_id, self.registry.handle(station_id, call.action, payload))
+            except UnsupportedAction:
+                reply = CallError(call.unique_id, "NotImplemented", f"{call.action} is not supported", {})
+            except (KeyError, TypeError, ValueError) as exc:
+                reply = CallError(call.unique_id, "InternalError", f"{call.action}: {exc}", {})
+        return str(reply.to_json())
+
+    def _malformed(self, connection: _Connection, raw: str, exc: OCPPError) -> str | None:
+        log.warning("%s sent a malformed frame: %s", connection.station_id, exc.description or exc.code)
+        unique_id = None
+        try:
+            parsed = json.loads(raw)
+            if isinstance(parsed, list) and len(parsed) > 1 and isinstance(parsed[1], str):
+                unique_id = parsed[1]
+        except ValueError:
+            pass
+        if unique_id is None:
+            return None
+        return str(CallError(unique_id, exc.code, str(exc.description or "malformed message"), {}).to_json())

@@ -1,0 +1,208 @@
+"""What the Central System knows about each station, and its answers to charger-initiated calls.
+
+Flow: a charger's Call (BootNotification, Heartbeat, StatusNotification, Authorize,
+Start/StopTransaction, MeterValues, DataTransfer...) arrives at `central_system`, which passes the
+decoded payload here. `StationRegistry.handle` updates the station's `StationInfo`, returns the
+CallResult payload, and publishes a `StationEvent` on the hub. No sockets, no `ocpp` import: the
+framing and schema validation happen in `central_system`; this module is plain state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from reconciler.core.profiles import format_time, parse_time
+from reconciler.transport.gateway import EventHub, StationEvent, StationEventKind
+
+
+class UnsupportedAction(Exception):
+    """A charger sent an action the Central System does not implement (-> CallError NotImplemented)."""
+
+
+@dataclass(slots=True)
+class ConnectorState:
+    status: str = "Unknown"
+    error_code: str = "NoError"
+    updated: datetime | None = None
+
+
+@dataclass(slots=True)
+class StationInfo:
+    """One station as seen from the Central System; mutated only by the registry."""
+
+    station_id: str
+    connected: bool = False
+    connected_at: datetime | None = None
+    disconnected_at: datetime | None = None
+    booted_at: datetime | None = None
+    last_seen: datetime | None = None
+    last_heartbeat: datetime | None = None
+    vendor: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+    serial: str | None = None
+    connectors: dict[int, ConnectorState] = field(default_factory=dict)
+    # connectorId -> (transactionId, start)
+    transactions: dict[int, tuple[int, datetime]] = field(default_factory=dict)
+    # connectorId -> {measurand: value} from the latest MeterValues
+    meter_values: dict[int, dict[str, float]] = field(default_factory=dict)
+    boots: int = 0
+
+    @property
+    def status(self) -> str:
+        """The charge point's own status (connector 0), or Unknown before the first notification."""
+        state = self.connectors.get(0)
+        return state.status if state else "Unknown"
+
+
+def _sampled_values(payload: dict[str, Any]) -> dict[str, float]:
+    """The latest sampled value per measurand (default measurand: Energy.Active.Import.Register)."""
+    values: dict[str, float] = {}
+    for meter_value in payload.get("meterValue") or []:
+        for sample in meter_value.get("sampledValue") or []:
+            measurand = sample.get("measurand") or "Energy.Active.Import.Register"
+            phase = sample.get("phase")
+            key = f"{measurand}.{phase}" if phase else measurand
+            try:
+                values[key] = float(sample.get("value"))
+            except (TypeError, ValueError):
+                continue
+    return values
+
+
+class StationRegistry:
+    """Per-station state plus the answers to every charger-initiated OCPP 1.6 call we support."""
+
+    def __init__(self, hub: EventHub, *, heartbeat_interval: int, clock: Callable[[], datetime]) -> None:
+        self.hub = hub
+        self.heartbeat_interval = heartbeat_interval
+        self._clock = clock
+        self._stations: dict[str, StationInfo] = {}
+        self._next_transaction_id = 1
+        self._handlers: dict[str, Callable[[StationInfo, dict[str, Any], datetime], dict[str, Any]]] = {
+            "BootNotification": self._boot,
+            "Heartbeat": self._heartbeat,
+            "StatusNotification": self._status,
+            "Authorize": self._authorize,
+            "StartTransaction": self._start_transaction,
+            "StopTransaction": self._stop_transaction,
+            "MeterValues": self._meter_values,
+            "DataTransfer": self._data_transfer,
+            "FirmwareStatusNotification": self._empty,
+            "DiagnosticsStatusNotification": self._empty,
+        }
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def get(self, station_id: str) -> StationInfo | None:
+        return self._stations.get(station_id)
+
+    def all(self) -> list[StationInfo]:
+        return list(self._stations.values())
+
+    def connected(self, station_id: str) -> StationInfo:
+        now = self._clock()
+        info = self._stations.get(station_id)
+        if info is None:
+            info = self._stations[station_id] = StationInfo(station_id)
+        info.connected, info.connected_at, info.last_seen = True, now, now
+        self._publish(StationEventKind.CONNECTED, station_id, now, {})
+        return info
+
+    def disconnected(self, station_id: str, reason: str = "") -> None:
+        info = self._stations.get(station_id)
+        if info is None:
+            return
+        now = self._clock()
+        info.connected, info.disconnected_at = False, now
+        self._publish(StationEventKind.DISCONNECTED, station_id, now, {"reason": reason})
+
+    def supports(self, action: str) -> bool:
+        return action in self._handlers
+
+    def handle(self, station_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """The CallResult payload for a charger's call; raises UnsupportedAction."""
+        handler = self._handlers.get(action)
+        if handler is None:
+            raise UnsupportedAction(action)
+        info = self._stations.get(station_id) or self.connected(station_id)
+        now = self._clock()
+        info.last_seen = now
+        return handler(info, payload, now)
+
+    def _publish(self, kind: StationEventKind, station_id: str, at: datetime, data: dict[str, Any]) -> None:
+        if self.hub.subscribers:
+            self.hub.publish(StationEvent(kind, station_id, at, data))
+
+    # --- handlers -------------------------------------------------------------------------------
+
+    def _boot(self, info: StationInfo, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+        info.vendor = payload.get("chargePointVendor")
+        info.model = payload.get("chargePointModel")
+        info.firmware = payload.get("firmwareVersion")
+        info.serial = payload.get("chargePointSerialNumber")
+        info.booted_at = now
+        info.boots += 1
+        # A reboot ends whatever the charger was doing; it re-reports transactions it still holds.
+        info.transactions.clear()
+        self._publish(StationEventKind.BOOTED, info.station_id, now, payload)
+        return {"status": "Accepted", "currentTime": format_time(now), "interval": self.heartbeat_interval}
+
+    def _heartbeat(self, info: StationInfo, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+        info.last_heartbeat = now
+        return {"currentTime": format_time(now)}
+
+    def _status(self, info: StationInfo, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+        connector_id = int(payload.get("connectorId", 0))
+        state = info.connectors.setdefault(connector_id, ConnectorState())
+        state.status = str(payload.get("status", "Unknown"))
+        state.error_code = str(payload.get("errorCode", "NoError"))
+        state.updated = now
+        self._publish(StationEventKind.STATUS, info.station_id, now, payload)
+        return {}
+
+    def _authorize(self, info: StationInfo, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+        return {"idTagInfo": {"status": "Accepted"}}
+
+    def _start_transaction(self, info: StationInfo, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+        transaction_id = self._next_transaction_id
+        self._next_transaction_id += 1
+        connector_id = int(payload.get("connectorId", 1))
+        try:
+            start = parse_time(payload.get("timestamp"))
+        except ValueError:
+            start = now
+        info.transactions[connector_id] = (transaction_id, start)
+        self._publish(
+            StationEventKind.TRANSACTION_STARTED, info.station_id, now, {**payload, "transactionId": transaction_id}
+        )
+        return {"transactionId": transaction_id, "idTagInfo": {"status": "Accepted"}}
+
+    def _stop_transaction(self, info: StationInfo, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+        transaction_id = payload.get("transactionId")
+        for connector_id, (running, _) in list(info.transactions.items()):
+            if running == transaction_id:
+                del info.transactions[connector_id]
+                self._publish(
+                    StationEventKind.TRANSACTION_STOPPED,
+                    info.station_id,
+                    now,
+                    {**payload, "connectorId": connector_id},
+                )
+                break
+        return {"idTagInfo": {"status": "Accepted"}}
+
+    def _meter_values(self, info: StationInfo, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+        connector_id = int(payload.get("connectorId", 0))
+        info.meter_values.setdefault(connector_id, {}).update(_sampled_values(payload))
+        self._publish(StationEventKind.METER_VALUES, info.station_id, now, payload)
+        return {}
+
+    def _data_transfer(self, info: StationInfo, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+        return {"status": "UnknownVendorId"}
+
+    def _empty(self, info: StationInfo, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+        return {}
