@@ -1,4 +1,9 @@
-"""`reconciler composite`: the expected GetCompositeSchedule answer, computed offline."""
+"""`reconciler composite`: the expected GetCompositeSchedule answer, computed offline.
+
+Two sources: a composite request (the conformance-case JSON format, from a file or stdin), or
+`--policies DIR --station ID`: the station's resolved desired state from the policy loader, its
+templates expanded, run through the core engine at `--at` (default: now, read at this edge).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,9 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
-from reconciler.core.composite import Composite
-from reconciler.core.profiles import from_epoch
+from reconciler import clock
+from reconciler.core.composite import Composite, compute_composite
+from reconciler.core.profiles import ProfileError, RateUnit, from_epoch, parse_time, profile_to_ocpp
 from reconciler.core.wire import RequestError, answer, composite_to_ocpp, request_from_json
 
 HELP = """Compute the composite schedule a charger should report, from a set of installed profiles.
@@ -42,6 +48,14 @@ Output: one GetCompositeSchedule.conf JSON object per request and line, in order
 cannot be read gives {"status": "Rejected", "error": "..."} on its line and the rest go on.
 With --format table, a readable timeline per request: start, end, limit, unit and which profile
 sets each period.
+
+\b
+From policies instead of a request:
+  reconciler composite --policies policies/ --station PY-SIM-0001 [--connector 0]
+      [--at 2025-06-02T18:30:00Z] [--duration 86400] [--unit W] [--format table|json]
+prints the station's desired profiles (templates expanded, with the file:line that declared
+each) and the composite the core engine expects the charger to report. Invalid policies print
+their diagnostics on stderr and exit 1.
 """
 
 
@@ -110,14 +124,96 @@ def run(stream: TextIO, out: TextIO, fmt: str) -> int:
     return 1 if failures else 0
 
 
+def _describe(state: Any) -> list[str]:
+    rows = ["desired profiles:"]
+    for desired in state.profiles:
+        p = desired.profile
+        origin = f"{desired.policy}" + (f" ({desired.template})" if desired.template else "")
+        limits = ", ".join(f"{q.start_period}s:{q.limit:g}" for q in p.schedule.periods)
+        rows.append(
+            f"  #{p.charging_profile_id} connector {desired.connector_id} {p.purpose.value} stack {p.stack_level} "
+            f"{p.kind.value}{'/' + p.recurrency_kind.value if p.recurrency_kind else ''} "
+            f"[{limits}] {p.schedule.charging_rate_unit.value}  from {origin} at {desired.location}"
+        )
+    return rows
+
+
+def run_policies(
+    directory: str, station: str, connector: int, at: str | None, duration: int, unit: str | None, fmt: str
+) -> int:
+    """The expected composite of one station from the policy directory; 1 on invalid input."""
+    from reconciler.policy import load_policies  # the policy room is only needed in this mode
+
+    try:
+        moment = clock.now() if at is None else parse_time(at, "--at")
+    except ProfileError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    policies = load_policies([directory], now=moment)
+    if not policies.ok:
+        for diagnostic in policies.errors:
+            sys.stderr.write(diagnostic.format_text() + f" [{diagnostic.code}]\n")
+        sys.stderr.write(
+            f"error: {len(policies.errors)} error(s) in {directory}; fix them first (reconciler validate)\n"
+        )
+        return 1
+    state = policies.desired.get(station)
+    if state is None:
+        known = ", ".join(sorted(policies.stations)[:10]) or "none"
+        sys.stderr.write(f"error: no Station {station!r} in {directory}; stations: {known}\n")
+        return 1
+    composite = compute_composite(
+        state.installed().pairs(),
+        connector_id=connector,
+        now=moment,
+        duration=duration,
+        unit=None if unit is None else RateUnit(unit),
+        context=state.station.context,
+    )
+    if fmt == "json":
+        payload = {
+            "station": station,
+            "revision": policies.revision,
+            "profiles": [
+                {
+                    "connectorId": d.connector_id,
+                    "policy": d.policy,
+                    "template": d.template,
+                    "location": str(d.location),
+                    "csChargingProfiles": profile_to_ocpp(d.profile),
+                }
+                for d in state.profiles
+            ],
+            "composite": composite_to_ocpp(composite),
+        }
+        sys.stdout.write(json.dumps(payload) + "\n")
+    else:
+        sys.stdout.write("\n".join([f"station {station}", *_describe(state), render_table(composite)]) + "\n")
+    return 0 if composite.accepted else 1
+
+
 def register(app: typer.Typer) -> None:
     @app.command("composite", help=HELP)
     def composite(
         source: Annotated[str, typer.Argument(help="request file, or - for standard input")] = "-",
         fmt: Annotated[str, typer.Option("--format", help="json (one line per request) or table")] = "json",
+        policies: Annotated[
+            str | None, typer.Option("--policies", help="policy directory: compute from a station's desired state")
+        ] = None,
+        station: Annotated[str | None, typer.Option("--station", help="with --policies: the station id")] = None,
+        connector: Annotated[int, typer.Option("--connector", help="with --policies: connector (0 = grid)")] = 0,
+        at: Annotated[str | None, typer.Option("--at", help="with --policies: ISO 8601 instant (default: now)")] = None,
+        duration: Annotated[int, typer.Option("--duration", help="with --policies: seconds", min=0)] = 86_400,
+        unit: Annotated[str | None, typer.Option("--unit", help="with --policies: A or W (default: station's)")] = None,
     ) -> None:
         if fmt not in ("json", "table"):
             raise typer.BadParameter(f"unknown format {fmt!r}; use json or table", param_hint="--format")
+        if policies is not None:
+            if station is None:
+                raise typer.BadParameter("--policies needs --station ID", param_hint="--station")
+            if unit is not None and unit not in ("A", "W"):
+                raise typer.BadParameter(f"unknown unit {unit!r}; use A or W", param_hint="--unit")
+            raise typer.Exit(run_policies(policies, station, connector, at, duration, unit, fmt))
         if source == "-":
             code = run(sys.stdin, sys.stdout, fmt)
         else:

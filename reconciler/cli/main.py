@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from reconciler.cli import composite_cmd
+from reconciler.cli import composite_cmd, reconcile_cmd, simulate_cmd, validate_cmd
 
 app = typer.Typer(
     name="reconciler",
@@ -14,6 +14,9 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 composite_cmd.register(app)
+simulate_cmd.register(app)
+validate_cmd.register(app)
+reconcile_cmd.register(app)
 
 
 @app.callback()

@@ -42,7 +42,7 @@ class Diagnostic:
         text = f"{where}{self.severity}: {_sentence(self.message)}"
         if self.hint:
             text += f" {_sentence(self.hint)}"
-        return text + f" [{self.code}]"
+        return text
 
     def to_json(self) -> dict[str, Any]:
         loc = self.location

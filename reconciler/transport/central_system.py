@@ -13,7 +13,9 @@ The per-call path is deliberately lean (PERFORMANCE.md): plain dict payloads, no
 conversion, no thread-pool validation, no permessage-deflate. Messages are validated against the
 schemas with validators compiled once per action (the `multipleOf: 0.1` keyword is left out: with
 floats it rejects e.g. 34.8; limits are checked for one decimal place by the comparison instead).
-At most one call is outstanding per station, as OCPP-J requires; calls to one station queue.
+A valid outgoing request is remembered by its JSON text, so the same profile sent to a thousand
+stations is validated once. At most one call is outstanding per station, as OCPP-J requires;
+calls to one station queue.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import asyncio
 import base64
 import binascii
 import hmac
+import importlib
 import itertools
 import json
 import logging
@@ -32,7 +35,6 @@ from typing import Any
 from urllib.parse import unquote
 
 import ocpp
-from jsonschema import Draft4Validator
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, CallError, CallResult, unpack
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -45,6 +47,8 @@ from reconciler.transport.gateway import EventHub, Reply, ReplyKind, StationEven
 from reconciler.transport.stations import StationInfo, StationRegistry, UnsupportedAction
 
 log = logging.getLogger(__name__)
+# jsonschema ships without type information; only its Draft4Validator is used.
+Draft4Validator: Any = importlib.import_module("jsonschema").Draft4Validator
 
 SUBPROTOCOL = "ocpp1.6"
 _SCHEMAS = Path(ocpp.__file__).parent / "v16" / "schemas"
@@ -63,9 +67,10 @@ class SchemaValidators:
 
     def __init__(self, directory: Path = _SCHEMAS) -> None:
         self._dir = directory
-        self._cache: dict[str, Draft4Validator | None] = {}
+        self._cache: dict[str, Any] = {}
+        self._valid: set[str] = set()
 
-    def _validator(self, name: str) -> Draft4Validator | None:
+    def _validator(self, name: str) -> Any:
         if name not in self._cache:
             path = self._dir / f"{name}.json"
             if not path.is_file():
@@ -74,6 +79,19 @@ class SchemaValidators:
                 schema = json.loads(path.read_text(encoding="utf-8-sig"))
                 self._cache[name] = Draft4Validator(_without_multiple_of(schema))
         return self._cache[name]
+
+    def request_problem(self, action: str, payload: Any, body: str) -> str | None:
+        """Like `problem` for an outgoing request whose JSON text is `body`. Valid requests are
+        remembered by their text: a fleet receives the same profile many times, validated once."""
+        key = action + body
+        if key in self._valid:
+            return None
+        problem = self.problem(action, payload, response=False)
+        if problem is None:
+            if len(self._valid) >= 4096:
+                self._valid.clear()
+            self._valid.add(key)
+        return problem
 
     def problem(self, action: str, payload: Any, *, response: bool) -> str | None:
         """None when `payload` fits the schema, else what is wrong and where."""
@@ -161,6 +179,7 @@ class CentralSystem:
             max_size=self.max_message_size,
             ping_interval=self.ping_interval,
             server_header=None,
+            backlog=4096,
         )
         sockets = list(self._server.sockets)
         if sockets:
@@ -215,8 +234,9 @@ class CentralSystem:
         connection = self._connections.get(station_id)
         if connection is None:
             return Reply.offline(f"station {station_id} is not connected")
+        body = json.dumps(payload, separators=(",", ":"))
         if self.validators is not None:
-            problem = self.validators.problem(action, payload, response=False)
+            problem = self.validators.request_problem(action, payload, body)
             if problem is not None:
                 return Reply.call_error("FormationViolation", f"not sent: the {action} request is invalid: {problem}")
         limit = self.call_timeout if timeout is None else timeout
@@ -227,7 +247,7 @@ class CentralSystem:
                     future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
                     connection.pending[unique_id] = (action, future)
                     try:
-                        await connection.ws.send(Call(unique_id, action, payload).to_json())
+                        await connection.ws.send(f'[2,"{unique_id}",{json.dumps(action)},{body}]')
                         return await future
                     finally:
                         connection.pending.pop(unique_id, None)
@@ -372,6 +392,8 @@ class CentralSystem:
             assert payload is not None
             try:
                 reply = CallResult(call.unique_id, self.registry.handle(station_id, call.action, payload))
+                if call.action == "BootNotification":
+                    self._notify()
             except UnsupportedAction:
                 reply = CallError(call.unique_id, "NotImplemented", f"{call.action} is not supported", {})
             except (KeyError, TypeError, ValueError) as exc:

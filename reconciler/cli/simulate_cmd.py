@@ -1,0 +1,128 @@
+"""`reconciler simulate`: run N simulated OCPP 1.6J charge points against a Central System.
+
+Flow: command line -> `Quirks` (from --quirks FILE and/or key=value pairs) -> `simulator.Fleet`
+on one event loop (uvloop when installed) -> runs until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import fields
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from reconciler.simulator.fleet import Fleet, station_ids
+from reconciler.simulator.quirks import Quirks
+
+HELP = """Run simulated OCPP 1.6J charge points that connect to a Central System.
+
+Each station (ids PREFIX0001, PREFIX0002, ...) opens ws://URL/{id} with subprotocol ocpp1.6,
+sends BootNotification, answers SetChargingProfile, ClearChargingProfile and
+GetCompositeSchedule with the same rules and composite engine as the reconciler's core,
+GetConfiguration/ChangeConfiguration (smart-charging keys), Remote Start/Stop, Reset and
+TriggerMessage, and sends MeterValues for a simulated EV while a transaction runs. Limits in
+GetCompositeSchedule replies are rounded to 0.1; time no profile covers is reported at
+--max-current. Stations reconnect with backoff when the Central System goes away. Runs until
+Ctrl-C.
+
+\b
+Examples:
+  reconciler simulate --stations 10 --url ws://127.0.0.1:9000
+  reconciler simulate --stations 2 --quirks uncovered=minus_one --quirks whole_amps=true
+  reconciler simulate --stations 5 --quirks quirks.json --state-dir /tmp/sim
+
+\b
+Quirks (--quirks key=value, repeatable, or a JSON/YAML file of key: value):
+  uncovered=default_limit|minus_one|empty|rejected   how uncovered time is reported
+  convert_units=true|false       false: no A<->W conversion
+  whole_amps=true|false          round reported limits to whole amps
+  connector0_summed=true|false   false: connector 0 is one stack, not a sum
+  tx_default_when_idle=true|false  false: TxDefaultProfile counts only during a transaction
+  lose_profiles_on_reboot=true|false  profiles vanish on Reset
+  accepted_not_enforced=true|false   SetChargingProfile says Accepted but stores nothing
+  composite_unsupported=true|false   GetCompositeSchedule answers CallError NotSupported
+  max_stack_level=N  max_periods=N  max_profiles=N   capability keys (20, 48, 32)
+  allowed_units=A,W|A|W          ChargingScheduleAllowedChargingRateUnit
+
+Exit: 0 after Ctrl-C, 2 on bad options.
+"""
+
+
+def parse_quirks(values: list[str]) -> Quirks:
+    """Files and key=value pairs, applied left to right."""
+    quirks = Quirks()
+    for value in values:
+        if "=" in value:
+            quirks = Quirks.from_pairs([value], base=quirks)
+        else:
+            path = Path(value)
+            if not path.is_file():
+                known = ", ".join(f.name for f in fields(Quirks))
+                raise ValueError(f"{value}: no such quirks file, and not key=value (known quirks: {known})")
+            quirks = Quirks.from_file(path)
+    return quirks
+
+
+async def _run(fleet: Fleet) -> None:
+    await fleet.run_forever()
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("simulate", help=HELP)
+    def simulate(
+        stations: Annotated[int, typer.Option("--stations", "-n", min=1, help="how many stations")] = 1,
+        url: Annotated[str, typer.Option("--url", help="Central System URL; the station id is appended")] = (
+            "ws://127.0.0.1:9000"
+        ),
+        connectors: Annotated[int, typer.Option("--connectors", min=1, help="connectors per station")] = 2,
+        max_current: Annotated[
+            float, typer.Option("--max-current", min=1.0, help="A per phase; the limit with no profile")
+        ] = 32.0,
+        prefix: Annotated[str, typer.Option("--prefix", help="station id prefix")] = "PY-SIM-",
+        start: Annotated[int, typer.Option("--start", min=0, help="number of the first station")] = 1,
+        password: Annotated[
+            str | None,
+            typer.Option("--password", envvar="RECONCILER_STATION_PASSWORD", help="basic auth password (all)"),
+        ] = None,
+        quirks: Annotated[
+            list[str] | None, typer.Option("--quirks", help="FILE or key=value; repeatable (see above)")
+        ] = None,
+        state_dir: Annotated[
+            Path | None, typer.Option("--state-dir", help="persist profiles and write a log per station here")
+        ] = None,
+        verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log connections and errors")] = False,
+    ) -> None:
+        try:
+            parsed = parse_quirks(quirks or [])
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--quirks") from None
+        logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(message)s")
+        ids = station_ids(stations, prefix, start)
+        typer.echo(f"simulating {stations} station(s) {ids[0]}..{ids[-1]} -> {url} (Ctrl-C to stop)")
+
+        async def main() -> None:
+            fleet = Fleet(
+                url,
+                stations,
+                prefix=prefix,
+                start=start,
+                connectors=connectors,
+                max_current=max_current,
+                password=password,
+                quirks=parsed,
+                state_dir=state_dir,
+            )
+            await _run(fleet)
+
+        with contextlib.suppress(KeyboardInterrupt):
+            try:
+                import uvloop
+            except ImportError:  # pragma: no cover
+                asyncio.run(main())
+            else:
+                uvloop.run(main())
+        typer.echo("stopped")

@@ -1,0 +1,84 @@
+"""Sending one OCPP call the way the engine always does: rate-limited, timed out, retried.
+
+Flow: engine -> `Caller.call` -> `Gateway.call` -> `Reply`. Temporary failures (timeout, offline)
+are retried with exponential backoff and full jitter, a bounded number of times; answers and
+CallErrors are returned at once (STYLE.md rule 5: Rejected and NotSupported are permanent for the
+plan, so retrying them only hammers the charger). Every call is counted per action, so a run can
+report how many SetChargingProfile calls it sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler import clock
+from reconciler.transport.gateway import Gateway, Reply
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 3  # tries per call, the first included
+    base_delay: float = 0.25  # seconds before the first retry; doubles each time
+    max_delay: float = 5.0
+    call_timeout: float = 10.0
+
+
+class RateLimit:
+    """A token bucket shared by every call of a run: at most `per_second` calls, bursts of `burst`."""
+
+    def __init__(self, per_second: float | None, burst: int | None = None) -> None:
+        self.rate = per_second
+        self.capacity = float(burst or max(1, int(per_second or 1)))
+        self.tokens = self.capacity
+        self.updated = clock.monotonic()
+        self.lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        if self.rate is None:
+            return
+        async with self.lock:
+            while True:
+                now = clock.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+
+class Caller:
+    """The engine's one way to reach a charger."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        retry: RetryPolicy | None = None,
+        rate_limit: RateLimit | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.gateway = gateway
+        self.retry = retry or RetryPolicy()
+        self.rate_limit = rate_limit or RateLimit(None)
+        self.rng = rng or random.Random()
+        self.sent: Counter[str] = Counter()
+        self.retried = 0
+
+    async def call(self, station_id: str, action: str, payload: dict[str, Any]) -> Reply:
+        reply: Reply | None = None
+        for attempt in range(self.retry.attempts):
+            if attempt:
+                self.retried += 1
+                ceiling = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
+                await asyncio.sleep(self.rng.uniform(ceiling / 2, ceiling))
+            await self.rate_limit.acquire()
+            self.sent[action] += 1
+            reply = await self.gateway.call(station_id, action, payload, timeout=self.retry.call_timeout)
+            if not reply.temporary:
+                return reply
+        assert reply is not None
+        return reply

@@ -1,0 +1,162 @@
+"""Observe one station: its smart-charging configuration and its composite schedules.
+
+Flow: engine -> `observe_station` -> GetConfiguration (cached in the store with a TTL) and one
+GetCompositeSchedule per connector, with an explicit unit, over the horizon -> `Observation`.
+
+Reading fails closed: a station whose configuration cannot be read, or whose composite answer
+cannot be understood, is not planned for (its observation carries the failure, with the status it
+leads to and why). Capabilities read from the charger (ChargeProfileMaxStackLevel...) override the
+policy's defaults; the normaliser turns every "no limit" form of this charger into None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from reconciler.core.context import Capabilities, StationContext, Transaction, Uncovered
+from reconciler.core.diff import Normaliser, ObservationError, observed_from_ocpp
+from reconciler.core.plan import ConfigValue
+from reconciler.core.profiles import RateUnit, epoch_seconds
+from reconciler.core.status import Status
+from reconciler.core.timeline import Timeline
+from reconciler.engine.calls import Caller
+from reconciler.store.sqlite import Store
+from reconciler.transport.gateway import Reply, ReplyKind
+
+CAPABILITY_KEYS = (
+    "ChargeProfileMaxStackLevel",
+    "ChargingScheduleMaxPeriods",
+    "MaxChargingProfilesInstalled",
+    "ChargingScheduleAllowedChargingRateUnit",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    status: Status
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    station_id: str
+    at: datetime
+    context: StationContext = field(default_factory=StationContext)
+    unit: RateUnit = RateUnit.A
+    normaliser: Normaliser = field(default_factory=Normaliser)
+    timelines: Mapping[int, Timeline] = field(default_factory=dict)
+    configuration: Mapping[str, ConfigValue] = field(default_factory=dict)
+    transactions: Mapping[int, Transaction] = field(default_factory=dict)
+    failure: Failure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+def failure_of(reply: Reply, what: str) -> Failure:
+    if reply.temporary:
+        return Failure(Status.OFFLINE, f"{what}: {reply.describe()}")
+    return Failure(Status.DEGRADED, f"{what}: {reply.describe()}")
+
+
+def normaliser_for(context: StationContext, max_current_a: float) -> Normaliser:
+    return Normaliser(
+        voltage=context.supply_voltage,
+        phases=context.default_number_phases,
+        max_current_a=max_current_a,
+        rejected_means_no_limit=context.uncovered is Uncovered.REJECTED,
+    )
+
+
+def capabilities_from(values: Mapping[str, ConfigValue], default: Capabilities) -> Capabilities:
+    def number(key: str, fallback: int) -> int:
+        raw = values.get(key)
+        try:
+            return int(raw.value) if raw is not None and raw.value is not None else fallback
+        except ValueError:
+            return fallback
+
+    units_raw = values.get("ChargingScheduleAllowedChargingRateUnit")
+    units = default.allowed_units
+    if units_raw is not None and units_raw.value:
+        parsed = [u.strip().upper()[:1] for u in units_raw.value.replace(";", ",").split(",") if u.strip()]
+        units = tuple(RateUnit(u) for u in parsed if u in ("A", "W")) or units
+    return replace(
+        default,
+        max_stack_level=number("ChargeProfileMaxStackLevel", default.max_stack_level),
+        max_periods=number("ChargingScheduleMaxPeriods", default.max_periods),
+        max_profiles=number("MaxChargingProfilesInstalled", default.max_profiles),
+        allowed_units=units,
+    )
+
+
+async def read_configuration(
+    caller: Caller, store: Store, station_id: str, keys: Sequence[str], now: datetime, ttl: float
+) -> dict[str, ConfigValue] | Failure:
+    cached = store.configuration(station_id)
+    if cached is not None and now - cached[1] <= timedelta(seconds=ttl) and all(k in cached[0] for k in keys):
+        return {k: ConfigValue(v.get("value"), bool(v.get("readonly"))) for k, v in cached[0].items()}
+    reply = await caller.call(station_id, "GetConfiguration", {"key": list(keys)})
+    if reply.kind is not ReplyKind.ANSWERED or reply.payload is None:
+        return failure_of(reply, "GetConfiguration")
+    values: dict[str, ConfigValue] = {k: ConfigValue(None) for k in keys}
+    for item in reply.payload.get("configurationKey") or []:
+        if isinstance(item, dict) and isinstance(item.get("key"), str):
+            values[item["key"]] = ConfigValue(item.get("value"), bool(item.get("readonly")))
+    store.save_configuration(
+        station_id, {k: {"value": v.value, "readonly": v.readonly} for k, v in values.items()}, now
+    )
+    return values
+
+
+async def read_composites(
+    caller: Caller, station_id: str, connectors: Sequence[int], *, unit: RateUnit, horizon: int,
+    normaliser: Normaliser, now: datetime,
+) -> dict[int, Timeline] | Failure:  # fmt: skip
+    timelines: dict[int, Timeline] = {}
+    for connector in connectors:
+        payload: dict[str, Any] = {"connectorId": connector, "duration": horizon, "chargingRateUnit": unit.value}
+        reply = await caller.call(station_id, "GetCompositeSchedule", payload)
+        if reply.kind is not ReplyKind.ANSWERED or reply.payload is None:
+            return failure_of(reply, f"GetCompositeSchedule connector {connector}")
+        try:
+            timelines[connector] = observed_from_ocpp(
+                reply.payload, requested=unit, duration=horizon, normaliser=normaliser, asked_at=epoch_seconds(now)
+            )
+        except ObservationError as exc:
+            return Failure(Status.DEGRADED, f"GetCompositeSchedule connector {connector}: {exc}")
+    return timelines
+
+
+async def observe_station(
+    caller: Caller,
+    store: Store,
+    station_id: str,
+    *,
+    context: StationContext,
+    max_current_a: float,
+    desired_keys: Sequence[str],
+    transactions: Mapping[int, Transaction],
+    now: datetime,
+    horizon: int,
+    config_ttl: float,
+) -> Observation:
+    """Everything the planner needs to know about one station, or why it could not be known."""
+    keys = list(dict.fromkeys([*CAPABILITY_KEYS, *desired_keys]))
+    configuration = await read_configuration(caller, store, station_id, keys, now, config_ttl)
+    if isinstance(configuration, Failure):
+        return Observation(station_id, now, failure=configuration)
+    context = context.with_(capabilities=capabilities_from(configuration, context.capabilities))
+    unit = context.default_unit
+    normaliser = normaliser_for(context, max_current_a)
+    timelines = await read_composites(
+        caller, station_id, range(1, context.number_of_connectors + 1), unit=unit, horizon=horizon,
+        normaliser=normaliser, now=now,
+    )  # fmt: skip
+    if isinstance(timelines, Failure):
+        return Observation(station_id, now, context, unit, normaliser, configuration=configuration, failure=timelines)
+    return Observation(station_id, now, context, unit, normaliser, timelines, configuration, transactions)

@@ -1,0 +1,380 @@
+"""Reconcile stations: observe, plan, apply, verify, record. The heart of plan/apply/watch.
+
+Flow per station (the kustomize-controller shape): skip if unknown or offline -> observe
+(GetConfiguration, GetCompositeSchedule per connector) -> plan (core, pure) -> execute the actions
+in order, writing the ledger and an event as each call completes -> read back until the composite
+matches (a settle delay, a few attempts) -> record the condition with its reason and the policies'
+git revision. A fleet runs with bounded concurrency; every call goes through one `Caller` (rate
+limit, timeouts, retries with backoff and jitter).
+
+Safety: execution stops at the first refusal, CallError or lost connection, so a clear never runs
+after the set it depends on failed (make-before-break holds on the charger, not just in the plan).
+Only "Synced" is a verified statement; everything else carries a reason a person can act on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from reconciler import clock
+from reconciler.core.context import Transaction
+from reconciler.core.diff import ConnectorDrift, DriftClass, compare_connector, timelines_agree
+from reconciler.core.installed import InstalledProfiles
+from reconciler.core.plan import (
+    Action,
+    ActionKind,
+    Desired,
+    StationPlan,
+    Window,
+    content_hash,
+    plan_station,
+)
+from reconciler.core.profiles import from_epoch, profile_to_ocpp
+from reconciler.core.status import Status
+from reconciler.engine.calls import Caller, RateLimit, RetryPolicy
+from reconciler.engine.observe import Failure, Observation, failure_of, observe_station, read_composites
+from reconciler.policy import DesiredState, PolicySet
+from reconciler.store.sqlite import Store
+from reconciler.transport.gateway import Gateway, ReplyKind
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    horizon: int = 86_400
+    concurrency: int = 64
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    rate_limit: float | None = None  # calls per second across the run; None: unlimited
+    settle: float = 0.2  # seconds between an apply and its read-back
+    verify_attempts: int = 3
+    config_ttl: float = 300.0
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How one station ended: a status, why, and what was planned and sent."""
+
+    station_id: str
+    status: Status
+    reason: str | None
+    plan: StationPlan | None = None
+    observation: Observation | None = None
+    sent: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    refused_stale: bool = False
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.plan and self.plan.actions)
+
+
+Progress = Callable[[str, str], Awaitable[None] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    status: Status
+    reason: str | None
+
+
+def desired_of(state: DesiredState) -> Desired:
+    return Desired(
+        tuple((p.connector_id, p.profile) for p in state.profiles),
+        dict(state.configuration),
+        state.prune_foreign,
+    )
+
+
+def desired_digest(state: DesiredState) -> str:
+    """What git asks of a station, as one digest (a saved plan is stale when it changes)."""
+    parts = [content_hash(p.connector_id, p.profile) for p in state.profiles]
+    parts += [f"{k}={v}" for k, v in sorted(state.configuration.items())]
+    parts.append(f"prune={state.prune_foreign}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+class Reconciler:
+    """Brings stations to their desired state through a Gateway, remembering in a Store."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        store: Store,
+        policies: PolicySet,
+        settings: Settings | None = None,
+        *,
+        now: Callable[[], datetime] = clock.now,
+    ) -> None:
+        self.gateway = gateway
+        self.store = store
+        self.policies = policies
+        self.settings = settings or Settings()
+        self.now = now
+        self.caller = Caller(gateway, self.settings.retry, RateLimit(self.settings.rate_limit))
+        self.limit = asyncio.Semaphore(self.settings.concurrency)
+
+    @property
+    def revision(self) -> str | None:
+        return self.policies.revision
+
+    # --- observe and plan ----------------------------------------------------------------------------
+
+    def transactions(self, station_id: str) -> dict[int, Transaction]:
+        station = getattr(self.gateway, "station", None)
+        info = station(station_id) if callable(station) else None
+        running = getattr(info, "transactions", None) or {}
+        return {c: Transaction(c, tx_id, start) for c, (tx_id, start) in running.items()}
+
+    async def observe(self, station_id: str) -> Observation:
+        state = self.policies.desired[station_id]
+        return await observe_station(
+            self.caller,
+            self.store,
+            station_id,
+            context=state.station.context,
+            max_current_a=state.station.max_current_a,
+            desired_keys=list(state.configuration),
+            transactions=self.transactions(station_id),
+            now=self.now(),
+            horizon=self.settings.horizon,
+            config_ttl=self.settings.config_ttl,
+        )
+
+    def window(self, observation: Observation, at: datetime | None = None) -> Window:
+        return Window(
+            observation.context,
+            at or observation.at,
+            self.settings.horizon,
+            observation.unit,
+            observation.normaliser,
+            observation.transactions,
+        )
+
+    def drift(self, observation: Observation, installed: InstalledProfiles) -> list[ConnectorDrift]:
+        """Each observed connector against what `installed` should make the charger report,
+        computed at the instant the charger itself reported from (its scheduleStart)."""
+        drift = []
+        for connector, observed in sorted(observation.timelines.items()):
+            window = self.window(observation, from_epoch(observed.start))
+            expected = window.timelines(installed)[connector - 1]
+            drift.append(compare_connector(connector, expected, observed, observation.normaliser))
+        return drift
+
+    def plan_for(self, station_id: str, observation: Observation) -> StationPlan:
+        state = self.policies.desired[station_id]
+        desired = desired_of(state)
+        ledger = self.store.ledger(station_id)
+        drift = self.drift(observation, InstalledProfiles.of(list(desired.profiles)))
+        by_ledger = self.drift(observation, InstalledProfiles.of([(e.connector_id, e.profile) for e in ledger]))
+        first = min((t.start for t in observation.timelines.values()), default=None)
+        window = self.window(observation, None if first is None else from_epoch(first))
+        return plan_station(
+            station_id,
+            desired,
+            ledger,
+            drift,
+            window,
+            configuration=observation.configuration,
+            ledger_matches=[d.in_sync for d in by_ledger],
+        )
+
+    async def plan(self, station_ids: Sequence[str], progress: Progress | None = None) -> list[Outcome]:
+        """Observe and plan every station; nothing is sent but reads."""
+
+        async def one(station_id: str) -> Outcome:
+            async with self.limit:
+                started = clock.monotonic()
+                outcome = await self._plan_one(station_id)
+                outcome.seconds = clock.monotonic() - started
+                await _report(progress, station_id, "planned")
+                return outcome
+
+        return list(await asyncio.gather(*(one(s) for s in station_ids)))
+
+    async def _plan_one(self, station_id: str) -> Outcome:
+        if not self.gateway.is_connected(station_id):
+            return Outcome(station_id, Status.OFFLINE, "not connected")
+        observation = await self.observe(station_id)
+        if observation.failure is not None:
+            return Outcome(station_id, observation.failure.status, observation.failure.reason, observation=observation)
+        plan = self.plan_for(station_id, observation)
+        if plan.refused:
+            return Outcome(station_id, Status.DEGRADED, f"plan refused: {plan.refused}", plan, observation)
+        if plan.in_sync:
+            note = "; ".join(plan.notes) or None
+            return Outcome(station_id, Status.SYNCED, note, plan, observation)
+        first = next((d for d in plan.drift if not d.in_sync), None)
+        reason = first.describe() if first else f"{len(plan.actions)} change(s) to apply"
+        return Outcome(station_id, Status.OUT_OF_SYNC, reason, plan, observation)
+
+    # --- apply -----------------------------------------------------------------------------------------
+
+    async def apply(
+        self,
+        station_ids: Sequence[str],
+        progress: Progress | None = None,
+        stale_check: Callable[[str, Observation, StationPlan], str | None] | None = None,
+    ) -> list[Outcome]:
+        """Reconcile every station (bounded concurrency); each ends with a recorded condition."""
+
+        async def one(station_id: str) -> Outcome:
+            async with self.limit:
+                await _report(progress, station_id, "started")
+                outcome = await self.reconcile_station(station_id, stale_check=stale_check)
+                await _report(progress, station_id, outcome.status.value)
+                return outcome
+
+        return list(await asyncio.gather(*(one(s) for s in station_ids)))
+
+    async def reconcile_station(
+        self,
+        station_id: str,
+        *,
+        stale_check: Callable[[str, Observation, StationPlan], str | None] | None = None,
+    ) -> Outcome:
+        started = clock.monotonic()
+        outcome = await self._reconcile(station_id, stale_check)
+        outcome.seconds = clock.monotonic() - started
+        self.store.set_condition(station_id, outcome.status, outcome.reason, self.revision, self.now())
+        return outcome
+
+    async def _reconcile(
+        self, station_id: str, stale_check: Callable[[str, Observation, StationPlan], str | None] | None
+    ) -> Outcome:
+        planned = await self._plan_one(station_id)
+        plan, observation = planned.plan, planned.observation
+        if plan is None or observation is None or planned.status is Status.DEGRADED:
+            return planned
+        if stale_check is not None:
+            stale = stale_check(station_id, observation, plan)
+            if stale:
+                return Outcome(station_id, Status.OUT_OF_SYNC, f"saved plan refused: {stale}", plan, observation,
+                               refused_stale=True)  # fmt: skip
+        self._adopt(station_id, plan)
+        if plan.in_sync:
+            return planned
+        self.store.set_condition(
+            station_id, Status.PROGRESSING, f"applying {len(plan.actions)} action(s)", self.revision, self.now()
+        )
+        sent = Counter[str]()
+        failure, accepted_sets, notes = await self._execute(station_id, plan, sent)
+        if failure is not None:
+            return Outcome(station_id, failure.status, failure.reason, plan, observation, sent)
+        verdict = await self._verify(station_id, observation, plan, accepted_sets)
+        reason = "; ".join(x for x in (verdict.reason, *notes) if x) or None
+        return Outcome(station_id, verdict.status, reason, plan, observation, sent)
+
+    def _adopt(self, station_id: str, plan: StationPlan) -> None:
+        """Record desired profiles the charger verifiably already holds (no call is made)."""
+        if not plan.adopted:
+            return
+        state = self.policies.desired[station_id]
+        for item in state.profiles:
+            if item.profile.charging_profile_id in plan.adopted:
+                self.store.record_set(
+                    None, station_id, item.connector_id, profile_to_ocpp(item.profile),
+                    content_hash(item.connector_id, item.profile), self.revision, self.now(), outcome="Adopted",
+                )  # fmt: skip
+
+    async def _execute(
+        self, station_id: str, plan: StationPlan, sent: Counter[str]
+    ) -> tuple[Failure | None, int, list[str]]:
+        """Send the plan's actions in order; stop at the first one that did not work."""
+        accepted_sets = 0
+        notes: list[str] = []
+        for action in plan.actions:
+            name, payload = action.ocpp()
+            digest = None
+            if action.profile is not None and action.connector_id is not None:
+                digest = content_hash(action.connector_id, action.profile)
+            tracked = action.kind in (ActionKind.SET, ActionKind.REPLACE, ActionKind.CLEAR)
+            pending = self.store.begin_call(station_id, name, payload, self.now(), content_hash=digest,
+                                            revision=self.revision) if tracked else None  # fmt: skip
+            reply = await self.caller.call(station_id, name, payload)
+            sent[name] += 1
+            status = reply.status if reply.kind is ReplyKind.ANSWERED else None
+            self.store.event(
+                f"action.{action.kind.value}", f"{action.kind.symbol} {action.describe()}: {reply.describe()}",
+                self.now(), station_id=station_id, revision=self.revision, data={"action": name, "payload": payload},
+            )  # fmt: skip
+            if reply.kind is not ReplyKind.ANSWERED:
+                if pending is not None and not reply.temporary:
+                    self.store.settle(pending)
+                return failure_of(reply, f"{name} ({action.describe()})"), accepted_sets, notes
+            if action.kind in (ActionKind.SET, ActionKind.REPLACE):
+                if status != "Accepted":
+                    if pending is not None:
+                        self.store.settle(pending)
+                    return Failure(Status.DEGRADED, f"charger answered {status} to {action.describe()}"), 0, notes
+                assert action.connector_id is not None and action.profile is not None and digest is not None
+                self.store.record_set(pending, station_id, action.connector_id, payload["csChargingProfiles"],
+                                      digest, self.revision, self.now())  # fmt: skip
+                accepted_sets += 1
+            elif action.kind is ActionKind.CLEAR:
+                self.store.record_clear(pending, station_id, action.profile_id)
+            elif action.kind is ActionKind.CONFIGURE:
+                if status == "RebootRequired":
+                    notes.append(f"{action.key} applies after the station reboots (not rebooted automatically)")
+                elif status != "Accepted":
+                    return Failure(Status.DEGRADED, f"charger answered {status} to {action.describe()}"), 0, notes
+                self.store.forget_configuration(station_id)
+        return None, accepted_sets, notes
+
+    async def _verify(self, station_id: str, before: Observation, plan: StationPlan, accepted_sets: int) -> Verdict:
+        """Read the composites back until they match; say what is wrong when they do not."""
+        state = self.policies.desired[station_id]
+        desired = InstalledProfiles.of([(p.connector_id, p.profile) for p in state.profiles])
+        drift: list[ConnectorDrift] = []
+        after = before
+        for _attempt in range(max(1, self.settings.verify_attempts)):
+            await asyncio.sleep(self.settings.settle)
+            timelines = await read_composites(
+                self.caller, station_id, sorted(before.timelines), unit=before.unit, horizon=self.settings.horizon,
+                normaliser=before.normaliser, now=self.now(),
+            )  # fmt: skip
+            if isinstance(timelines, Failure):
+                return Verdict(timelines.status, timelines.reason)
+            after = replace(before, timelines=timelines, at=self.now())
+            drift = self.drift(after, desired)
+            if all(d.in_sync for d in drift):
+                return Verdict(Status.SYNCED, "; ".join(plan.notes) or None)
+        unchanged = all(
+            timelines_agree(before.timelines[c], after.timelines[c], before.normaliser) for c in before.timelines
+        )
+        wrong = next(d for d in drift if not d.in_sync)
+        if accepted_sets and unchanged:
+            return Verdict(
+                Status.DEGRADED,
+                f"the charger accepted {accepted_sets} profile(s) but its composite did not change "
+                f"(accepted but not enforced); connector {wrong.connector_id} {wrong.describe()}",
+            )
+        if wrong.primary in (DriftClass.EXTRA, DriftClass.SHADOWED) and not state.prune_foreign:
+            return Verdict(
+                Status.OUT_OF_SYNC,
+                f"connector {wrong.connector_id} {wrong.describe()}: a profile the reconciler did not install "
+                "governs; set `prune: foreign` on the policy to clear it",
+            )
+        return Verdict(Status.DEGRADED, f"read-back still differs: connector {wrong.connector_id} {wrong.describe()}")
+
+
+async def _report(progress: Progress | None, station_id: str, phase: str) -> None:
+    if progress is None:
+        return
+    result = progress(station_id, phase)
+    if result is not None:
+        await result
+
+
+def action_digest(actions: Sequence[Action]) -> list[str]:
+    """A comparable description of a plan's actions (for saved plans)."""
+    return [f"{a.kind.symbol} {a.describe()}" for a in actions]
+
+
+def observed_json(observation: Observation) -> dict[str, Any]:
+    return {str(c): {"start": t.start, "end": t.end, "unit": t.unit.value, "steps": [list(s) for s in t.steps]}
+            for c, t in observation.timelines.items()}  # fmt: skip

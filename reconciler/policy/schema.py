@@ -1,0 +1,181 @@
+"""The JSON Schema gate: each document is checked against `schemas/policy.schema.json`.
+
+Second step of the policy flow (source -> schema -> documents -> resolve -> checks). The schema
+file in the repository's `schemas/` folder is the one source of truth: editors read it through
+yaml-language-server, and this module compiles that very file once and validates every document
+with it. Each schema error becomes a `Diagnostic` at the file:line:col of the offending value (or
+of the unknown key, or of the object missing a field), with a hint phrased for a person.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError
+
+from reconciler.policy.diagnostics import Collector
+from reconciler.policy.source import Document
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMA_FILE = SCHEMA_DIR / "policy.schema.json"
+API_VERSION = "reconciler/v1"
+KINDS = ("Station", "ChargingPolicy", "Site", "ChargerModel")
+
+_TYPE_NAMES = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "boolean": "true or false",
+    "object": "a mapping (key: value)",
+    "array": "a list",
+}
+
+
+class SchemaMissing(RuntimeError):
+    """The schema file is not where the package expects it (a broken installation, not bad input)."""
+
+
+@cache
+def load_schema(path: Path = SCHEMA_FILE) -> dict[str, Any]:
+    try:
+        schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SchemaMissing(f"cannot read the policy schema {path}: {exc}") from exc
+    return schema
+
+
+@cache
+def validator(path: Path = SCHEMA_FILE) -> jsonschema.protocols.Validator:
+    """The compiled validator for the schema file (compiled once per process)."""
+    schema = load_schema(path)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)
+
+
+def check_document(doc: Document, diagnostics: Collector, schema_path: Path = SCHEMA_FILE) -> bool:
+    """Validate one document; report every schema error. True when it is valid."""
+    errors = list(_leaf_errors(validator(schema_path).iter_errors(doc.data)))
+    seen: set[tuple[str, tuple[str | int, ...], str]] = set()
+    for error in errors:
+        for path, code, message, hint in _explain(error):
+            key = (code, path, message)
+            if key in seen:
+                continue
+            seen.add(key)
+            diagnostics.error(code, doc.at(path), message, hint)
+    return not errors
+
+
+def _leaf_errors(errors: Iterator[ValidationError]) -> Iterator[ValidationError]:
+    for error in errors:
+        if error.context:  # anyOf / oneOf: report what each branch needs
+            yield from _leaf_errors(iter(error.context))
+        else:
+            yield error
+
+
+def _where(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "document"
+
+
+def _article(kinds: Any) -> str:
+    names = [kinds] if isinstance(kinds, str) else list(kinds)
+    return " or ".join(_TYPE_NAMES.get(k, k) for k in names)
+
+
+def _choices(values: Sequence[Any]) -> str:
+    return ", ".join(json.dumps(v) if not isinstance(v, str) else v for v in values)
+
+
+def _explain(error: ValidationError) -> Iterator[tuple[tuple[str | int, ...], str, str, str]]:
+    """(path, code, message, hint) for one schema error; one error may name several fields."""
+    path = tuple(error.absolute_path)
+    where = _where(path)
+    kind = error.validator
+    value = error.instance
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    if kind == "required":
+        present = value if isinstance(value, Mapping) else {}
+        required: Any = error.validator_value
+        for name in required:
+            if name not in present:
+                if not path and name == "apiVersion":
+                    yield (
+                        path,
+                        "missing-api-version",
+                        "the document has no apiVersion",
+                        f"add `apiVersion: {API_VERSION}`",
+                    )
+                elif not path and name == "kind":
+                    yield (
+                        path,
+                        "missing-kind",
+                        "the document has no kind",
+                        f"add `kind:` with one of {', '.join(KINDS)}",
+                    )
+                else:
+                    yield path, "schema-required", f"{where} needs `{name}`", f"add `{name}:`"
+    elif kind == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        present = value if isinstance(value, Mapping) else {}
+        for name in present:
+            if name not in schema.get("properties", {}):
+                hint = f"remove it or fix the spelling; allowed here: {', '.join(allowed)}" if allowed else "remove it"
+                yield (*path, name), "schema-unknown-field", f"unknown field `{name}` in {where}", hint
+    elif kind == "type":
+        yield (
+            path,
+            "schema-type",
+            f"{where} is {value!r}; expected {_article(error.validator_value)}",
+            _type_hint(error),
+        )
+    elif kind in ("enum", "const"):
+        choices: Any = error.validator_value if kind == "enum" else [error.validator_value]
+        if path == ("apiVersion",):
+            yield (
+                path,
+                "unknown-api-version",
+                f"apiVersion {value!r} is not supported",
+                f"use `apiVersion: {API_VERSION}`",
+            )
+        elif path == ("kind",):
+            yield (
+                path,
+                "unknown-kind",
+                f"kind {value!r} is not a policy document kind",
+                f"use one of {', '.join(KINDS)}",
+            )
+        else:
+            yield path, "schema-enum", f"{where} is {value!r}", f"use one of: {_choices(choices)}"
+    elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        bound = error.validator_value
+        relation = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[kind]
+        yield path, "schema-range", f"{where} is {value!r}, out of range", f"use a value {relation} {bound}"
+    elif kind in ("minItems", "minProperties"):
+        yield path, "schema-empty", f"{where} is empty", "add at least one entry"
+    elif kind == "pattern":
+        yield path, "schema-pattern", f"{where} {value!r} is not a valid name", schema.get("description") or "rename it"
+    elif kind == "uniqueItems":
+        yield path, "schema-duplicate-item", f"{where} lists the same value twice", "list each value once"
+    else:
+        yield path, f"schema-{kind}", f"{where}: {error.message}", "see schemas/policy.schema.json"
+
+
+def _type_hint(error: ValidationError) -> str:
+    want = error.validator_value
+    value = error.instance
+    if isinstance(value, str) and want in ("integer", "number"):
+        return "write the number without quotes"
+    if want == "string" and isinstance(value, int | float | bool):
+        return f'quote it: "{value}"' if not isinstance(value, bool) else 'quote it: "true" / "false"'
+    if want == "integer" and isinstance(value, float):
+        return "use a whole number"
+    return f"use {_article(want)}"

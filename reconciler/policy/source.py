@@ -1,0 +1,201 @@
+"""Policy files -> plain documents that remember where every value came from.
+
+First step of the policy flow (files -> source -> schema -> documents -> resolve -> checks). YAML
+is composed into nodes (libyaml when available), then turned into plain dicts, lists and scalars
+while recording the 1-based line and column of each value under its JSON path, e.g.
+`("spec", "profiles", 0, "stackLevel")`. Later stages report problems at those places.
+
+Deliberate departures from a plain `yaml.safe_load`:
+- timestamps stay strings (OCPP fields are ISO 8601 strings; the profile parser reads them);
+- `18:00` (YAML 1.1 base-60 integer) stays the string "18:00", so a mistake reads as one;
+- mapping keys are their source text (`on:` is "on", not True);
+- a key given twice in one mapping is an error (PyYAML silently keeps the last one);
+- aliases are followed; an alias cycle is an error, never a hang.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reconciler.policy.diagnostics import Collector, Location
+
+PathKey = tuple[str | int, ...]
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SCALARS = yaml.constructor.SafeConstructor()
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+MAX_DEPTH = 64
+
+
+@dataclass(slots=True)
+class Document:
+    """One YAML document of a policy file, as plain data with a location for every node."""
+
+    file: str
+    index: int
+    data: Any
+    locations: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+
+    def at(self, path: Sequence[str | int]) -> Location:
+        """The location of `path`, or of its nearest ancestor that has one."""
+        key = tuple(path)
+        while key not in self.locations and key:
+            key = key[:-1]
+        line, column = self.locations.get(key, (1, 1))
+        return Location(self.file, line, column)
+
+    def get(self, *path: str | int) -> Any:
+        value = self.data
+        for part in path:
+            if isinstance(part, int):
+                if not isinstance(value, list) or not -len(value) <= part < len(value):
+                    return None
+                value = value[part]
+            else:
+                if not isinstance(value, dict):
+                    return None
+                value = value.get(part)
+        return value
+
+
+class _Converter:
+    def __init__(self, doc: Document, diagnostics: Collector) -> None:
+        self.doc = doc
+        self.diagnostics = diagnostics
+        self.active: set[int] = set()
+
+    def _mark(self, node: yaml.Node) -> tuple[int, int]:
+        return node.start_mark.line + 1, node.start_mark.column + 1
+
+    def _error(self, node: yaml.Node, code: str, message: str, hint: str) -> None:
+        line, column = self._mark(node)
+        self.diagnostics.error(code, Location(self.doc.file, line, column), message, hint)
+
+    def convert(self, node: yaml.Node, path: PathKey) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return _scalar(node)
+        if id(node) in self.active or len(path) > MAX_DEPTH:
+            self._error(node, "yaml-recursive", "this alias refers to itself (or nests too deep)", "expand it by hand")
+            return None
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                items = []
+                for i, item in enumerate(node.value):
+                    self.doc.locations[(*path, i)] = self._mark(item)
+                    items.append(self.convert(item, (*path, i)))
+                return items
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+            return None  # pragma: no cover - the composer makes only the three node kinds
+        finally:
+            self.active.discard(id(node))
+
+    def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self._error(key_node, "yaml-complex-key", "a mapping key must be a plain name", "write key: value")
+                continue
+            key = str(key_node.value)
+            if key in out:
+                first = self.doc.locations.get((*path, key), (0, 0))
+                self._error(
+                    key_node,
+                    "duplicate-key",
+                    f"key {key!r} appears twice in this mapping (first at line {first[0]})",
+                    "keep one of them; YAML would silently use the last",
+                )
+                continue
+            self.doc.locations[(*path, key)] = self._mark(key_node)
+            out[key] = self.convert(value_node, (*path, key))
+        return out
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    tag = node.tag
+    if tag == _NULL:
+        return None
+    if tag == _BOOL:
+        return node.value.lower() in ("true", "yes", "on", "y")
+    if tag == _INT:
+        if ":" in node.value:
+            return node.value
+        try:
+            return _SCALARS.construct_yaml_int(node)
+        except ValueError:
+            return node.value
+    if tag == _FLOAT:
+        if ":" in node.value:
+            return node.value
+        value = _SCALARS.construct_yaml_float(node)
+        return value if math.isfinite(value) else node.value
+    return node.value
+
+
+def read_file(path: Path, display: str, diagnostics: Collector) -> list[Document]:
+    """Every non-empty document of one YAML file; problems go to `diagnostics`."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        diagnostics.error("unreadable-file", Location(display, 1, 1), f"cannot read the file: {exc.strerror}")
+        return []
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        diagnostics.error("not-utf8", Location(display, line, 1), "the file is not UTF-8 text", "save it as UTF-8")
+        return []
+    return parse_text(text, display, diagnostics)
+
+
+def parse_text(text: str, display: str, diagnostics: Collector) -> list[Document]:
+    documents: list[Document] = []
+    nodes = _compose_all(text)
+    index = 0
+    while True:
+        try:
+            node = next(nodes)
+        except StopIteration:
+            break
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+            problem = exc.problem or exc.context or "invalid YAML"
+            context = f" ({exc.context})" if exc.context and exc.problem else ""
+            diagnostics.error(
+                "yaml-syntax",
+                Location(display, line, column),
+                f"YAML syntax error: {problem}{context}",
+                "check the indentation, quoting and the `key: value` spacing here",
+            )
+            break
+        except yaml.YAMLError as exc:
+            diagnostics.error("yaml-syntax", Location(display, 1, 1), f"YAML error: {exc}", "fix the YAML syntax")
+            break
+        if node is None:
+            index += 1
+            continue
+        doc = Document(display, index, None, {(): (node.start_mark.line + 1, node.start_mark.column + 1)})
+        doc.data = _Converter(doc, diagnostics).convert(node, ())
+        index += 1
+        if doc.data is not None:
+            documents.append(doc)
+    return documents
+
+
+def _compose_all(text: str) -> Iterator[yaml.Node | None]:
+    loader = _Loader(text)
+    try:
+        while loader.check_node():
+            yield loader.get_node()
+    finally:
+        loader.dispose()

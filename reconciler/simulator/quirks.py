@@ -1,0 +1,165 @@
+"""Quirk knobs: how a simulated charge point departs from the reference (EVerest-like) behaviour.
+
+Flow: CLI `--quirks FILE` or `key=value` pairs, or a test -> `Quirks.from_mapping` -> a frozen
+`Quirks` -> `Quirks.context(...)`, the `StationContext` the station's composite engine and
+SetChargingProfile rules run with. Each knob imitates something real chargers do
+(OCPP16-SMART-CHARGING.md §9-§10); the defaults are a spec-faithful charger that rounds its
+GetCompositeSchedule limits to 0.1 and reports uncovered time at its hardware maximum.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from reconciler.core.context import Capabilities, Connector0, StationContext, Uncovered
+from reconciler.core.profiles import RateUnit
+
+
+class UncoveredReport(enum.StrEnum):
+    """What GetCompositeSchedule reports for time no profile covers."""
+
+    DEFAULT_LIMIT = "default_limit"  # a period at the hardware maximum (max current)
+    MINUS_ONE = "minus_one"  # limit -1, numberPhases -1 (MicroOcpp)
+    EMPTY = "empty"  # Accepted with an empty period list when nothing covers the window (SAP)
+    REJECTED = "rejected"  # status Rejected when nothing covers the window (SAP, some real chargers)
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True, slots=True)
+class Quirks:
+    """Every knob; the docstring of each field is its CLI key (snake_case or kebab-case)."""
+
+    uncovered: UncoveredReport = UncoveredReport.DEFAULT_LIMIT
+    convert_units: bool = True  # False: a limit in the other unit is not converted (reported as uncovered)
+    whole_amps: bool = False  # round reported limits to whole amps instead of 0.1
+    connector0_summed: bool = True  # False: connector 0 is one stack of every profile (SAP), not a sum
+    tx_default_when_idle: bool = True  # False: TxDefaultProfile counts only during a transaction (MicroOcpp)
+    lose_profiles_on_reboot: bool = False  # profiles are kept in memory only and vanish on Reset
+    accepted_not_enforced: bool = False  # SetChargingProfile answers Accepted but stores nothing
+    composite_unsupported: bool = False  # GetCompositeSchedule answers CallError NotSupported
+    max_stack_level: int = 20  # ChargeProfileMaxStackLevel
+    max_periods: int = 48  # ChargingScheduleMaxPeriods
+    max_profiles: int = 32  # MaxChargingProfilesInstalled
+    allowed_units: str = "A,W"  # ChargingScheduleAllowedChargingRateUnit (first = default reply unit)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Quirks:
+        """Build from a mapping of knob names (snake_case or kebab-case) to values; strings such
+        as "true", "0.5" or "minus_one" are converted. Unknown knobs raise ValueError naming the
+        known ones."""
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for raw_key, raw in data.items():
+            key = str(raw_key).strip().replace("-", "_")
+            if key not in known:
+                raise ValueError(f"unknown quirk {raw_key!r}; known quirks: {', '.join(sorted(known))}")
+            default = getattr(cls(), key)
+            values[key] = _coerce(key, raw, default)
+        quirks = cls(**values)
+        quirks.units()  # validate
+        return quirks
+
+    @classmethod
+    def from_file(cls, path: Path) -> Quirks:
+        """A JSON object (or, if PyYAML is present, YAML) of knob -> value."""
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            import yaml
+
+            data = yaml.safe_load(text)
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{path}: expected a mapping of quirk -> value")
+        return cls.from_mapping(data)
+
+    @classmethod
+    def from_pairs(cls, pairs: list[str], base: Quirks | None = None) -> Quirks:
+        """`key=value` strings, e.g. from the command line, applied over `base`."""
+        data: dict[str, str] = {}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise ValueError(f"quirk {pair!r} is not key=value, e.g. uncovered=minus_one")
+            data[key] = value
+        parsed = cls.from_mapping(data)
+        if base is None:
+            return parsed
+        return replace(
+            base, **{k.strip().replace("-", "_"): getattr(parsed, k.strip().replace("-", "_")) for k in data}
+        )
+
+    def units(self) -> tuple[RateUnit, ...]:
+        try:
+            units = tuple(RateUnit(u.strip().upper()) for u in self.allowed_units.split(",") if u.strip())
+        except ValueError:
+            raise ValueError(f"allowed_units {self.allowed_units!r}: use A, W, or A,W") from None
+        if not units:
+            raise ValueError("allowed_units is empty: use A, W, or A,W")
+        return units
+
+    def context(
+        self, *, connectors: int, max_current: float, voltage: float = 230.0, phases: int = 3
+    ) -> StationContext:
+        """The context the station reports with (GetCompositeSchedule, SetChargingProfile rules)."""
+        uncovered = {
+            UncoveredReport.DEFAULT_LIMIT: Uncovered.DEFAULT_LIMIT,
+            UncoveredReport.MINUS_ONE: Uncovered.MINUS_ONE,
+            UncoveredReport.EMPTY: Uncovered.NO_LIMIT,
+            UncoveredReport.REJECTED: Uncovered.REJECTED,
+        }[self.uncovered]
+        return StationContext(
+            number_of_connectors=connectors,
+            supply_voltage=voltage,
+            default_number_phases=phases,
+            default_limit_a=max_current,
+            default_limit_w=max_current * voltage * phases,
+            uncovered=uncovered,
+            connector0=Connector0.SUM if self.connector0_summed else Connector0.STACK,
+            tx_default_when_idle=self.tx_default_when_idle,
+            convert_units=self.convert_units,
+            limit_step=1.0 if self.whole_amps else 0.1,
+            capabilities=Capabilities(
+                max_stack_level=self.max_stack_level,
+                max_periods=self.max_periods,
+                max_profiles=self.max_profiles,
+                allowed_units=self.units(),
+            ),
+        )
+
+
+def _coerce(key: str, raw: Any, default: Any) -> Any:
+    if isinstance(default, enum.Enum):
+        try:
+            return type(default)(str(raw).strip().lower())
+        except ValueError:
+            choices = ", ".join(m.value for m in type(default))
+            raise ValueError(f"quirk {key}: {raw!r} is not one of {choices}") from None
+    if isinstance(default, bool):
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError(f"quirk {key}: {raw!r} is not a boolean (true/false)")
+    if isinstance(default, int):
+        try:
+            value = int(str(raw).strip())
+        except ValueError:
+            raise ValueError(f"quirk {key}: {raw!r} is not an integer") from None
+        if value < 0:
+            raise ValueError(f"quirk {key}: {value} must be 0 or more")
+        return value
+    if isinstance(raw, list | tuple):
+        return ",".join(str(x) for x in raw)
+    return str(raw)

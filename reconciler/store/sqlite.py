@@ -1,0 +1,288 @@
+"""The reconciler's memory: an SQLite file (WAL) holding what it installed and what happened.
+
+Flow: engine -> `Store` (after every charger call) -> SQLite; plan/apply/watch/api read it back.
+
+Tables (see MIGRATIONS; `PRAGMA user_version` is the schema version):
+- `ledger`: the profiles the reconciler installed, per station (the inventory it may clear);
+- `pending`: a call sent but not yet answered. It is written *before* a SetChargingProfile or
+  ClearChargingProfile goes out and removed in the same transaction that records the answer, so
+  after a crash (kill -9) the next run knows which profiles may or may not be on the charger;
+- `stations`: registry: last seen, boot info, capabilities read by GetConfiguration (with time);
+- `conditions`: the latest status per station with its reason and git revision;
+- `events`: append-only log.
+Every write commits at once; WAL keeps readers (the API) and the writer out of each other's way.
+Times are parameters, never read here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler.core.plan import LedgerEntry
+from reconciler.core.profiles import ProfileError, format_time, parse_time, profile_from_ocpp
+from reconciler.core.status import Status
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE ledger (
+        station_id TEXT NOT NULL, profile_id INTEGER NOT NULL, connector_id INTEGER NOT NULL,
+        purpose TEXT NOT NULL, stack_level INTEGER NOT NULL, content_hash TEXT NOT NULL,
+        profile_json TEXT NOT NULL, revision TEXT, installed_at TEXT NOT NULL, outcome TEXT NOT NULL,
+        seq INTEGER NOT NULL, PRIMARY KEY (station_id, profile_id));
+    CREATE TABLE pending (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, station_id TEXT NOT NULL, action TEXT NOT NULL,
+        payload_json TEXT NOT NULL, content_hash TEXT, revision TEXT, started_at TEXT NOT NULL);
+    CREATE TABLE stations (
+        station_id TEXT PRIMARY KEY, last_seen TEXT, boot_json TEXT, capabilities_json TEXT,
+        capabilities_at TEXT, configuration_json TEXT);
+    CREATE TABLE conditions (
+        station_id TEXT PRIMARY KEY, status TEXT NOT NULL, reason TEXT, revision TEXT,
+        since TEXT NOT NULL, updated_at TEXT NOT NULL);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, station_id TEXT, kind TEXT NOT NULL,
+        message TEXT NOT NULL, revision TEXT, data_json TEXT);
+    CREATE INDEX events_station ON events (station_id, id);
+    """,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    station_id: str
+    status: Status
+    reason: str | None
+    revision: str | None
+    since: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    at: datetime
+    station_id: str | None
+    kind: str
+    message: str
+    revision: str | None
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    id: int
+    station_id: str
+    action: str
+    payload: dict[str, Any]
+    content_hash: str | None
+    revision: str | None
+
+
+class StoreError(RuntimeError):
+    """The store file cannot be opened or is not ours; the message says which file and what to do."""
+
+
+class Store:
+    """One SQLite file. Not thread-safe: one Store per thread (the engine runs on one event loop)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=5000")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: cannot use this file as the reconciler store ({exc}); move it aside") from None
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(f"{self.path}: schema version {version} is newer than this reconciler; upgrade it")
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction():
+                for statement in filter(str.strip, script.split(";")):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version={number}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- ledger -----------------------------------------------------------------------------------
+
+    def ledger(self, station_id: str) -> list[LedgerEntry]:
+        """What the reconciler installed on a station, in installation order."""
+        rows = self.db.execute(
+            "SELECT connector_id, profile_json, content_hash, revision FROM ledger WHERE station_id=? ORDER BY seq",
+            (station_id,),
+        ).fetchall()
+        entries = []
+        for connector_id, profile_json, digest, revision in rows:
+            try:
+                entries.append(LedgerEntry(connector_id, profile_from_ocpp(json.loads(profile_json)), digest, revision))
+            except (ProfileError, ValueError) as exc:
+                raise StoreError(f"{self.path}: ledger row of {station_id} is unreadable ({exc})") from None
+        return entries
+
+    def ledger_stations(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT station_id FROM ledger ORDER BY station_id")]
+
+    def begin_call(
+        self, station_id: str, action: str, payload: Mapping[str, Any], at: datetime, *,
+        content_hash: str | None = None, revision: str | None = None,
+    ) -> int:  # fmt: skip
+        """Record a call about to be sent (before it goes out); returns its pending id."""
+        cursor = self.db.execute(
+            "INSERT INTO pending (station_id, action, payload_json, content_hash, revision, started_at) "
+            "VALUES (?,?,?,?,?,?)",
+            (station_id, action, json.dumps(payload), content_hash, revision, format_time(at)),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def pending(self, station_id: str | None = None) -> list[Pending]:
+        query = "SELECT id, station_id, action, payload_json, content_hash, revision FROM pending"
+        rows = self.db.execute(query + (" WHERE station_id=?" if station_id else "") + " ORDER BY id",
+                               (station_id,) if station_id else ()).fetchall()  # fmt: skip
+        return [Pending(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
+
+    def record_set(
+        self, pending_id: int | None, station_id: str, connector_id: int, profile_json: Mapping[str, Any],
+        content_hash: str, revision: str | None, at: datetime, outcome: str = "Accepted",
+    ) -> None:  # fmt: skip
+        """An accepted SetChargingProfile: it replaces, in the ledger as on the charger, the profile
+        with the same id and the one in the same (connector, purpose, stackLevel) slot."""
+        profile_id = profile_json["chargingProfileId"]
+        purpose = profile_json["chargingProfilePurpose"]
+        stack = profile_json["stackLevel"]
+        with self.transaction() as db:
+            db.execute(
+                "DELETE FROM ledger WHERE station_id=? AND (profile_id=? OR "
+                "(connector_id=? AND purpose=? AND stack_level=?))",
+                (station_id, profile_id, connector_id, purpose, stack),
+            )
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM ledger WHERE station_id=?", (station_id,))
+            db.execute(
+                "INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (station_id, profile_id, connector_id, purpose, stack, content_hash, json.dumps(profile_json),
+                 revision, format_time(at), outcome, seq.fetchone()[0]),
+            )  # fmt: skip
+            if pending_id is not None:
+                db.execute("DELETE FROM pending WHERE id=?", (pending_id,))
+
+    def record_clear(self, pending_id: int | None, station_id: str, profile_id: int | None) -> None:
+        """A ClearChargingProfile by id was answered (Accepted or Unknown): the profile is gone."""
+        with self.transaction() as db:
+            if profile_id is not None:
+                db.execute("DELETE FROM ledger WHERE station_id=? AND profile_id=?", (station_id, profile_id))
+            if pending_id is not None:
+                db.execute("DELETE FROM pending WHERE id=?", (pending_id,))
+
+    def settle(self, pending_id: int) -> None:
+        """The call was answered but changed nothing the ledger tracks (Rejected, an error)."""
+        self.db.execute("DELETE FROM pending WHERE id=?", (pending_id,))
+
+    def forget_station(self, station_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM ledger WHERE station_id=?", (station_id,))
+
+    # --- registry ---------------------------------------------------------------------------------
+
+    def seen(self, station_id: str, at: datetime, boot: Mapping[str, Any] | None = None) -> None:
+        self.db.execute(
+            "INSERT INTO stations (station_id, last_seen, boot_json) VALUES (?,?,?) ON CONFLICT(station_id) DO UPDATE "
+            "SET last_seen=excluded.last_seen, boot_json=COALESCE(excluded.boot_json, stations.boot_json)",
+            (station_id, format_time(at), None if boot is None else json.dumps(boot)),
+        )
+
+    def save_configuration(self, station_id: str, configuration: Mapping[str, Any], at: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO stations (station_id, configuration_json, capabilities_at) VALUES (?,?,?) "
+            "ON CONFLICT(station_id) DO UPDATE SET configuration_json=excluded.configuration_json, "
+            "capabilities_at=excluded.capabilities_at",
+            (station_id, json.dumps(configuration), format_time(at)),
+        )
+
+    def forget_configuration(self, station_id: str) -> None:
+        """The cached configuration is out of date (a key was changed, the station rebooted)."""
+        self.db.execute("UPDATE stations SET capabilities_at=NULL WHERE station_id=?", (station_id,))
+
+    def configuration(self, station_id: str) -> tuple[dict[str, Any], datetime] | None:
+        """The configuration keys last read from a station, and when."""
+        row = self.db.execute(
+            "SELECT configuration_json, capabilities_at FROM stations WHERE station_id=?", (station_id,)
+        ).fetchone()
+        if row is None or row[0] is None or row[1] is None:
+            return None
+        return json.loads(row[0]), parse_time(row[1])
+
+    def stations(self) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT station_id, last_seen, boot_json FROM stations ORDER BY station_id")
+        return [{"id": r[0], "lastSeen": r[1], "boot": json.loads(r[2]) if r[2] else None} for r in rows]
+
+    # --- conditions and events --------------------------------------------------------------------
+
+    def set_condition(
+        self, station_id: str, status: Status, reason: str | None, revision: str | None, at: datetime
+    ) -> bool:
+        """Record a station's status; returns True when it changed (then an event is logged too)."""
+        row = self.db.execute("SELECT status, reason FROM conditions WHERE station_id=?", (station_id,)).fetchone()
+        changed = row is None or row[0] != status.value or row[1] != reason
+        stamp = format_time(at)
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO conditions VALUES (?,?,?,?,?,?) ON CONFLICT(station_id) DO UPDATE SET "
+                "status=excluded.status, reason=excluded.reason, revision=excluded.revision, "
+                "since=CASE WHEN conditions.status=excluded.status THEN conditions.since ELSE excluded.since END, "
+                "updated_at=excluded.updated_at",
+                (station_id, status.value, reason, revision, stamp, stamp),
+            )
+            if changed:
+                db.execute(
+                    "INSERT INTO events (at, station_id, kind, message, revision, data_json) VALUES (?,?,?,?,?,?)",
+                    (stamp, station_id, f"status.{status.value}", reason or status.value, revision, None),
+                )
+        return changed
+
+    def conditions(self) -> dict[str, Condition]:
+        rows = self.db.execute("SELECT station_id, status, reason, revision, since, updated_at FROM conditions")
+        return {r[0]: Condition(r[0], Status(r[1]), r[2], r[3], parse_time(r[4]), parse_time(r[5])) for r in rows}
+
+    def event(
+        self, kind: str, message: str, at: datetime, *, station_id: str | None = None,
+        revision: str | None = None, data: Mapping[str, Any] | None = None,
+    ) -> None:  # fmt: skip
+        self.db.execute(
+            "INSERT INTO events (at, station_id, kind, message, revision, data_json) VALUES (?,?,?,?,?,?)",
+            (format_time(at), station_id, kind, message, revision, None if data is None else json.dumps(data)),
+        )
+
+    def events(self, *, station_id: str | None = None, after: int = 0, limit: int = 200) -> list[Event]:
+        query = "SELECT id, at, station_id, kind, message, revision, data_json FROM events WHERE id > ?"
+        params: Sequence[Any] = (after,)
+        if station_id is not None:
+            query += " AND station_id = ?"
+            params = (after, station_id)
+        rows = self.db.execute(query + " ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
+        return [
+            Event(r[0], parse_time(r[1]), r[2], r[3], r[4], r[5], json.loads(r[6]) if r[6] else {})
+            for r in reversed(rows)
+        ]
