@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from reconciler.cli import composite_cmd, reconcile_cmd, simulate_cmd, validate_cmd
+from reconciler.cli import composite_cmd, demo_cmd, reconcile_cmd, simulate_cmd, validate_cmd
 
 app = typer.Typer(
     name="reconciler",
@@ -17,6 +17,7 @@ composite_cmd.register(app)
 simulate_cmd.register(app)
 validate_cmd.register(app)
 reconcile_cmd.register(app)
+demo_cmd.register(app)
 
 
 @app.callback()

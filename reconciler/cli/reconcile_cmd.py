@@ -210,7 +210,7 @@ def register(app: typer.Typer) -> None:
         """
         common = common_of(policies, station, selector, via, listen, wait, user, password, station_password,
                            passwords, db, horizon, call_timeout, concurrency, rate_limit)  # fmt: skip
-        err = Console(stderr=True)
+        err = Console(stderr=True, soft_wrap=True)
         loaded, outcomes, at = asyncio.run(run_plan(common, err))
         if as_json:
             typer.echo(json.dumps(outcomes_json(outcomes, loaded.revision), indent=2))
@@ -240,7 +240,7 @@ def register(app: typer.Typer) -> None:
         policies or needed actions changed since is refused. Exit status 0 when every selected
         station ends Synced, else 1.
         """
-        err = Console(stderr=True)
+        err = Console(stderr=True, soft_wrap=True)
         saved: dict[str, Any] | None = None
         if plan_file is not None:
             try:

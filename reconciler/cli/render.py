@@ -27,16 +27,17 @@ STATUS_MARK = {
 }
 
 
-def _span(seconds: int) -> str:
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600}h"
-    if seconds % 60 == 0:
-        return f"{seconds // 60}m" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds}s" if seconds < 60 else f"{seconds // 60}m{seconds % 60:02d}s"
+def _clock(moment: int, origin: int) -> str:
+    """UTC wall-clock time of an instant, with a day offset from the read-back when not the same day."""
+    days = (moment // 86_400) - (origin // 86_400)
+    text = format_time(from_epoch(moment))[11:]
+    return text if days == 0 else f"{text}+{days}d"
 
 
 def _limit(value: Limit, unit: RateUnit) -> str:
-    return "no limit" if value is None else f"{value:g} {unit.value}"
+    if value is None:
+        return "no limit"
+    return f"{value:.0f} {unit.value}" if abs(value - round(value)) < 0.05 else f"{value:.1f} {unit.value}"
 
 
 def drift_lines(drift: ConnectorDrift, indent: str = "      ") -> list[str]:
@@ -49,8 +50,8 @@ def drift_lines(drift: ConnectorDrift, indent: str = "      ") -> list[str]:
         bad = next((m for m in drift.mismatches if m.start < end and begin < m.end), None)
         mark = f"<- {bad.drift.value}" if bad else ""
         lines.append(
-            f"{indent}+{_span(max(0, begin - origin)):>7} .. +{_span(max(0, end - origin)):<7} "
-            f"expected {_limit(value, unit):>12}   observed {_limit(observed, unit):>12}   {mark}".rstrip()
+            f"{indent}{_clock(begin, origin):>12} .. {_clock(end, origin):<12} "
+            f"expected {_limit(value, unit):>10}   observed {_limit(observed, unit):>10}   {mark}".rstrip()
         )
     if len(segments) > 12:
         lines.append(f"{indent}... {len(segments) - 12} more")

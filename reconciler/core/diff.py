@@ -147,13 +147,18 @@ class ConnectorDrift:
             return "in sync" + (" (within rounding tolerance)" if self.classes else "")
         first = self.mismatches[0]
         return (
-            f"{self.primary}: from +{first.start - self.expected.start}s expected "
+            f"{self.primary}: from {_hms(first.start)}Z expected "
             f"{_show(first.expected, self.expected.unit)}, observed {_show(first.observed, self.expected.unit)}"
         )
 
 
 def _show(limit: Limit, unit: RateUnit) -> str:
-    return "no limit" if limit is None else f"{limit:g} {unit.value}"
+    return "no limit" if limit is None else f"{round(limit, 1):g} {unit.value}"
+
+
+def _hms(moment: int) -> str:
+    seconds = moment % 86_400
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 _SEVERITY = (DriftClass.MISSING, DriftClass.SHADOWED, DriftClass.EXTRA, DriftClass.ROUNDING)

@@ -18,20 +18,20 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from reconciler import clock as wall_clock
-from reconciler.core.composite import Composite, compute_composite
-from reconciler.core.context import StationContext, Transaction, Uncovered
+from reconciler.core.composite import Composite
+from reconciler.core.context import StationContext, Transaction
 from reconciler.core.installed import InstalledProfiles
-from reconciler.core.profiles import ProfileError, Purpose, RateUnit, format_time, from_epoch, profile_from_ocpp
-from reconciler.core.wire import composite_to_ocpp
+from reconciler.core.profiles import ProfileError, Purpose, format_time, from_epoch, profile_from_ocpp
 from reconciler.simulator.configuration import Configuration
 from reconciler.simulator.ev import LocalPolicy, PowerSource, SimulatedEV
 from reconciler.simulator.quirks import Quirks, UncoveredReport
+from reconciler.simulator.reporting import Snapshot, composite_reply, enforced_composite
 from reconciler.simulator.storage import StationStorage
 
 log = logging.getLogger(__name__)
@@ -46,24 +46,6 @@ class SimCallError(Exception):
         super().__init__(f"{code}: {description}")
         self.code = code
         self.description = description
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """What the station enforced right after one received call (unit A, from `at`)."""
-
-    action: str
-    at: datetime
-    composites: dict[int, Composite]  # connectorId (0..N) -> composite, uncovered time = limit None
-
-    def limit(self, connector_id: int, offset: int = 0) -> float | None:
-        """The limit in force `offset` seconds after the call (None: no profile limits it)."""
-        limit: float | None = None
-        for period in self.composites[connector_id].periods:
-            if period.start_period > offset:
-                break
-            limit = period.limit
-        return limit
 
 
 class SimulatedChargePoint:
@@ -192,27 +174,14 @@ class SimulatedChargePoint:
             raise SimCallError("NotSupported", "GetCompositeSchedule is not supported by this charge point")
         if not self.configuration.flag("SmartChargingEnabled"):
             return {"status": "Rejected"}
-        unit = payload.get("chargingRateUnit")
-        composite = compute_composite(
+        return composite_reply(
             self.installed.pairs(),
-            connector_id=int(payload["connectorId"]),
+            payload,
             now=self.clock(),
-            duration=int(payload["duration"]),
-            unit=None if unit is None else RateUnit(unit),
             context=self.context,
             transactions=self.transactions,
+            empty_when_uncovered=self.quirks.uncovered is UncoveredReport.EMPTY,
         )
-        answer = composite_to_ocpp(composite)
-        answer.pop("reason", None)
-        if answer["status"] == "Accepted" and self.context.uncovered is Uncovered.NO_LIMIT:
-            periods = answer["chargingSchedule"]["chargingSchedulePeriod"]
-            if all("limit" not in p for p in periods) and self.quirks.uncovered is UncoveredReport.EMPTY:
-                answer["chargingSchedule"]["chargingSchedulePeriod"] = []
-            else:
-                default = self.context.default_limit(composite.unit)
-                for period in periods:
-                    period.setdefault("limit", default)
-        return answer
 
     def _get_configuration(self, payload: dict[str, Any]) -> dict[str, Any]:
         return self.configuration.get_configuration(payload.get("key"))
@@ -274,14 +243,12 @@ class SimulatedChargePoint:
 
     def enforced_composite(self, connector_id: int, now: datetime, duration: int) -> Composite:
         """The limits the hardware applies (amps, uncovered = None), regardless of reporting quirks."""
-        context = replace(self.context, uncovered=Uncovered.NO_LIMIT, limit_step=None, convert_units=True)
-        return compute_composite(
+        return enforced_composite(
             self.installed.pairs(),
-            connector_id=connector_id,
+            connector_id,
             now=now,
             duration=duration,
-            unit=RateUnit.A,
-            context=context,
+            context=self.context,
             transactions=self.transactions,
         )
 

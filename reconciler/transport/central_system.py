@@ -8,14 +8,11 @@ HTTP basic auth (OCPP Security Profile 1: username = station id, password from `
 `gateway.Reply` (ANSWERED / CALL_ERROR / TIMEOUT / OFFLINE; a CallError is never swallowed).
 
 This is the one Central System module that imports `ocpp`: it uses the library's OCPP-J framing
-(`ocpp.messages`: unpack, Call, CallResult, CallError, error codes) and its OCPP 1.6 JSON schemas.
-The per-call path is deliberately lean (PERFORMANCE.md): plain dict payloads, no snake_case
-conversion, no thread-pool validation, no permessage-deflate. Messages are validated against the
-schemas with validators compiled once per action (the `multipleOf: 0.1` keyword is left out: with
-floats it rejects e.g. 34.8; limits are checked for one decimal place by the comparison instead).
-A valid outgoing request is remembered by its JSON text, so the same profile sent to a thousand
-stations is validated once. At most one call is outstanding per station, as OCPP-J requires;
-calls to one station queue.
+for what chargers send (`ocpp.messages`: unpack, Call, CallResult, CallError, error codes) and its
+OCPP 1.6 JSON schemas (via `schemas.SchemaValidators`). The per-call path is deliberately lean
+(PERFORMANCE.md): plain dict payloads, no snake_case conversion, no thread-pool validation, no
+permessage-deflate, and outgoing Call frames written directly. At most one call is outstanding per
+station, as OCPP-J requires; calls to one station queue.
 """
 
 from __future__ import annotations
@@ -24,7 +21,6 @@ import asyncio
 import base64
 import binascii
 import hmac
-import importlib
 import itertools
 import json
 import logging
@@ -44,65 +40,13 @@ from websockets.http11 import Request, Response
 
 from reconciler import clock
 from reconciler.transport.gateway import EventHub, Reply, ReplyKind, StationEvent
+from reconciler.transport.schemas import SchemaValidators
 from reconciler.transport.stations import StationInfo, StationRegistry, UnsupportedAction
 
 log = logging.getLogger(__name__)
-# jsonschema ships without type information; only its Draft4Validator is used.
-Draft4Validator: Any = importlib.import_module("jsonschema").Draft4Validator
 
 SUBPROTOCOL = "ocpp1.6"
 _SCHEMAS = Path(ocpp.__file__).parent / "v16" / "schemas"
-
-
-def _without_multiple_of(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _without_multiple_of(v) for k, v in node.items() if k != "multipleOf"}
-    if isinstance(node, list):
-        return [_without_multiple_of(v) for v in node]
-    return node
-
-
-class SchemaValidators:
-    """OCPP 1.6 JSON-schema validators, compiled once per (action, request|response)."""
-
-    def __init__(self, directory: Path = _SCHEMAS) -> None:
-        self._dir = directory
-        self._cache: dict[str, Any] = {}
-        self._valid: set[str] = set()
-
-    def _validator(self, name: str) -> Any:
-        if name not in self._cache:
-            path = self._dir / f"{name}.json"
-            if not path.is_file():
-                self._cache[name] = None
-            else:
-                schema = json.loads(path.read_text(encoding="utf-8-sig"))
-                self._cache[name] = Draft4Validator(_without_multiple_of(schema))
-        return self._cache[name]
-
-    def request_problem(self, action: str, payload: Any, body: str) -> str | None:
-        """Like `problem` for an outgoing request whose JSON text is `body`. Valid requests are
-        remembered by their text: a fleet receives the same profile many times, validated once."""
-        key = action + body
-        if key in self._valid:
-            return None
-        problem = self.problem(action, payload, response=False)
-        if problem is None:
-            if len(self._valid) >= 4096:
-                self._valid.clear()
-            self._valid.add(key)
-        return problem
-
-    def problem(self, action: str, payload: Any, *, response: bool) -> str | None:
-        """None when `payload` fits the schema, else what is wrong and where."""
-        validator = self._validator(f"{action}Response" if response else action)
-        if validator is None:
-            return None if response else f"unknown OCPP 1.6 action {action!r}"
-        if validator.is_valid(payload):
-            return None
-        error = next(iter(validator.iter_errors(payload)))
-        where = "/".join(str(p) for p in error.absolute_path) or "payload"
-        return f"{where}: {error.message}"
 
 
 class _Connection:
@@ -158,7 +102,7 @@ class CentralSystem:
         self.ping_interval = ping_interval
         self._passwords = dict(passwords or {})
         self._known = set(known_stations or ()) | {k for k in self._passwords if k != "*"}
-        self.validators = SchemaValidators() if validate_messages else None
+        self.validators = SchemaValidators(_SCHEMAS) if validate_messages else None
         self.hub = EventHub()
         self.registry = StationRegistry(self.hub, heartbeat_interval=heartbeat_interval, clock=clock.now)
         self._connections: dict[str, _Connection] = {}

@@ -19,8 +19,17 @@ def station(**kwargs: Any) -> SimulatedChargePoint:
     return SimulatedChargePoint("CP", clock=lambda: NOW, **kwargs)
 
 
-def profile(limit: float, *, unit: str = "A", purpose: str = "TxDefaultProfile", connector: int = 1, pid: int = 1,
-            stack: int = 0, duration: int | None = None, periods: int = 1) -> dict[str, Any]:  # fmt: skip
+def profile(
+    limit: float,
+    *,
+    unit: str = "A",
+    purpose: str = "TxDefaultProfile",
+    connector: int = 1,
+    pid: int = 1,
+    stack: int = 0,
+    duration: int | None = None,
+    periods: int = 1,
+) -> dict[str, Any]:
     schedule: dict[str, Any] = {
         "startSchedule": "2025-03-01T12:00:00Z",
         "chargingRateUnit": unit,

@@ -16,8 +16,8 @@ from reconciler.simulator.quirks import UncoveredReport
 def test_help_lists_options_and_quirks() -> None:
     result = CliRunner().invoke(app, ["simulate", "--help"])
     assert result.exit_code == 0
-    for text in ("--stations", "--url", "--connectors", "--max-current", "--prefix", "--password", "--quirks",
-                 "--state-dir", "lose_profiles_on_reboot", "composite_unsupported"):  # fmt: skip
+    options = ["--stations", "--url", "--connectors", "--max-current", "--prefix", "--password", "--quirks"]
+    for text in [*options, "--state-dir", "lose_profiles_on_reboot", "composite_unsupported"]:
         assert text in result.output
 
 
