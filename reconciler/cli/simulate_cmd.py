@@ -94,6 +94,9 @@ def register(app: typer.Typer) -> None:
         state_dir: Annotated[
             Path | None, typer.Option("--state-dir", help="persist profiles and write a log per station here")
         ] = None,
+        ev: Annotated[
+            bool, typer.Option("--ev", help="plug an EV into connector 1 of each station and start charging")
+        ] = False,
         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log connections and errors")] = False,
     ) -> None:
         try:
@@ -115,6 +118,7 @@ def register(app: typer.Typer) -> None:
                 password=password,
                 quirks=parsed,
                 state_dir=state_dir,
+                auto_ev=ev,
             )
             await _run(fleet)
 

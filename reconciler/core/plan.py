@@ -121,7 +121,7 @@ class StationPlan:
     invariant: str
     refused: str | None = None
     notes: tuple[str, ...] = ()
-    adopted: tuple[int, ...] = ()  # desired ids the charger verifiably holds but the ledger did not record
+    adopted: tuple[int, ...] = ()  # ids sent before a crash, verifiably held, not yet in the ledger
     foreign: bool = False  # the charger shows caps the ledger cannot explain
 
     @property
@@ -253,9 +253,13 @@ def plan_station(
     *,
     configuration: Mapping[str, ConfigValue] | None = None,
     ledger_matches: Sequence[bool] = (),
+    unconfirmed: frozenset[str] = frozenset(),
 ) -> StationPlan:
     """The ordered, verified-safe actions that bring one station to its desired state.
-    `ledger_matches[i]` says whether connector i+1's observation is what the ledger predicts."""
+    `ledger_matches[i]` says whether connector i+1's observation is what the ledger predicts;
+    `unconfirmed` holds the content hashes of SetChargingProfile calls sent but never recorded as
+    answered (a crash mid-apply): such a profile is adopted into the ledger, not sent again, when
+    the charger's composite verifiably matches."""
     notes: list[str] = []
     actions: list[Action] = []
     for key, value in sorted(desired.configuration.items()):
@@ -276,7 +280,7 @@ def plan_station(
     for connector_id, profile in desired.profiles:
         entry = owned.get(profile.charging_profile_id)
         digest = content_hash(connector_id, profile)
-        if entry is None and in_sync:
+        if entry is None and in_sync and digest in unconfirmed:
             adopted.append(profile.charging_profile_id)
         elif entry is None:
             sets.append(Action(ActionKind.SET, "not installed yet", connector_id, profile))

@@ -17,6 +17,17 @@ def watts_to_amps(watts: float, voltage: float, phases: int) -> float:
     return watts / (voltage * phases)
 
 
+_UNIT_WORDS = {"A": RateUnit.A, "CURRENT": RateUnit.A, "W": RateUnit.W, "POWER": RateUnit.W}
+
+
+def parse_allowed_units(value: str) -> tuple[RateUnit, ...]:
+    """ChargingScheduleAllowedChargingRateUnit ("Current,Power" in the spec; "A,W" also read) ->
+    units in the charger's order; words that are neither are ignored."""
+    words = value.replace(";", ",").split(",")
+    units = [_UNIT_WORDS[w.strip().upper()] for w in words if w.strip().upper() in _UNIT_WORDS]
+    return tuple(dict.fromkeys(units))
+
+
 def convert(limit: float, from_unit: RateUnit, to_unit: RateUnit, voltage: float, phases: int) -> float:
     """`limit` expressed in `to_unit`; identity when the units agree."""
     if from_unit is to_unit:

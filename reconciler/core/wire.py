@@ -17,6 +17,7 @@ from reconciler.core.composite import Composite, compute_composite
 from reconciler.core.context import Capabilities, Connector0, StationContext, Transaction, Uncovered
 from reconciler.core.installed import InstalledProfiles
 from reconciler.core.profiles import ProfileError, RateUnit, format_time, parse_time, profile_from_ocpp
+from reconciler.core.units import parse_allowed_units
 
 
 class RequestError(ValueError):
@@ -96,10 +97,11 @@ def context_from_json(data: Any, path: str = "context") -> StationContext:
         cap_fields: dict[str, Any] = {}
         for key, value in caps.items():
             if key == "ChargingScheduleAllowedChargingRateUnit":
-                units = value.split(",") if isinstance(value, str) else value
-                cap_fields["allowed_units"] = tuple(
-                    _coerce(str(u).strip().upper()[:1], RateUnit, f"{path}.capabilities.{key}") for u in units
-                )
+                text = value if isinstance(value, str) else ",".join(str(u) for u in value)
+                units = parse_allowed_units(text)
+                if not units:
+                    raise RequestError(f"{path}.capabilities.{key}: {value!r} names no unit; use Current and/or Power")
+                cap_fields["allowed_units"] = units
                 continue
             if key not in _CAPABILITY_KEYS:
                 raise RequestError(f"{path}.capabilities.{key}: unknown capability")

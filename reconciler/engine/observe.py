@@ -22,6 +22,7 @@ from reconciler.core.plan import ConfigValue
 from reconciler.core.profiles import RateUnit, epoch_seconds
 from reconciler.core.status import Status
 from reconciler.core.timeline import Timeline
+from reconciler.core.units import parse_allowed_units
 from reconciler.engine.calls import Caller
 from reconciler.store.sqlite import Store
 from reconciler.transport.gateway import Reply, ReplyKind
@@ -83,8 +84,7 @@ def capabilities_from(values: Mapping[str, ConfigValue], default: Capabilities) 
     units_raw = values.get("ChargingScheduleAllowedChargingRateUnit")
     units = default.allowed_units
     if units_raw is not None and units_raw.value:
-        parsed = [u.strip().upper()[:1] for u in units_raw.value.replace(";", ",").split(",") if u.strip()]
-        units = tuple(RateUnit(u) for u in parsed if u in ("A", "W")) or units
+        units = parse_allowed_units(units_raw.value) or units
     return replace(
         default,
         max_stack_level=number("ChargeProfileMaxStackLevel", default.max_stack_level),

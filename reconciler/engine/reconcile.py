@@ -181,6 +181,7 @@ class Reconciler:
             window,
             configuration=observation.configuration,
             ledger_matches=[d.in_sync for d in by_ledger],
+            unconfirmed=frozenset(p.content_hash for p in self.store.pending(station_id) if p.content_hash),
         )
 
     async def plan(self, station_ids: Sequence[str], progress: Progress | None = None) -> list[Outcome]:
@@ -256,6 +257,8 @@ class Reconciler:
                 return Outcome(station_id, Status.OUT_OF_SYNC, f"saved plan refused: {stale}", plan, observation,
                                refused_stale=True)  # fmt: skip
         self._adopt(station_id, plan)
+        for leftover in self.store.pending(station_id):
+            self.store.settle(leftover.id)  # an earlier run's unanswered call: this plan accounts for it
         if plan.in_sync:
             return planned
         self.store.set_condition(

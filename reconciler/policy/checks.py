@@ -214,10 +214,11 @@ def check_profile(
             f"express the limits in {allowed}",
         )
     if profile.kind in (Kind.ABSOLUTE, Kind.RECURRING) and schedule.start_schedule is None:
+        article = "an" if profile.kind is Kind.ABSOLUTE else "a"
         report(
             "missing-start-schedule",
             at("chargingSchedule"),
-            f"{'an' if profile.kind is Kind.ABSOLUTE else 'a'} {profile.kind.value} profile needs chargingSchedule.startSchedule ({purpose}, {{stations}})",
+            f"{article} {profile.kind.value} profile needs chargingSchedule.startSchedule ({purpose}, {{stations}})",
             "add startSchedule, e.g. 2024-01-01T00:00:00Z",
         )
     if profile.kind is Kind.RECURRING and profile.recurrency_kind is None:

@@ -36,7 +36,7 @@ from reconciler.policy.documents import (
     StationSpec,
     build_station,
 )
-from reconciler.policy.model import DesiredProfile, DesiredState, Station
+from reconciler.policy.model import DesiredProfile, DesiredState, Selector, Station
 from reconciler.policy.templates import ANCHOR, TemplateCall, TemplateError, derived_id, expand, zone
 
 N = TypeVar("N", bound=Named)
@@ -67,6 +67,30 @@ def _unique(items: Iterable[N], kind: str, code: str, diagnostics: Collector) ->
             continue
         out[item.name] = item
     return out
+
+
+class _Index:
+    """Stations by label, so a selector costs its matches, not the fleet size."""
+
+    def __init__(self, stations: Mapping[str, Station]) -> None:
+        self.order = {name: i for i, name in enumerate(stations)}
+        self.stations = stations
+        self.by_label: dict[tuple[str, str], set[str]] = {}
+        for name, station in stations.items():
+            for pair in station.labels.items():
+                self.by_label.setdefault(pair, set()).add(name)
+
+    def select(self, selector: Selector) -> list[str]:
+        """The stations a selector matches, in declaration order."""
+        candidates: set[str] | None = None
+        if selector.stations is not None:
+            candidates = {n for n in selector.stations if n in self.stations}
+        for pair in (selector.match_labels or {}).items():
+            found = self.by_label.get(pair, set())
+            candidates = set(found) if candidates is None else candidates & found
+        if candidates is None:
+            return list(self.stations)
+        return sorted(candidates, key=self.order.__getitem__)
 
 
 def _check_site(site: SiteSpec, diagnostics: Collector) -> None:
@@ -245,12 +269,13 @@ def resolve(
             )
         stations[name] = build_station(spec, model, diagnostics)
 
+    index = _Index(stations)
     sites = _unique(parsed.sites, "Site", "duplicate-name", diagnostics)
     site_of: dict[str, SiteSpec] = {}
     members: dict[str, list[str]] = {}
     for site in sites.values():
         _check_site(site, diagnostics)
-        chosen = [n for n, st in stations.items() if site.selector.matches(n, st.labels)]
+        chosen = index.select(site.selector)
         if not chosen:
             diagnostics.warning(
                 "selector-matches-nothing",
@@ -276,7 +301,7 @@ def resolve(
     prune: set[str] = set()
     expander = _Expander(now, diagnostics)
     for policy in _unique(parsed.policies, "ChargingPolicy", "duplicate-name", diagnostics).values():
-        chosen = [n for n, st in stations.items() if policy.selector.matches(n, st.labels)]
+        chosen = index.select(policy.selector)
         if not chosen:
             diagnostics.warning(
                 "selector-matches-nothing",

@@ -5,16 +5,21 @@ file in the repository's `schemas/` folder is the one source of truth: editors r
 yaml-language-server, and this module compiles that very file once and validates every document
 with it. Each schema error becomes a `Diagnostic` at the file:line:col of the offending value (or
 of the unknown key, or of the object missing a field), with a hint phrased for a person.
+
+Speed: the same schema file is also compiled to Python by fastjsonschema (about 25x faster than
+jsonschema). A document it accepts is valid; one it rejects goes through jsonschema, which names
+every error. The fast pass may only be stricter, never looser: a property test checks it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
@@ -57,8 +62,25 @@ def validator(path: Path = SCHEMA_FILE) -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
+@cache
+def fast_validator(path: Path = SCHEMA_FILE) -> Callable[[Any], Any] | None:
+    """The schema compiled by fastjsonschema, or None if it cannot compile it (then jsonschema alone)."""
+    try:
+        compiled: Callable[[Any], Any] = fastjsonschema.compile(load_schema(path))
+        return compiled
+    except Exception:  # an unsupported keyword: the slower validator still checks everything
+        return None
+
+
 def check_document(doc: Document, diagnostics: Collector, schema_path: Path = SCHEMA_FILE) -> bool:
     """Validate one document; report every schema error. True when it is valid."""
+    fast = fast_validator(schema_path)
+    if fast is not None:
+        try:
+            fast(doc.data)
+            return True
+        except Exception:  # JsonSchemaException, or anything odd: let jsonschema decide and explain
+            pass
     errors = list(_leaf_errors(validator(schema_path).iter_errors(doc.data)))
     seen: set[tuple[str, tuple[str | int, ...], str]] = set()
     for error in errors:

@@ -46,6 +46,7 @@ class StationClient:
         backoff_max: float = 30.0,
         max_message_size: int = 1 << 20,
         connect_limit: asyncio.Semaphore | None = None,
+        auto_ev: bool = False,
     ) -> None:
         self.station = station
         self.url = url.rstrip("/") + "/" + quote(station.station_id, safe="")
@@ -55,6 +56,7 @@ class StationClient:
         self.backoff_max = backoff_max
         self.max_message_size = max_message_size
         self.connect_limit = connect_limit
+        self.auto_ev = auto_ev  # plug an EV into connector 1 and start a transaction after each boot
         self.connected = asyncio.Event()
         self.booted = asyncio.Event()
         self.connections = 0  # successful websocket connections so far
@@ -139,6 +141,8 @@ class StationClient:
     async def _boot_and_tick(self) -> None:
         if not await self._boot():
             return
+        if self.auto_ev and not self.station.transactions:
+            await self.station.start_transaction(1)
         await asyncio.gather(self._heartbeats(), self._meter_values())
 
     async def _boot(self) -> bool:

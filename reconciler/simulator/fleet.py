@@ -44,8 +44,10 @@ class Fleet:
         connect_concurrency: int = 100,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
+        auto_ev: bool = False,
     ) -> None:
         self.url = url
+        self.auto_ev = auto_ev
         self._stop = asyncio.Event()
         self._limit = asyncio.Semaphore(connect_concurrency)
         self._tasks: list[asyncio.Task[None]] = []
@@ -81,6 +83,7 @@ class Fleet:
             self.url,
             password=password,
             connect_limit=self._limit,
+            auto_ev=self.auto_ev,
             backoff_initial=backoff_initial,
             backoff_max=backoff_max,
         )
@@ -155,9 +158,11 @@ async def run_fleet(
     quirks: Quirks | None = None,
     state_dir: Path | None = None,
     local_policy: LocalPolicy | None = None,
+    auto_ev: bool = False,
 ) -> Fleet:
     """Start `n` simulated stations against the Central System at `url` and return the running
-    fleet (call `await fleet.stop()`, or `await fleet.run_forever()` to block until cancelled)."""
+    fleet: call `await fleet.stop()`, or `await fleet.run_forever()` to block until cancelled.
+    With `auto_ev`, each station plugs an EV into connector 1 and starts a transaction after boot."""
     fleet = Fleet(
         url,
         n,
@@ -168,6 +173,7 @@ async def run_fleet(
         quirks=quirks,
         state_dir=state_dir,
         local_policy=local_policy,
+        auto_ev=auto_ev,
     )
     await fleet.start()
     return fleet

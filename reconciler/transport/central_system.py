@@ -78,7 +78,14 @@ def _basic_credentials(headers: Headers) -> tuple[str, str] | None:
 
 
 class CentralSystem:
-    """OCPP 1.6J server and `Gateway`. Use `async with CentralSystem(port=0) as cs:`; `cs.port`."""
+    """OCPP 1.6J server and `Gateway`. Use `async with CentralSystem(port=0, ...) as cs:`; `cs.port`
+    is the bound port and `cs.url` the base URL stations append their id to.
+
+    Admission is closed by default: a station connects only if it is in `known_stations` or has an
+    entry in `passwords` (or `allow_unknown` is set). A station with a password (its own or the
+    shared `"*"` one) must present HTTP basic auth with username = station id. `validate_messages`
+    checks every message against the OCPP 1.6 schemas; `ping_interval` is the websocket keepalive.
+    """
 
     def __init__(
         self,
@@ -178,7 +185,10 @@ class CentralSystem:
         connection = self._connections.get(station_id)
         if connection is None:
             return Reply.offline(f"station {station_id} is not connected")
-        body = json.dumps(payload, separators=(",", ":"))
+        try:
+            body = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            return Reply.call_error("FormationViolation", f"not sent: the {action} payload is not JSON: {exc}")
         if self.validators is not None:
             problem = self.validators.request_problem(action, payload, body)
             if problem is not None:

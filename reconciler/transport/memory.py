@@ -29,6 +29,7 @@ class MemoryGateway:
         self.stations: dict[str, SimulatedChargePoint] = {}
         self._online: set[str] = set()
         self.calls: list[tuple[str, str, dict[str, Any]]] = []  # (station, action, payload) in order
+        self._failures: dict[tuple[str, str], list[Reply]] = {}
         for station in stations:
             self.add(station)
 
@@ -60,6 +61,11 @@ class MemoryGateway:
     def reconnect(self, station_id: str, *, boot: bool = True) -> None:
         self.add(self.stations[station_id], boot=boot)
 
+    def fail(self, station_id: str, action: str, reply: Reply, times: int = 1) -> None:
+        """Answer the next `times` calls of `action` to `station_id` with `reply` (e.g.
+        `Reply.timeout()`) without reaching the station: for retry and backoff tests."""
+        self._failures.setdefault((station_id, action), []).extend([reply] * times)
+
     def station(self, station_id: str) -> StationInfo | None:
         return self.registry.get(station_id)
 
@@ -72,6 +78,9 @@ class MemoryGateway:
         if station is None or station_id not in self._online:
             return Reply.offline(f"station {station_id} is not connected")
         self.calls.append((station_id, action, payload))
+        scripted = self._failures.get((station_id, action))
+        if scripted:
+            return scripted.pop(0)
         try:
             answer = station.handle(action, payload)
         except SimCallError as exc:

@@ -146,8 +146,8 @@ class StationRegistry:
         info.serial = payload.get("chargePointSerialNumber")
         info.booted_at = now
         info.boots += 1
-        # A reboot ends whatever the charger was doing; it re-reports transactions it still holds.
-        info.transactions.clear()
+        # Transactions are not cleared here: a charger that merely reconnects keeps them, and one that
+        # rebooted reports their end with StopTransaction.
         self._publish(StationEventKind.BOOTED, info.station_id, now, payload)
         return {"status": "Accepted", "currentTime": format_time(now), "interval": self.heartbeat_interval}
 

@@ -67,9 +67,7 @@ def test_validate_cli_exits_1_without_traceback(path: Path) -> None:
     assert f":{line}:" in result.output and f"[{code}]" in result.output
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in FILES if expectation(p)[0].startswith(SCHEMA_CODES)], ids=lambda p: p.stem
-)
+@pytest.mark.parametrize("path", [p for p in FILES if expectation(p)[0].startswith(SCHEMA_CODES)], ids=lambda p: p.stem)
 def test_the_schema_file_itself_rejects_schema_level_fixtures(path: Path) -> None:
     docs = parse_text(path.read_text(), path.name, Collector())
     assert docs

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.policy import PolicySet, load_policies
+from reconciler.policy.schema import fast_validator, validator
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = [p.read_text() for p in sorted((ROOT / "examples").glob("*.yaml"))]
@@ -97,3 +98,24 @@ def test_structural_mutations(seed: str, data: st.DataObject) -> None:
                 parent[path[-1]] = data.draw(values)
     text = yaml.safe_dump_all(documents, allow_unicode=True)
     assert_only_diagnostics(load_text(text))
+
+
+@FUZZ
+@given(st.sampled_from(SEEDS), st.data())
+def test_fast_schema_pass_is_never_looser_than_jsonschema(seed: str, data: st.DataObject) -> None:
+    fast = fast_validator()
+    assert fast is not None
+    for doc in (d for d in yaml.safe_load_all(seed) if d is not None):
+        for _ in range(data.draw(st.integers(1, 3))):
+            path = data.draw(st.sampled_from(_paths(doc)))
+            if not path:
+                continue
+            parent = doc
+            for part in path[:-1]:
+                parent = parent[part]
+            parent[path[-1]] = data.draw(values)
+        try:
+            fast(doc)
+        except Exception:
+            continue
+        assert validator().is_valid(doc), doc

@@ -86,7 +86,9 @@ def test_select_by_ids_and_labels(tmp_path: Path) -> None:
 
 def test_claims_across_files_name_both_places(tmp_path: Path) -> None:
     clash = POLICY.replace("name: tou", "name: tou-2").replace("  prune: foreign\n", "")
-    clash = clash.replace("      connectorId: 1\n", f"      connectorId: 2\n      chargingProfileId: {derived_id('tou', 0)}\n")
+    clash = clash.replace(
+        "      connectorId: 1\n", f"      connectorId: 2\n      chargingProfileId: {derived_id('tou', 0)}\n"
+    )
     root = write(tmp_path, {"s.yaml": STATIONS, "p1.yaml": POLICY, "p2.yaml": clash})
     result = load_policies([root], now=NOW)
     [hit] = [d for d in result.diagnostics if d.code == "duplicate-profile-id"]
@@ -95,9 +97,7 @@ def test_claims_across_files_name_both_places(tmp_path: Path) -> None:
 
 
 def test_findings_for_many_stations_are_grouped(tmp_path: Path) -> None:
-    stations = "---\n".join(
-        STATIONS.split("---\n")[0].replace("A-1", f"S-{i}") for i in range(6)
-    )
+    stations = "---\n".join(STATIONS.split("---\n")[0].replace("A-1", f"S-{i}") for i in range(6))
     policy = POLICY.replace("{stations: [A-1]}", "{matchLabels: {site: a}}").replace("peakW: 4200", "peakW: 4200.05")
     result = load_policies([write(tmp_path, {"s.yaml": stations, "p.yaml": policy})], now=NOW)
     [hit] = [d for d in result.diagnostics if d.code == "limit-not-multiple"]
@@ -135,7 +135,10 @@ def test_diagnostic_formats() -> None:
     d = Diagnostic("error", Location("p.yaml", 3, 7), "stackLevel 12 exceeds 8", "use 0..8", "stack-level-too-high")
     assert str(d.location) == "p.yaml:3:7"
     assert d.format_text() == "p.yaml:3:7: error: stackLevel 12 exceeds 8. use 0..8."
-    assert d.format_github() == "::error file=p.yaml,line=3,col=7,title=stack-level-too-high::stackLevel 12 exceeds 8. use 0..8."
+    assert (
+        d.format_github()
+        == "::error file=p.yaml,line=3,col=7,title=stack-level-too-high::stackLevel 12 exceeds 8. use 0..8."
+    )
 
 
 def test_validate_json_and_github_output(tmp_path: Path) -> None:
@@ -159,4 +162,6 @@ def test_amps_site_and_unit_checks(tmp_path: Path) -> None:
     result = load_policies([write(tmp_path, {"s.yaml": STATIONS, "site.yaml": site})], now=NOW)
     assert result.ok
     cap = next(d for d in result.desired["A-2"].profiles if d.profile.charging_profile_id == 100)
-    assert cap.profile.schedule.charging_rate_unit is RateUnit.A and cap.profile.schedule.periods[0].limit == 16.0  # 40 A / 2, capped at its hardware
+    assert (
+        cap.profile.schedule.charging_rate_unit is RateUnit.A and cap.profile.schedule.periods[0].limit == 16.0
+    )  # 40 A / 2, capped at its hardware

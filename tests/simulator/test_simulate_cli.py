@@ -34,3 +34,36 @@ def test_quirks_file_then_pairs(tmp_path: Path) -> None:
     assert (quirks.uncovered, quirks.max_stack_level, quirks.whole_amps) == (UncoveredReport.REJECTED, 3, True)
     with pytest.raises(ValueError, match="no such quirks file"):
         parse_quirks([str(tmp_path / "missing.json")])
+
+
+async def test_simulate_command_connects_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    import asyncio
+    import signal
+    import sys
+
+    from reconciler.transport.central_system import CentralSystem
+
+    async with CentralSystem(port=0, allow_unknown=True) as cs:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "reconciler.cli.main", "simulate", "--stations", "3", "--url", cs.url,
+            "--prefix", "CLI-", "--quirks", "whole_amps=true", "--state-dir", str(tmp_path),
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            ids = {"CLI-0001", "CLI-0002", "CLI-0003"}
+            assert await cs.wait_for_stations(ids, 20) == ids
+            reply = await cs.call("CLI-0002", "SetChargingProfile", {"connectorId": 0, "csChargingProfiles": {
+                "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "ChargePointMaxProfile",
+                "chargingProfileKind": "Absolute", "chargingSchedule": {"startSchedule": "2024-01-01T00:00:00Z",
+                "chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 8000}]}}})  # fmt: skip
+            assert reply.status == "Accepted"
+            reply = await cs.call("CLI-0002", "GetCompositeSchedule", {"connectorId": 1, "duration": 60,
+                                                                       "chargingRateUnit": "A"})  # fmt: skip
+            assert reply.payload is not None
+            assert reply.payload["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] == 12.0  # whole amps
+            assert (tmp_path / "CLI-0002.json").is_file()
+        finally:
+            process.send_signal(signal.SIGINT)
+            out, _ = await asyncio.wait_for(process.communicate(), 20)
+        assert process.returncode == 0
+        assert b"stopped" in out

@@ -120,6 +120,8 @@ async def test_call_errors_are_not_swallowed(cs: CentralSystem, fleet: Fleet) ->
     reply = await cs.call(CP, "SetChargingProfile", {"connectorId": "one"})
     assert reply.kind is ReplyKind.CALL_ERROR and reply.error_code == "FormationViolation"
     assert fleet[CP].calls["SetChargingProfile"] == 0
+    reply = await cs.call(CP, "DataTransfer", {"vendorId": "x", "data": object()})  # type: ignore[dict-item]
+    assert reply.kind is ReplyKind.CALL_ERROR and "not JSON" in (reply.description or "")
 
 
 async def test_offline_timeout_and_disconnect_mid_call(cs: CentralSystem, fleet: Fleet) -> None:
@@ -162,3 +164,30 @@ async def test_stations_reconnect_when_the_central_system_restarts(cs: CentralSy
     async with restarted:
         assert await restarted.wait_for_stations(fleet.stations, WAIT) == set(fleet.stations)
         assert (await restarted.call(CP, "GetConfiguration", {"key": ["NumberOfConnectors"]})).ok
+
+
+async def test_many_stations_concurrently() -> None:
+    server = CentralSystem(port=0, allow_unknown=True, heartbeat_interval=123)
+    async with server, Fleet(server.url, 200, prefix="MANY-", backoff_initial=0.05) as many:
+        assert await server.wait_for_stations(many.stations, WAIT) == set(many.stations)
+        replies = await asyncio.gather(
+            *(server.call(s, "SetChargingProfile", cp_max(10 + i % 20)) for i, s in enumerate(many.stations))
+        )
+        assert all(r.status == "Accepted" for r in replies)
+        assert all(c.heartbeat_interval == 123 for c in many.clients.values())
+        assert sum(s.calls["SetChargingProfile"] for s in many.stations.values()) == 200
+
+
+async def test_auto_ev_starts_a_transaction_after_boot(cs: CentralSystem) -> None:
+    async with Fleet(cs.url, 2, prefix="EV-", auto_ev=True, backoff_initial=0.05) as evs:
+        events = cs.subscribe()
+        assert await cs.wait_for_stations(evs.stations, WAIT) == set(evs.stations)
+        started: set[str] = set()
+        while started != set(evs.stations):  # bounded by next_event's timeout
+            info = [cs.station(s) for s in evs.stations]
+            started = {i.station_id for i in info if i is not None and 1 in i.transactions}
+            if started != set(evs.stations):
+                await next_event(events, StationEventKind.TRANSACTION_STARTED)
+        assert (await cs.call("EV-0001", "SetChargingProfile", cp_max(6))).ok
+        station = evs["EV-0001"]
+        assert station.offered_current(1)[0] == 6.0

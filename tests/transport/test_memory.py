@@ -6,7 +6,7 @@ import asyncio
 
 from reconciler.simulator.charge_point import SimulatedChargePoint
 from reconciler.simulator.quirks import Quirks
-from reconciler.transport.gateway import Gateway, ReplyKind, StationEventKind
+from reconciler.transport.gateway import Gateway, Reply, ReplyKind, StationEventKind
 from reconciler.transport.memory import MemoryGateway
 from tests.transport.conftest import WAIT, cp_max
 
@@ -42,3 +42,12 @@ async def test_memory_gateway_calls_events_and_reboot() -> None:
     gateway.reconnect("A")
     assert (await gateway.call("A", "GetConfiguration", {})).ok
     assert [action for _, action, _ in gateway.calls].count("GetConfiguration") == 1
+
+
+async def test_memory_gateway_scripted_failures() -> None:
+    gateway = MemoryGateway([SimulatedChargePoint("A")])
+    gateway.fail("A", "SetChargingProfile", Reply.timeout("scripted"), times=2)
+    assert (await gateway.call("A", "SetChargingProfile", cp_max(10))).kind is ReplyKind.TIMEOUT
+    assert (await gateway.call("A", "SetChargingProfile", cp_max(10))).kind is ReplyKind.TIMEOUT
+    assert (await gateway.call("A", "SetChargingProfile", cp_max(10))).status == "Accepted"
+    assert gateway.stations["A"].calls["SetChargingProfile"] == 1
