@@ -44,15 +44,25 @@ NOW = datetime(2026, 3, 1, 12, 0, 7, tzinfo=UTC)
 
 def random_profile(rng: random.Random, profile_id: int) -> tuple[int, ChargingProfile]:
     purpose = rng.choice([Purpose.CHARGE_POINT_MAX, Purpose.TX_DEFAULT, Purpose.TX_DEFAULT, Purpose.TX])
-    kind = rng.choice([Kind.ABSOLUTE, Kind.RECURRING, Kind.RELATIVE]) if purpose is not Purpose.CHARGE_POINT_MAX else rng.choice([Kind.ABSOLUTE, Kind.RECURRING])
+    kind = (
+        rng.choice([Kind.ABSOLUTE, Kind.RECURRING, Kind.RELATIVE])
+        if purpose is not Purpose.CHARGE_POINT_MAX
+        else rng.choice([Kind.ABSOLUTE, Kind.RECURRING])
+    )
     unit = rng.choice([RateUnit.A, RateUnit.W])
     starts = sorted(rng.sample(range(1, 20_000), rng.randint(0, 5)))
     periods = tuple(
-        SchedulePeriod(s, round(rng.uniform(6, 32) if unit is RateUnit.A else rng.uniform(1400, 22000), 1), rng.choice([None, 1, 3]))
+        SchedulePeriod(
+            s,
+            round(rng.uniform(6, 32) if unit is RateUnit.A else rng.uniform(1400, 22000), 1),
+            rng.choice([None, 1, 3]),
+        )
         for s in [0, *starts]
     )
     start = NOW + timedelta(seconds=rng.randint(-40_000, 20_000)) if kind is not Kind.RELATIVE else None
-    schedule = ChargingSchedule(unit, periods, duration=rng.choice([None, rng.randint(600, 80_000)]), start_schedule=start)
+    schedule = ChargingSchedule(
+        unit, periods, duration=rng.choice([None, rng.randint(600, 80_000)]), start_schedule=start
+    )
     profile = ChargingProfile(
         charging_profile_id=profile_id,
         stack_level=rng.randint(0, 5),
@@ -63,7 +73,13 @@ def random_profile(rng: random.Random, profile_id: int) -> tuple[int, ChargingPr
         valid_from=NOW + timedelta(seconds=rng.randint(-5000, 5000)) if rng.random() < 0.2 else None,
         valid_to=NOW + timedelta(seconds=rng.randint(5000, 90_000)) if rng.random() < 0.2 else None,
     )
-    connector = 0 if purpose is Purpose.CHARGE_POINT_MAX else rng.choice([0, 1, 2]) if purpose is Purpose.TX_DEFAULT else rng.choice([1, 2])
+    connector = (
+        0
+        if purpose is Purpose.CHARGE_POINT_MAX
+        else rng.choice([0, 1, 2])
+        if purpose is Purpose.TX_DEFAULT
+        else rng.choice([1, 2])
+    )
     return connector, profile
 
 
@@ -109,7 +125,11 @@ def main() -> int:
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
 
-    figures: dict[str, Any] = {"python": platform.python_version(), "machine": platform.machine(), "rounds": args.rounds}
+    figures: dict[str, Any] = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "rounds": args.rounds,
+    }
     if CASES.is_file():
         lines = [json.loads(line) for line in CASES.read_text().splitlines() if line.strip()]
         keys = ("now", "connectorId", "duration", "chargingRateUnit", "profiles", "transaction", "context")
@@ -125,8 +145,12 @@ def main() -> int:
             for text in texts:
                 json.dumps(composite_to_ocpp(answer(request_from_json(json.loads(text)))))
 
-        figures["conformance_engine_per_s"] = statistics.median(rate(engine_only, len(parsed), args.seconds, args.rounds))
-        figures["conformance_end_to_end_per_s"] = statistics.median(rate(end_to_end, len(texts), args.seconds, args.rounds))
+        figures["conformance_engine_per_s"] = statistics.median(
+            rate(engine_only, len(parsed), args.seconds, args.rounds)
+        )
+        figures["conformance_end_to_end_per_s"] = statistics.median(
+            rate(end_to_end, len(texts), args.seconds, args.rounds)
+        )
     else:
         print(f"note: {CASES} not found; conformance mix skipped", file=sys.stderr)
 

@@ -163,7 +163,7 @@ def test_clear_by_id_ignores_the_other_fields():
 def test_clear_fields_are_anded():
     installed, _ = install(*SET)
     after, result = installed.clear(connector_id=1, stack_level=1)
-    assert result.cleared == (2,)
+    assert result.cleared == (2,) and ids(after) == [(0, 1), (2, 3), (0, 4)]
     _, result = installed.clear(purpose=Purpose.TX_DEFAULT, stack_level=2)
     assert result.cleared == (4,)
     _, result = installed.clear(connector_id=0)

@@ -47,7 +47,9 @@ def profiles(draw, purpose=None, profile_id=None, stack=None):
         purpose=purpose,
         kind=kind,
         schedule=draw(schedules(unit=draw(st.sampled_from([RateUnit.A, RateUnit.W])))),
-        recurrency_kind=draw(st.sampled_from([Recurrency.DAILY, Recurrency.WEEKLY])) if kind is Kind.RECURRING else None,
+        recurrency_kind=draw(st.sampled_from([Recurrency.DAILY, Recurrency.WEEKLY]))
+        if kind is Kind.RECURRING
+        else None,
     )
 
 
@@ -66,7 +68,9 @@ def run(installed, connector=1, unit=RateUnit.A, ctx=CTX):
 
 
 @settings(max_examples=300, deadline=None)
-@given(cap=profiles(purpose=Purpose.CHARGE_POINT_MAX), others=st.lists(profiles(purpose=Purpose.TX_DEFAULT), max_size=4))
+@given(
+    cap=profiles(purpose=Purpose.CHARGE_POINT_MAX), others=st.lists(profiles(purpose=Purpose.TX_DEFAULT), max_size=4)
+)
 def test_composite_never_exceeds_an_active_charge_point_max(cap, others):
     installed = [(0, cap)] + [(1, p) for p in others]
     alone = run([(0, cap)], unit=cap.schedule.charging_rate_unit)
