@@ -10,6 +10,7 @@ Profile 1) come from `--station-password` / RECONCILER_STATION_PASSWORD (one for
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from collections.abc import AsyncIterator, Sequence
@@ -35,6 +36,14 @@ class Connection:
     station_password: str | None
     passwords_file: Path | None
     call_timeout: float
+
+
+def settle_heap() -> None:
+    """Once the fleet is connected, move everything allocated so far out of the garbage
+    collector's sight: thousands of long-lived connection objects otherwise get rescanned on
+    every collection during the reconcile (PERFORMANCE.md: about 1.5x at 10,000 stations)."""
+    gc.collect()
+    gc.freeze()
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -105,6 +114,7 @@ async def open_gateway(
                 err=True,
             )
         connected = await central.wait_for_stations(stations, connection.wait, booted=False)
+        settle_heap()
         if echo:
             typer.echo(f"{len(connected)} of {len(stations)} station(s) connected", err=True)
         yield central, connected

@@ -26,6 +26,7 @@ nothing.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import itertools
 from collections.abc import Mapping, Sequence
@@ -66,6 +67,7 @@ class Action:
     value: str | None = None
     purpose: Purpose | None = None
     stack_level: int | None = None
+    digest: str | None = None  # content_hash of a profile being set
 
     def ocpp(self) -> tuple[str, dict[str, Any]]:
         """(OCPP action, payload) that carries this action out."""
@@ -144,6 +146,12 @@ def content_hash(connector_id: int, profile: ChargingProfile) -> str:
     return hashlib.sha256(repr((connector_id, sorted(profile_to_ocpp(profile).items()))).encode()).hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=1024)
+def expectation_context(context: StationContext) -> StationContext:
+    """The station's context as the reconciler judges it: uncovered time is "no limit", unrounded."""
+    return context.with_(uncovered=Uncovered.NO_LIMIT, limit_step=None)
+
+
 @dataclass(frozen=True, slots=True)
 class Window:
     """Where and when the plan is judged: the station's context, now, horizon, unit, transactions."""
@@ -154,13 +162,17 @@ class Window:
     unit: RateUnit
     normaliser: Normaliser
     transactions: Mapping[int, Transaction] = field(default_factory=dict)
+    expect: StationContext = field(init=False, repr=False, compare=False)  # the context, "no limit" as None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "expect", expectation_context(self.context))
 
     @property
     def connectors(self) -> range:
         return range(1, self.context.number_of_connectors + 1)
 
     def timelines(self, installed: InstalledProfiles) -> list[Timeline]:
-        ctx = self.context.with_(uncovered=Uncovered.NO_LIMIT, limit_step=None)
+        ctx = self.expect
         pairs = installed.pairs()
         return [
             expected_timeline(
@@ -254,12 +266,14 @@ def plan_station(
     configuration: Mapping[str, ConfigValue] | None = None,
     ledger_matches: Sequence[bool] = (),
     unconfirmed: frozenset[str] = frozenset(),
+    timelines: tuple[list[Timeline], list[Timeline]] | None = None,
 ) -> StationPlan:
     """The ordered, verified-safe actions that bring one station to its desired state.
     `ledger_matches[i]` says whether connector i+1's observation is what the ledger predicts;
     `unconfirmed` holds the content hashes of SetChargingProfile calls sent but never recorded as
     answered (a crash mid-apply): such a profile is adopted into the ledger, not sent again, when
-    the charger's composite verifiably matches."""
+    the charger's composite verifiably matches. `timelines` are (old, new) expected timelines per
+    connector at `window.now`, when the caller already has them."""
     notes: list[str] = []
     actions: list[Action] = []
     for key, value in sorted(desired.configuration.items()):
@@ -283,18 +297,15 @@ def plan_station(
         if entry is None and in_sync and digest in unconfirmed:
             adopted.append(profile.charging_profile_id)
         elif entry is None:
-            sets.append(Action(ActionKind.SET, "not installed yet", connector_id, profile))
+            sets.append(Action(ActionKind.SET, "not installed yet", connector_id, profile, digest=digest))
         elif entry.content_hash != digest:
             since = f" (installed from {entry.revision})" if entry.revision else ""
-            sets.append(Action(ActionKind.REPLACE, f"changed in policy{since}", connector_id, profile))
+            sets.append(Action(ActionKind.REPLACE, f"changed in policy{since}", connector_id, profile, digest=digest))
         else:
             hit = next((d for d in lost if _affects(connector_id, d)), None)
             if hit is not None:
-                sets.append(
-                    Action(
-                        ActionKind.SET, f"re-install: connector {hit.connector_id} {hit.primary}", connector_id, profile
-                    )
-                )
+                reason = f"re-install: connector {hit.connector_id} {hit.primary}"
+                sets.append(Action(ActionKind.SET, reason, connector_id, profile, digest=digest))
 
     start = InstalledProfiles.of([(e.connector_id, e.profile) for e in ledger])
     after_sets = start
@@ -323,8 +334,10 @@ def plan_station(
     elif foreign:
         notes.append("the charger shows a cap the reconciler did not install; set `prune: foreign` to clear it")
 
-    old = window.timelines(start)
-    new = window.timelines(InstalledProfiles.of(list(desired.profiles)))
+    if timelines is None:
+        old, new = window.timelines(start), window.timelines(InstalledProfiles.of(list(desired.profiles)))
+    else:
+        old, new = timelines
     refused: str | None = None
     ordered: list[Action] = [*sets, *clears]
     if sets or clears:

@@ -160,7 +160,8 @@ def epoch_seconds(moment: datetime) -> int:
 
 def format_time(moment: datetime) -> str:
     """UTC, whole seconds, `Z` suffix: the form every reply and rendering uses."""
-    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    m = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}Z"
 
 
 def from_epoch(seconds: int) -> datetime:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,17 +31,19 @@ from reconciler.core.plan import (
     Action,
     ActionKind,
     Desired,
+    LedgerEntry,
     StationPlan,
     Window,
     content_hash,
     plan_station,
 )
-from reconciler.core.profiles import from_epoch, profile_to_ocpp
+from reconciler.core.profiles import epoch_seconds, from_epoch, profile_from_ocpp, profile_to_ocpp
 from reconciler.core.status import Status
+from reconciler.core.timeline import Timeline
 from reconciler.engine.calls import Caller, RateLimit, RetryPolicy
 from reconciler.engine.observe import Failure, Observation, failure_of, observe_station, read_composites
 from reconciler.policy import DesiredState, PolicySet
-from reconciler.store.sqlite import Store
+from reconciler.store.sqlite import Pending, Store
 from reconciler.transport.gateway import Gateway, ReplyKind
 
 
@@ -155,24 +158,34 @@ class Reconciler:
             observation.transactions,
         )
 
-    def drift(self, observation: Observation, installed: InstalledProfiles) -> list[ConnectorDrift]:
+    def drift(
+        self, observation: Observation, installed: InstalledProfiles, known: tuple[int, list[Timeline]] | None = None
+    ) -> list[ConnectorDrift]:
         """Each observed connector against what `installed` should make the charger report,
-        computed at the instant the charger itself reported from (its scheduleStart)."""
+        computed at the instant the charger itself reported from (its scheduleStart). `known` is
+        (instant, expected timelines per connector) already computed for one instant."""
         drift = []
         for connector, observed in sorted(observation.timelines.items()):
-            window = self.window(observation, from_epoch(observed.start))
-            expected = window.timelines(installed)[connector - 1]
+            if known is not None and known[0] == observed.start:
+                expected = known[1][connector - 1]
+            else:
+                expected = self.window(observation, from_epoch(observed.start)).timelines(installed)[connector - 1]
             drift.append(compare_connector(connector, expected, observed, observation.normaliser))
         return drift
 
-    def plan_for(self, station_id: str, observation: Observation) -> StationPlan:
+    def plan_for(self, station_id: str, observation: Observation, pending: Sequence[Pending] = ()) -> StationPlan:
         state = self.policies.desired[station_id]
         desired = desired_of(state)
-        ledger = self.store.ledger(station_id)
-        drift = self.drift(observation, InstalledProfiles.of(list(desired.profiles)))
-        by_ledger = self.drift(observation, InstalledProfiles.of([(e.connector_id, e.profile) for e in ledger]))
+        recorded = self.store.ledger(station_id)
+        ledger = recorded + orphans(pending, desired, recorded)
+        wanted = InstalledProfiles.of(list(desired.profiles))
+        held = InstalledProfiles.of([(e.connector_id, e.profile) for e in ledger])
         first = min((t.start for t in observation.timelines.values()), default=None)
         window = self.window(observation, None if first is None else from_epoch(first))
+        new, old = window.timelines(wanted), window.timelines(held)
+        at = epoch_seconds(window.now)
+        drift = self.drift(observation, wanted, (at, new))
+        by_ledger = self.drift(observation, held, (at, old))
         return plan_station(
             station_id,
             desired,
@@ -181,7 +194,8 @@ class Reconciler:
             window,
             configuration=observation.configuration,
             ledger_matches=[d.in_sync for d in by_ledger],
-            unconfirmed=frozenset(p.content_hash for p in self.store.pending(station_id) if p.content_hash),
+            unconfirmed=frozenset(p.content_hash for p in pending if p.content_hash),
+            timelines=(old, new),
         )
 
     async def plan(self, station_ids: Sequence[str], progress: Progress | None = None) -> list[Outcome]:
@@ -197,13 +211,13 @@ class Reconciler:
 
         return list(await asyncio.gather(*(one(s) for s in station_ids)))
 
-    async def _plan_one(self, station_id: str) -> Outcome:
+    async def _plan_one(self, station_id: str, pending: Sequence[Pending] = ()) -> Outcome:
         if not self.gateway.is_connected(station_id):
             return Outcome(station_id, Status.OFFLINE, "not connected")
         observation = await self.observe(station_id)
         if observation.failure is not None:
             return Outcome(station_id, observation.failure.status, observation.failure.reason, observation=observation)
-        plan = self.plan_for(station_id, observation)
+        plan = self.plan_for(station_id, observation, pending)
         if plan.refused:
             return Outcome(station_id, Status.DEGRADED, f"plan refused: {plan.refused}", plan, observation)
         if plan.in_sync:
@@ -241,13 +255,16 @@ class Reconciler:
         started = clock.monotonic()
         outcome = await self._reconcile(station_id, stale_check)
         outcome.seconds = clock.monotonic() - started
-        self.store.set_condition(station_id, outcome.status, outcome.reason, self.revision, self.now())
+        progressed = bool(outcome.plan and outcome.plan.actions and not outcome.refused_stale)
+        self.store.set_condition(station_id, outcome.status, outcome.reason, self.revision, self.now(),
+                                 changed=True if progressed else None)  # fmt: skip
         return outcome
 
     async def _reconcile(
         self, station_id: str, stale_check: Callable[[str, Observation, StationPlan], str | None] | None
     ) -> Outcome:
-        planned = await self._plan_one(station_id)
+        pending = self.store.pending(station_id)
+        planned = await self._plan_one(station_id, pending)
         plan, observation = planned.plan, planned.observation
         if plan is None or observation is None or planned.status is Status.DEGRADED:
             return planned
@@ -257,15 +274,18 @@ class Reconciler:
                 return Outcome(station_id, Status.OUT_OF_SYNC, f"saved plan refused: {stale}", plan, observation,
                                refused_stale=True)  # fmt: skip
         self._adopt(station_id, plan)
-        for leftover in self.store.pending(station_id):
-            self.store.settle(leftover.id)  # an earlier run's unanswered call: this plan accounts for it
+        if pending:
+            self.store.settle_station(station_id)  # an earlier run's unanswered calls: this plan accounts for them
         if plan.in_sync:
             return planned
         self.store.set_condition(
-            station_id, Status.PROGRESSING, f"applying {len(plan.actions)} action(s)", self.revision, self.now()
-        )
+            station_id, Status.PROGRESSING, f"applying {len(plan.actions)} action(s)", self.revision, self.now(),
+            event=False,
+        )  # fmt: skip
         sent = Counter[str]()
         failure, accepted_sets, notes = await self._execute(station_id, plan, sent)
+        if accepted_sets:
+            self.store.settle_station(station_id)  # recorded in the ledger; the intents are done
         if failure is not None:
             return Outcome(station_id, failure.status, failure.reason, plan, observation, sent)
         verdict = await self._verify(station_id, observation, plan, accepted_sets)
@@ -292,41 +312,48 @@ class Reconciler:
         notes: list[str] = []
         for action in plan.actions:
             name, payload = action.ocpp()
-            digest = None
-            if action.profile is not None and action.connector_id is not None:
-                digest = content_hash(action.connector_id, action.profile)
+            body = json.dumps(payload)
             tracked = action.kind in (ActionKind.SET, ActionKind.REPLACE, ActionKind.CLEAR)
-            pending = self.store.begin_call(station_id, name, payload, self.now(), content_hash=digest,
+            pending = self.store.begin_call(station_id, name, body, self.now(), content_hash=action.digest,
                                             revision=self.revision) if tracked else None  # fmt: skip
+            if pending is not None:
+                await self.store.durable()  # the intent is on disk before the charger can act on it
             reply = await self.caller.call(station_id, name, payload)
             sent[name] += 1
             status = reply.status if reply.kind is ReplyKind.ANSWERED else None
-            self.store.event(
-                f"action.{action.kind.value}", f"{action.kind.symbol} {action.describe()}: {reply.describe()}",
-                self.now(), station_id=station_id, revision=self.revision, data={"action": name, "payload": payload},
-            )  # fmt: skip
+            event = (f"action.{action.kind.value}", f"{action.kind.symbol} {action.describe()}: {reply.describe()}",
+                     f'{{"action": "{name}", "payload": {body}}}')  # fmt: skip
             if reply.kind is not ReplyKind.ANSWERED:
+                self._log(station_id, event)
                 if pending is not None and not reply.temporary:
                     self.store.settle(pending)
                 return failure_of(reply, f"{name} ({action.describe()})"), accepted_sets, notes
             if action.kind in (ActionKind.SET, ActionKind.REPLACE):
                 if status != "Accepted":
+                    self._log(station_id, event)
                     if pending is not None:
                         self.store.settle(pending)
                     return Failure(Status.DEGRADED, f"charger answered {status} to {action.describe()}"), 0, notes
-                assert action.connector_id is not None and action.profile is not None and digest is not None
+                assert action.connector_id is not None and action.digest is not None
                 self.store.record_set(pending, station_id, action.connector_id, payload["csChargingProfiles"],
-                                      digest, self.revision, self.now())  # fmt: skip
+                                      action.digest, self.revision, self.now(), event=event)  # fmt: skip
                 accepted_sets += 1
             elif action.kind is ActionKind.CLEAR:
-                self.store.record_clear(pending, station_id, action.profile_id)
+                self.store.record_clear(pending, station_id, action.profile_id, self.now(), self.revision, event)
             elif action.kind is ActionKind.CONFIGURE:
+                self._log(station_id, event)
                 if status == "RebootRequired":
                     notes.append(f"{action.key} applies after the station reboots (not rebooted automatically)")
                 elif status != "Accepted":
                     return Failure(Status.DEGRADED, f"charger answered {status} to {action.describe()}"), 0, notes
                 self.store.forget_configuration(station_id)
+            else:
+                self._log(station_id, event)
         return None, accepted_sets, notes
+
+    def _log(self, station_id: str, event: tuple[str, str, str | None]) -> None:
+        kind, message, data = event
+        self.store.event(kind, message, self.now(), station_id=station_id, revision=self.revision, data=data)
 
     async def _verify(self, station_id: str, before: Observation, plan: StationPlan, accepted_sets: int) -> Verdict:
         """Read the composites back until they match; say what is wrong when they do not."""
@@ -363,6 +390,25 @@ class Reconciler:
                 "governs; set `prune: foreign` on the policy to clear it",
             )
         return Verdict(Status.DEGRADED, f"read-back still differs: connector {wrong.connector_id} {wrong.describe()}")
+
+
+def orphans(pending: Sequence[Pending], desired: Desired, ledger: Sequence[LedgerEntry]) -> list[LedgerEntry]:
+    """Profiles sent just before a crash that the ledger never recorded and the policies no longer
+    want: they may be on the charger, so they are treated as ours to clear (an Unknown is fine)."""
+    known = {e.profile.charging_profile_id for e in ledger} | {p.charging_profile_id for _, p in desired.profiles}
+    out = []
+    for row in pending:
+        if row.action != "SetChargingProfile" or row.content_hash is None:
+            continue
+        try:
+            profile = profile_from_ocpp(row.payload["csChargingProfiles"])
+            connector = int(row.payload["connectorId"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if profile.charging_profile_id not in known:
+            known.add(profile.charging_profile_id)
+            out.append(LedgerEntry(connector, profile, row.content_hash, row.revision))
+    return out
 
 
 async def _report(progress: Progress | None, station_id: str, phase: str) -> None:

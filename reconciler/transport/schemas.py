@@ -8,17 +8,49 @@ outgoing request is remembered by its JSON text, so a profile sent to a thousand
 checked once. The `multipleOf: 0.1` keyword is left out: with floats it rejects e.g. 34.8
 (34.8 / 0.1 is not an integer in binary floating point); limits are rounded by chargers and
 compared with a tolerance by the reconciler instead.
+
+Speed: each schema is also compiled to Python by fastjsonschema (an order of magnitude faster);
+a payload it accepts is valid, and one it rejects goes through jsonschema, which says what is wrong
+and where. A schema fastjsonschema cannot compile is checked by jsonschema alone.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
+
 # jsonschema ships without inline types; only Draft4Validator is used (format checks stay off).
 Draft4Validator: Any = importlib.import_module("jsonschema").Draft4Validator
+
+
+class _Checker:
+    """A compiled fast pass in front of the jsonschema validator."""
+
+    __slots__ = ("fast", "full")
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.full = Draft4Validator(schema)
+        try:
+            self.fast: Callable[[Any], Any] | None = fastjsonschema.compile(schema)
+        except fastjsonschema.JsonSchemaDefinitionException:
+            self.fast = None
+
+    def is_valid(self, payload: Any) -> bool:
+        if self.fast is not None:
+            try:
+                self.fast(payload)
+                return True
+            except fastjsonschema.JsonSchemaValueException:
+                pass
+        return bool(self.full.is_valid(payload))
+
+    def iter_errors(self, payload: Any) -> Any:
+        return self.full.iter_errors(payload)
 
 
 def _without_multiple_of(node: Any) -> Any:
@@ -44,7 +76,7 @@ class SchemaValidators:
                 self._cache[name] = None
             else:
                 schema = json.loads(path.read_text(encoding="utf-8-sig"))
-                self._cache[name] = Draft4Validator(_without_multiple_of(schema))
+                self._cache[name] = _Checker(_without_multiple_of(schema))
         return self._cache[name]
 
     def request_problem(self, action: str, payload: Any, body: str) -> str | None:
