@@ -200,12 +200,7 @@ def main() -> int:
         "rounds": args.rounds,
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
-        "reconciler": {
-            "seconds": median(ours, "seconds"),
-            "calls": ours[0]["calls"],
-            "calls_per_s": median(ours, "calls_per_s"),
-            "all_s": [r["seconds"] for r in ours],
-        },  # fmt: skip
+        "reconciler": summary(ours),
     }
     print(f"{args.stations} stations from empty to verified Synced (1 connector, 2 profiles each)")
     print(f"{'stack':<12} {'wall s':>8} {'calls':>7} {'calls/s':>9}")
