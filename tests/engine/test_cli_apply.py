@@ -17,6 +17,8 @@ from pathlib import Path
 
 from reconciler.simulator.fleet import Fleet
 from reconciler.store.sqlite import Store
+from reconciler.transport.central_system import CentralSystem
+from reconciler.transport.inject_server import InjectServer
 from tests.engine.fleetkit import PASSWORD, WAIT, cap_policy, station_doc, write
 
 IDS = ["CP-0001", "CP-0002", "CP-0003"]
@@ -154,3 +156,36 @@ async def test_sigkill_at_a_random_call_then_rerun_converges_with_the_ledger_int
         code, out, err = await cli.run("plan", "--detailed-exitcode")
         assert code == 0, out + err
         assert received(fleet, "SetChargingProfile") <= 9 + 1  # at most the interrupted call is repeated
+
+
+async def test_apply_and_plan_through_an_inject_api(tmp_path: Path):
+    """--via: the same client code reaches chargers through an OCPP proxy's (here: our own) inject API."""
+    write(tmp_path / "p", policy_files(IDS[:2]))
+    async with CentralSystem(port=0, passwords={"*": PASSWORD}, known_stations=IDS[:2]) as cs:
+        fleet = Fleet(cs.url, 2, prefix="CP-", password=PASSWORD, backoff_initial=0.05, backoff_max=0.2)
+        async with fleet:
+            assert await cs.wait_for_stations(IDS[:2], WAIT, booted=False) == set(IDS[:2])
+            server = InjectServer(cs, username="ops", password="proxy-secret")
+            await server.start()
+            try:
+
+                async def cli(*args: str, password: str = "proxy-secret") -> tuple[int, str, str]:
+                    process = await asyncio.create_subprocess_exec(
+                        sys.executable, "-m", "reconciler.cli.main", *args, "--policies", str(tmp_path / "p"),
+                        "--via", server.url, "--user", "ops", "--password", password,
+                        "--db", str(tmp_path / "state.db"),
+                        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                    )  # fmt: skip
+                    out, err = await asyncio.wait_for(process.communicate(), 90)
+                    assert process.returncode is not None
+                    return process.returncode, out.decode(), err.decode()
+
+                code, out, _ = await cli("plan", "--detailed-exitcode", password="wrong")
+                assert code == 1 and "Unauthorized" in out and received(fleet) == 0
+                code, out, err = await cli("apply", "--auto-approve")
+                assert code == 0, out + err
+                assert "2 Synced" in out and received(fleet, "SetChargingProfile") == 6
+                code, out, err = await cli("plan", "--detailed-exitcode")
+                assert code == 0, out + err
+            finally:
+                await server.stop()

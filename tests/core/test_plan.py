@@ -1,0 +1,120 @@
+"""The planner: what to send, in which order, and when to refuse (pure, no charger)."""
+
+from __future__ import annotations
+
+from reconciler.core.context import Capabilities, StationContext
+from reconciler.core.diff import Normaliser, compare_connector
+from reconciler.core.installed import InstalledProfiles
+from reconciler.core.plan import (
+    ActionKind,
+    ConfigValue,
+    Desired,
+    LedgerEntry,
+    Window,
+    content_hash,
+    plan_station,
+)
+from reconciler.core.profiles import Purpose, RateUnit
+from tests.core.builders import T0, profile
+
+CTX = StationContext(number_of_connectors=2)
+NORM = Normaliser(max_current_a=32)
+CAP16 = profile(1, [(0, 16)], purpose="ChargePointMaxProfile")
+CAP10 = profile(2, [(0, 10)], purpose="ChargePointMaxProfile", stack=3)
+DEFAULT12 = profile(99, [(0, 12)], stack=5)
+DEFAULT20 = profile(98, [(0, 20)], stack=6)
+
+
+def window(ctx=CTX):
+    return Window(ctx, T0, 6 * 3600, RateUnit.A, NORM)
+
+
+def ledger(*pairs):
+    return [LedgerEntry(c, p, content_hash(c, p)) for c, p in pairs]
+
+
+def plan(desired_pairs, ledger_pairs, on_charger=None, ctx=CTX, **kw):
+    w = window(ctx)
+    charger = InstalledProfiles.of(list(ledger_pairs if on_charger is None else on_charger))
+    expected = w.timelines(InstalledProfiles.of(list(desired_pairs)))
+    predicted = w.timelines(InstalledProfiles.of(list(ledger_pairs)))
+    seen = w.timelines(charger)
+    drift = [compare_connector(c, e, o, NORM) for c, e, o in zip(w.connectors, expected, seen, strict=True)]
+    matches = [compare_connector(c, p, o, NORM).in_sync for c, p, o in zip(w.connectors, predicted, seen, strict=True)]
+    desired = Desired(tuple(desired_pairs), kw.pop("configuration", {}), kw.pop("prune", False))
+    return plan_station("CP", desired, ledger(*ledger_pairs), drift, w, ledger_matches=matches, **kw)
+
+
+def kinds(result):
+    return [(a.kind, a.profile.charging_profile_id if a.profile else a.profile_id) for a in result.actions]
+
+
+def test_in_sync_means_no_actions():
+    result = plan([(0, CAP16)], [(0, CAP16)])
+    assert result.in_sync and result.actions == ()
+
+
+def test_new_profiles_are_set_and_dropped_ones_cleared_after():
+    result = plan([(0, CAP10)], [(0, CAP16)])
+    assert kinds(result) == [(ActionKind.SET, 2), (ActionKind.CLEAR, 1)]
+    assert result.refused is None and "make-before-break" in result.invariant
+
+
+def test_order_is_chosen_so_the_charger_never_allows_more_than_both_states():
+    # Installing the higher TxDefault (20 A) before the lower cap (10 A) would allow 16 A > max(12, 10).
+    result = plan([(0, CAP10), (0, DEFAULT20)], [(0, CAP16), (0, DEFAULT12)])
+    assert kinds(result)[:2] == [(ActionKind.SET, 2), (ActionKind.SET, 98)]
+    assert {k for k, _ in kinds(result)[2:]} == {ActionKind.CLEAR}
+
+
+def test_a_changed_profile_is_replaced_in_place():
+    changed = profile(1, [(0, 12)], purpose="ChargePointMaxProfile")
+    assert kinds(plan([(0, changed)], [(0, CAP16)])) == [(ActionKind.REPLACE, 1)]
+
+
+def test_refused_when_no_spare_slot_for_make_before_break():
+    tight = CTX.with_(capabilities=Capabilities(max_profiles=1))
+    result = plan([(0, CAP10)], [(0, CAP16)], ctx=tight)
+    assert result.refused is not None
+    assert "MaxChargingProfilesInstalled" in result.refused and not result.in_sync
+
+
+def test_lost_profiles_are_reinstalled():
+    result = plan([(0, CAP16)], [(0, CAP16)], on_charger=[])
+    assert kinds(result) == [(ActionKind.SET, 1)]
+    assert result.actions[0].reason.startswith("re-install: connector 1 missing")
+
+
+def test_foreign_caps_are_reported_and_pruned_only_when_asked():
+    foreign = profile(500, [(0, 6)], stack=7)
+    reported = plan([(0, CAP16)], [(0, CAP16)], on_charger=[(0, CAP16), (0, foreign)])
+    assert reported.foreign and not any(a.kind is ActionKind.PRUNE for a in reported.actions)
+    assert any("prune: foreign" in n for n in reported.notes)
+    small = CTX.with_(capabilities=Capabilities(max_stack_level=2))
+    pruned = plan([(0, CAP16)], [(0, CAP16)], on_charger=[(0, CAP16), (0, foreign)], ctx=small, prune=True)
+    slots = {(a.connector_id, a.purpose, a.stack_level) for a in pruned.actions if a.kind is ActionKind.PRUNE}
+    assert (0, Purpose.CHARGE_POINT_MAX, 0) not in slots  # ours is never pruned
+    assert (0, Purpose.TX_DEFAULT, 2) in slots and (2, Purpose.TX_DEFAULT, 0) in slots
+
+
+def test_configuration_keys_come_first_and_readonly_ones_are_only_reported():
+    wanted = {"SmartChargingEnabled": "true", "ChargeProfileMaxStackLevel": "9"}
+    desired = Desired(((0, CAP10),), wanted)
+    known = {
+        "ChargeProfileMaxStackLevel": ConfigValue("8", readonly=True),
+        "SmartChargingEnabled": ConfigValue("false"),
+    }
+    result = plan_station("CP", desired, ledger((0, CAP16)), [], window(), configuration=known)
+    assert [(a.kind, a.key) for a in result.actions][:1] == [(ActionKind.CONFIGURE, "SmartChargingEnabled")]
+    assert [a.kind for a in result.actions][1:] == [ActionKind.SET, ActionKind.CLEAR]
+    assert any("ChargeProfileMaxStackLevel is readonly" in n for n in result.notes)
+    unknown = plan_station("CP", Desired(((0, CAP16),), wanted), ledger((0, CAP16)), [], window(), configuration={})
+    assert sorted(a.key for a in unknown.actions) == ["ChargeProfileMaxStackLevel", "SmartChargingEnabled"]
+
+
+def test_unconfirmed_send_is_adopted_not_resent():
+    digest = content_hash(0, CAP16)
+    result = plan([(0, CAP16)], [], on_charger=[(0, CAP16)], unconfirmed=frozenset({digest}))
+    assert result.actions == () and result.adopted == (1,)
+    resent = plan([(0, CAP16)], [], on_charger=[(0, CAP16)])
+    assert kinds(resent) == [(ActionKind.SET, 1)]

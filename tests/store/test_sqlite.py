@@ -1,0 +1,78 @@
+"""The state file: migrations, the ledger's replacement rules, conditions and events, group commit."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from reconciler.core.profiles import profile_to_ocpp
+from reconciler.core.status import Status
+from reconciler.store.sqlite import MIGRATIONS, Store, StoreError
+from tests.core.builders import profile
+
+AT = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def test_a_new_file_is_migrated_and_reopened(tmp_path: Path):
+    store = Store(tmp_path / "a" / "state.db")
+    store.close()
+    with sqlite3.connect(tmp_path / "a" / "state.db") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    Store(tmp_path / "a" / "state.db").close()
+
+
+def test_a_newer_or_foreign_file_is_refused_with_what_to_do(tmp_path: Path):
+    newer = tmp_path / "newer.db"
+    with sqlite3.connect(newer) as db:
+        db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    with pytest.raises(StoreError, match="newer than this reconciler; upgrade it"):
+        Store(newer)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StoreError, match="move it aside"):
+        Store(junk)
+
+
+def test_ledger_follows_the_chargers_replacement_rules(tmp_path: Path):
+    store = Store(tmp_path / "s.db")
+    first = profile(1, [(0, 10)], stack=1)
+    same_slot = profile(2, [(0, 12)], stack=1)
+    elsewhere = profile(3, [(0, 14)], stack=1)
+    for connector, item in ((1, first), (2, elsewhere), (1, same_slot)):
+        store.record_set(None, "CP", connector, profile_to_ocpp(item), f"h{item.id}", "rev1", AT)
+    entries = store.ledger("CP")
+    assert [(e.connector_id, e.profile.id) for e in entries] == [(2, 3), (1, 2)]
+    assert entries[1].profile == same_slot and entries[1].revision == "rev1"
+    store.record_clear(None, "CP", 3, AT)
+    assert [e.profile.id for e in store.ledger("CP")] == [2]
+    store.close()
+
+
+def test_conditions_log_an_event_only_when_they_change(tmp_path: Path):
+    store = Store(tmp_path / "s.db")
+    assert store.set_condition("CP", Status.OUT_OF_SYNC, "missing", "r1", AT)
+    assert not store.set_condition("CP", Status.OUT_OF_SYNC, "missing", "r1", AT)
+    assert store.set_condition("CP", Status.SYNCED, None, "r2", AT)
+    assert [e.kind for e in store.events(station_id="CP")] == ["status.OutOfSync", "status.Synced"]
+    assert store.conditions()["CP"].status is Status.SYNCED
+    store.close()
+
+
+async def test_group_commit_makes_an_intent_durable_before_durable_returns(tmp_path: Path):
+    path = tmp_path / "s.db"
+    store = Store(path)
+    ids = [store.begin_call(f"CP-{i}", "SetChargingProfile", {"n": i}, AT, content_hash=f"h{i}") for i in range(50)]
+    reader = sqlite3.connect(path)
+    assert reader.execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 0  # not committed yet
+    await asyncio.wait_for(store.durable(), 5)
+    assert reader.execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 50  # one commit for all
+    store.settle_station("CP-0")
+    assert [p.content_hash for p in store.pending("CP-1")] == ["h1"] and len(ids) == 50
+    store.close()
+    assert reader.execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 49  # close commits the rest
+    reader.close()
