@@ -125,6 +125,7 @@ class StationPlan:
     notes: tuple[str, ...] = ()
     adopted: tuple[int, ...] = ()  # ids sent before a crash, verifiably held, not yet in the ledger
     foreign: bool = False  # the charger shows caps the ledger cannot explain
+    as_recorded: bool = True  # the charger reports what the ledger says it holds (differences are policy changes)
 
     @property
     def in_sync(self) -> bool:
@@ -366,6 +367,7 @@ def plan_station(
         tuple(notes),
         tuple(adopted),
         foreign,
+        all(ledger_matches),
     )
 
 

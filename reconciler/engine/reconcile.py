@@ -224,7 +224,11 @@ class Reconciler:
             note = "; ".join(plan.notes) or None
             return Outcome(station_id, Status.SYNCED, note, plan, observation)
         first = next((d for d in plan.drift if not d.in_sync), None)
-        reason = first.describe() if first else f"{len(plan.actions)} change(s) to apply"
+        if first is None or plan.as_recorded:
+            what = "policy changed" if self.store.ledger(station_id) else "not reconciled yet"
+            reason = f"{what}: {len(plan.actions)} action(s) to apply"
+        else:
+            reason = f"drift: {first.describe()}"
         return Outcome(station_id, Status.OUT_OF_SYNC, reason, plan, observation)
 
     # --- apply -----------------------------------------------------------------------------------------
