@@ -37,7 +37,7 @@ from reconciler.core.plan import (
     content_hash,
     plan_station,
 )
-from reconciler.core.profiles import epoch_seconds, from_epoch, profile_from_ocpp, profile_to_ocpp
+from reconciler.core.profiles import epoch_seconds, format_time, from_epoch, profile_from_ocpp, profile_to_ocpp
 from reconciler.core.status import Status
 from reconciler.core.timeline import Timeline
 from reconciler.engine.calls import Caller, RateLimit, RetryPolicy
@@ -133,6 +133,16 @@ class Reconciler:
         running = getattr(info, "transactions", None) or {}
         return {c: Transaction(c, tx_id, start) for c, (tx_id, start) in running.items()}
 
+    def _register(self, station_id: str) -> None:
+        """Keep the station registry current: last seen, and boot info when the gateway knows it."""
+        station = getattr(self.gateway, "station", None)
+        info = station(station_id) if callable(station) else None
+        boot = None
+        if info is not None and getattr(info, "booted_at", None) is not None:
+            boot = {"vendor": info.vendor, "model": info.model, "firmware": info.firmware, "serial": info.serial,
+                    "bootedAt": format_time(info.booted_at)}  # fmt: skip
+        self.store.seen(station_id, self.now(), boot)
+
     async def observe(self, station_id: str) -> Observation:
         state = self.policies.desired[station_id]
         return await observe_station(
@@ -215,6 +225,7 @@ class Reconciler:
         if not self.gateway.is_connected(station_id):
             return Outcome(station_id, Status.OFFLINE, "not connected")
         observation = await self.observe(station_id)
+        self._register(station_id)
         if observation.failure is not None:
             return Outcome(station_id, observation.failure.status, observation.failure.reason, observation=observation)
         plan = self.plan_for(station_id, observation, pending)

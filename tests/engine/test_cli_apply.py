@@ -15,11 +15,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
+
 from reconciler.simulator.fleet import Fleet
 from reconciler.store.sqlite import Store
 from reconciler.transport.central_system import CentralSystem
 from reconciler.transport.inject_server import InjectServer
 from tests.engine.fleetkit import PASSWORD, WAIT, cap_policy, station_doc, write
+
+pytestmark = pytest.mark.slow
 
 IDS = ["CP-0001", "CP-0002", "CP-0003"]
 
@@ -189,3 +193,12 @@ async def test_apply_and_plan_through_an_inject_api(tmp_path: Path):
                 assert code == 0, out + err
             finally:
                 await server.stop()
+
+
+async def test_apply_without_a_terminal_refuses_to_prompt(tmp_path: Path):
+    async with setup(tmp_path, IDS[:1]) as (cli, fleet):
+        code, out, err = await cli.run("apply")
+        assert code == 1
+        assert "+ set" in out  # the plan is shown first
+        assert "there is no terminal; pass --auto-approve" in err
+        assert received(fleet, "SetChargingProfile") == 0

@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from reconciler.core.composite import compute_composite
 from reconciler.core.context import Uncovered
 from reconciler.core.status import Status
 from tests.engine.fleetkit import FAST, cap_policy, load, rig, station_doc, write
+
+pytestmark = pytest.mark.slow
 
 TOU = """\
 apiVersion: reconciler/v1
@@ -64,6 +68,8 @@ async def test_fifty_stations_converge_and_a_second_apply_sends_nothing(tmp_path
         conditions = r.store.conditions()
         assert all(conditions[s].status is Status.SYNCED for s in ids)
         assert len(r.store.ledger("CP-0001")) == 2 and not r.store.pending()
+        registry = {s["id"]: s for s in r.store.stations()}
+        assert set(registry) == set(ids) and registry["CP-0001"]["boot"]["vendor"]  # last seen and boot info
 
         again = await r.reconciler(policies).plan(ids)
         assert all(o.status is Status.SYNCED and o.plan and not o.plan.actions for o in again)

@@ -138,10 +138,12 @@ async def test_disconnect_mid_apply_is_offline_and_a_rerun_converges(tmp_path: P
                 asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(client.disconnect()))
 
         cp.on_change = drop_after_first_set
-        settings = Settings(horizon=FAST.horizon, settle=0.05, retry=RetryPolicy(attempts=2, base_delay=0.01))
+        settings = Settings(horizon=FAST.horizon, settle=0.05, retry=RetryPolicy(attempts=1))
         outcome = (await r.reconciler(policies, settings).apply([STATION]))[0]
         assert dropped.is_set()
-        assert outcome.status in (Status.OFFLINE, Status.SYNCED), outcome.reason
+        assert outcome.status is Status.OFFLINE, outcome.reason
+        assert "SetChargingProfile" in outcome.reason and "offline" in outcome.reason
+        assert {e.profile.charging_profile_id for e in r.store.ledger(STATION)} == {1}  # the clear never ran
         cp.on_change = None
         await r.cs.wait_for_stations([STATION], WAIT, booted=False)
         await converge(r, policies)
