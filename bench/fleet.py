@@ -33,9 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import websockets
-from ocpp.routing import on
-from ocpp.v16 import ChargePoint as OcppChargePoint
-from ocpp.v16 import call, call_result
+from ocpp.v16 import call
 
 from reconciler.cli.connect import settle_heap
 from reconciler.core.plan import ActionKind
@@ -44,6 +42,9 @@ from reconciler.engine.reconcile import Reconciler, Settings
 from reconciler.policy import load_policies
 from reconciler.store.sqlite import Store
 from reconciler.transport.central_system import CentralSystem
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from transport import BareChargePoint
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench"
@@ -110,23 +111,6 @@ async def reconciler_round(n: int, policy_dir: Path, tmp: Path) -> dict[str, Any
     sets = sum(1 for o in outcomes if o.plan for a in o.plan.actions if a.kind is ActionKind.SET)
     calls = sum(engine.caller.sent.values())
     return {"seconds": elapsed, "calls": calls, "sets": sets, "calls_per_s": calls / elapsed}
-
-
-class BareChargePoint(OcppChargePoint):  # type: ignore[misc]
-    booted: asyncio.Event
-
-    @on("BootNotification")
-    def on_boot(self, **_: Any) -> Any:
-        self.booted.set()
-        return call_result.BootNotification(current_time=datetime.now(UTC).isoformat(), interval=300, status="Accepted")
-
-    @on("StatusNotification")
-    def on_status(self, **_: Any) -> Any:
-        return call_result.StatusNotification()
-
-    @on("Heartbeat")
-    def on_heartbeat(self, **_: Any) -> Any:
-        return call_result.Heartbeat(current_time=datetime.now(UTC).isoformat())
 
 
 async def baseline_round(n: int) -> dict[str, Any]:

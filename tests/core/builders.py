@@ -56,3 +56,13 @@ def profile(
 def steps(composite: Any) -> list[tuple[int, float | None]]:
     """(startPeriod, limit) of each period, limits rounded to 3 decimals."""
     return [(p.start_period, None if p.limit is None else round(p.limit, 3)) for p in composite.periods]
+
+
+def limit_at(composite: Any, offset: int) -> float | None:
+    """The composite's limit at `offset` seconds from its start (None: not restricted)."""
+    value = None
+    for period in composite.periods:
+        if period.start_period > offset:
+            break
+        value = period.limit
+    return value

@@ -20,7 +20,7 @@ from reconciler.core.profiles import (
     SchedulePeriod,
 )
 from reconciler.core.units import amps_to_watts, round_to_step, watts_to_amps
-from tests.core.builders import T0
+from tests.core.builders import T0, limit_at
 
 CTX = StationContext(number_of_connectors=2, uncovered=Uncovered.NO_LIMIT)
 HORIZON = 6 * 3600
@@ -51,16 +51,6 @@ def profiles(draw, purpose=None, profile_id=None, stack=None):
         if kind is Kind.RECURRING
         else None,
     )
-
-
-def limit_at(composite, offset):
-    """The composite's limit at `offset` seconds (None: not restricted)."""
-    value = None
-    for period in composite.periods:
-        if period.start_period > offset:
-            break
-        value = period.limit
-    return value
 
 
 def run(installed, connector=1, unit=RateUnit.A, ctx=CTX):

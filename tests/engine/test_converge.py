@@ -10,6 +10,7 @@ import pytest
 from reconciler.core.composite import compute_composite
 from reconciler.core.context import Uncovered
 from reconciler.core.status import Status
+from tests.core.builders import limit_at
 from tests.engine.fleetkit import FAST, cap_policy, load, rig, station_doc, write
 
 pytestmark = pytest.mark.slow
@@ -77,15 +78,6 @@ async def test_fifty_stations_converge_and_a_second_apply_sends_nothing(tmp_path
         assert all(o.status is Status.SYNCED for o in second)
         assert r.received("SetChargingProfile") == sets
         assert r.received("ClearChargingProfile") == 0
-
-
-def limit_at(composite, offset: int):
-    value = None
-    for period in composite.periods:
-        if period.start_period > offset:
-            break
-        value = period.limit
-    return value
 
 
 async def test_make_before_break_never_uncapped_nor_above_both_caps(tmp_path: Path):
