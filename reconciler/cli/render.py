@@ -71,6 +71,9 @@ def station_block(outcome: Outcome, *, verbose: bool = False) -> list[str]:
             lines.extend(drift_lines(drift))
     for action in plan.actions:
         lines.append(f"  {action.kind.symbol} {action.kind.value:<9} {action.describe()}   ({action.reason})")
+        source = outcome.sources.get(action.profile.charging_profile_id) if action.profile else None
+        if source:
+            lines.append(f"      from {source}")
     if plan.actions:
         lines.append(f"    invariant: {plan.invariant}")
     if plan.refused:
@@ -133,7 +136,8 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         actions = []
         for action in plan.actions:
             name, payload = action.ocpp()
-            actions.append({"kind": action.kind.value, "symbol": action.kind.symbol,
+            source = outcome.sources.get(action.profile.charging_profile_id) if action.profile else None
+            actions.append({"kind": action.kind.value, "symbol": action.kind.symbol, "source": source,
                             "description": action.describe(), "reason": action.reason,
                             "ocpp": {"action": name, "payload": payload}})  # fmt: skip
         out.update(

@@ -126,6 +126,7 @@ class StationPlan:
     adopted: tuple[int, ...] = ()  # ids sent before a crash, verifiably held, not yet in the ledger
     foreign: bool = False  # the charger shows caps the ledger cannot explain
     as_recorded: bool = True  # the charger reports what the ledger says it holds (differences are policy changes)
+    owned: int = 0  # profiles the ledger records for the station
 
     @property
     def in_sync(self) -> bool:
@@ -368,6 +369,7 @@ def plan_station(
         tuple(adopted),
         foreign,
         all(ledger_matches),
+        len(ledger),
     )
 
 

@@ -70,6 +70,7 @@ class Outcome:
     sent: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     refused_stale: bool = False
+    sources: dict[int, str] = field(default_factory=dict)  # profile id -> "policy (file:line:col)"
 
     @property
     def changes(self) -> bool:
@@ -222,6 +223,19 @@ class Reconciler:
         return list(await asyncio.gather(*(one(s) for s in station_ids)))
 
     async def _plan_one(self, station_id: str, pending: Sequence[Pending] = ()) -> Outcome:
+        outcome = await self._plan_station(station_id, pending)
+        outcome.sources = self.sources(station_id)
+        return outcome
+
+    def sources(self, station_id: str) -> dict[int, str]:
+        """Where each desired profile of a station was declared (templates named)."""
+        out = {}
+        for item in self.policies.desired[station_id].profiles:
+            template = f", template {item.template}" if item.template else ""
+            out[item.profile.charging_profile_id] = f"{item.policy}{template}, {item.location}"
+        return out
+
+    async def _plan_station(self, station_id: str, pending: Sequence[Pending] = ()) -> Outcome:
         if not self.gateway.is_connected(station_id):
             return Outcome(station_id, Status.OFFLINE, "not connected")
         observation = await self.observe(station_id)
@@ -236,7 +250,7 @@ class Reconciler:
             return Outcome(station_id, Status.SYNCED, note, plan, observation)
         first = next((d for d in plan.drift if not d.in_sync), None)
         if first is None or plan.as_recorded:
-            what = "policy changed" if self.store.ledger(station_id) else "not reconciled yet"
+            what = "policy changed" if plan.owned else "not reconciled yet"
             reason = f"{what}: {len(plan.actions)} action(s) to apply"
         else:
             reason = f"drift: {first.describe()}"
