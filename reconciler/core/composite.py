@@ -26,6 +26,7 @@ the same (limit, numberPhases, governing stackLevel) are merged, as libocpp does
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Final, NamedTuple
@@ -247,13 +248,24 @@ class _Buckets:
 
 
 def _purpose_steps(
-    profiles: list[ChargingProfile], now: int, end: int, session: int | None, ctx: StationContext
+    profiles: list[ChargingProfile],
+    now: int,
+    end: int,
+    session: int | None,
+    ctx: StationContext,
+    seen: dict[tuple[int, int | None], list[Entry]],
 ) -> Steps:
+    """One purpose's step function; `seen` keeps each profile's entries for this computation
+    (connector 0's sum meets the connector-0 profiles once per connector)."""
     if not profiles:
         return _GAP
     entries: list[Entry] = []
     for profile in profiles:
-        entries.extend(profile_entries(profile, now, end, session, ctx))
+        key = (id(profile), session)
+        found = seen.get(key)
+        if found is None:
+            found = seen[key] = profile_entries(profile, now, end, session, ctx)
+        entries.extend(found)
     return stacked_steps(entries, now, end)
 
 
@@ -342,14 +354,24 @@ class _Period:
 class _Reporter:
     """Converts assembled periods to the requested unit and merges equal neighbours."""
 
-    __slots__ = ("ctx", "last", "periods", "summed", "unit_is_amps")
+    __slots__ = ("ctx", "gap", "last", "periods", "step", "summed", "unit_is_amps", "voltage")
 
     def __init__(self, ctx: StationContext, unit: RateUnit, summed: bool) -> None:
         self.ctx = ctx
         self.unit_is_amps = unit is RateUnit.A
         self.summed = summed
+        self.voltage = ctx.supply_voltage
+        self.step = ctx.limit_step
         self.periods: list[CompositePeriod] = []
         self.last: tuple[float | None, int | None, int] | None = None
+        # what a period no profile covers reports, by the station's convention
+        self.gap: tuple[float | None, int | None, int] = (
+            (None, None, 0)
+            if ctx.uncovered is Uncovered.NO_LIMIT
+            else (-1.0, -1, 0)
+            if ctx.uncovered is Uncovered.MINUS_ONE
+            else (ctx.default_limit_a if self.unit_is_amps else ctx.default_limit_w, None, 0)
+        )
 
     def add(
         self,
@@ -360,11 +382,10 @@ class _Reporter:
         amps_entry: Entry | None,
         watts_entry: Entry | None,
     ) -> None:
-        ctx = self.ctx
         limit: float | None = None
         entry: Entry | None = None
         if amps is not None or watts is not None:
-            transform = ctx.supply_voltage * (phases if phases is not None else ctx.default_number_phases)
+            transform = self.voltage * (phases if phases is not None else self.ctx.default_number_phases)
             if self.unit_is_amps:
                 if amps is not None:
                     limit, entry = amps, amps_entry
@@ -375,17 +396,9 @@ class _Reporter:
                     limit, entry = watts, watts_entry
                 if amps is not None and (limit is None or amps * transform < limit):
                     limit, entry = amps * transform, amps_entry
-            if ctx.limit_step:
-                limit = round_to_step(limit, ctx.limit_step)  # type: ignore[arg-type]
-        if limit is None:
-            if ctx.uncovered is Uncovered.NO_LIMIT:
-                key: tuple[float | None, int | None, int] = (None, None, 0)
-            elif ctx.uncovered is Uncovered.MINUS_ONE:
-                key = (-1.0, -1, 0)
-            else:
-                key = (ctx.default_limit_a if self.unit_is_amps else ctx.default_limit_w, None, 0)
-        else:
-            key = (limit, phases, 0 if entry is None else entry[_STACK])
+            if self.step:
+                limit = round_to_step(limit, self.step)  # type: ignore[arg-type]
+        key = self.gap if limit is None else (limit, phases, 0 if entry is None else entry[_STACK])
         if key == self.last:
             return
         self.last = key
@@ -443,6 +456,13 @@ def _report_sum(reporter: _Reporter, lanes: list[Steps], cap: Steps, use_amps: b
         reporter.add(offset, period.amps, period.watts, period.phases, period.amps_entry, period.watts_entry)
 
 
+@functools.lru_cache(maxsize=256)
+def _instant(now: datetime) -> tuple[int, datetime]:
+    """`now` floored to the second, as epoch seconds and as the reply's scheduleStart."""
+    seconds = epoch_seconds(now)
+    return seconds, from_epoch(seconds)
+
+
 def compute_composite(
     installed: Sequence[tuple[int, ChargingProfile]],
     *,
@@ -458,10 +478,9 @@ def compute_composite(
     ctx = context or StationContext()
     transactions = transactions or {}
     unit = unit or ctx.default_unit
-    now_s = epoch_seconds(now)
+    now_s, start = _instant(now)
     if ctx.max_composite_duration is not None and duration > ctx.max_composite_duration:
         duration = ctx.max_composite_duration
-    start = from_epoch(now_s)
     if connector_id < 0 or connector_id > ctx.number_of_connectors:
         reason = f"connector {connector_id} does not exist (the station has 0..{ctx.number_of_connectors})"
         return Composite("Rejected", connector_id, start, max(duration, 0), unit, (), reason)
@@ -474,6 +493,7 @@ def compute_composite(
 
     # A lane is one connector's TxProfile-over-TxDefaultProfile step function.
     buckets = _Buckets(installed)
+    seen: dict[tuple[int, int | None], list[Entry]] = {}
     lanes: list[Steps] = []
     session: int | None = None
     for lane in range(1, ctx.number_of_connectors + 1) if summed else (connector_id,):
@@ -485,12 +505,12 @@ def compute_composite(
         tx_profiles, default_profiles = buckets.for_connector(lane, transaction)
         lanes.append(
             _overlay(
-                _purpose_steps(tx_profiles, now_s, end_s, session, ctx),
-                _purpose_steps(default_profiles, now_s, end_s, session, ctx),
+                _purpose_steps(tx_profiles, now_s, end_s, session, ctx, seen),
+                _purpose_steps(default_profiles, now_s, end_s, session, ctx, seen),
             )
         )
     caps = _by_stack(buckets.caps) if len(buckets.caps) > 1 else buckets.caps
-    cap = _purpose_steps(caps, now_s, end_s, session, ctx)
+    cap = _purpose_steps(caps, now_s, end_s, session, ctx, seen)
 
     reporter = _Reporter(ctx, unit, summed)
     if summed:
