@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from reconciler.core.composite import Composite, CompositePeriod, compute_composite, profile_entries
+from reconciler.core.composite import Composite, CompositePeriod, compute_composite
 from reconciler.core.context import StationContext, Transaction
+from reconciler.core.entries import profile_entries
 from reconciler.core.profiles import ChargingProfile, Purpose, RateUnit, epoch_seconds
 from reconciler.core.units import convert
 

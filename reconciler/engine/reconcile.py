@@ -128,16 +128,18 @@ class Reconciler:
 
     # --- observe and plan ----------------------------------------------------------------------------
 
-    def transactions(self, station_id: str) -> dict[int, Transaction]:
+    def _info(self, station_id: str) -> Any:
+        """What the gateway knows of a station (the embedded Central System does; an inject API not)."""
         station = getattr(self.gateway, "station", None)
-        info = station(station_id) if callable(station) else None
-        running = getattr(info, "transactions", None) or {}
+        return station(station_id) if callable(station) else None
+
+    def transactions(self, station_id: str) -> dict[int, Transaction]:
+        running = getattr(self._info(station_id), "transactions", None) or {}
         return {c: Transaction(c, tx_id, start) for c, (tx_id, start) in running.items()}
 
     def _register(self, station_id: str) -> None:
         """Keep the station registry current: last seen, and boot info when the gateway knows it."""
-        station = getattr(self.gateway, "station", None)
-        info = station(station_id) if callable(station) else None
+        info = self._info(station_id)
         boot = None
         if info is not None and getattr(info, "booted_at", None) is not None:
             boot = {"vendor": info.vendor, "model": info.model, "firmware": info.firmware, "serial": info.serial,

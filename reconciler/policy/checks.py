@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from reconciler.core.composite import profile_entries
+from reconciler.core.entries import profile_entries
 from reconciler.core.profiles import ChargingProfile, Kind, Purpose, RateUnit, epoch_seconds
 from reconciler.policy.diagnostics import Collector, Location, Severity
 from reconciler.policy.documents import Origin
