@@ -100,10 +100,14 @@ async def run_demo(policies: Path, stations: int, state: Path, out: Console, *, 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
-        policies: Annotated[Path, typer.Option("--policies", "-p", help="policy directory")] = Path("policies"),
-        stations: Annotated[int, typer.Option("--stations", help="simulated charge points (PY-SIM-0001...)")] = 6,
+        policies: Annotated[Path, typer.Option("--policies", "-p", metavar="DIR", help="policy directory")] = Path(
+            "policies"
+        ),
+        stations: Annotated[
+            int, typer.Option("--stations", metavar="N", help="simulated charge points (PY-SIM-0001...)")
+        ] = 6,
         state_dir: Annotated[
-            Path | None, typer.Option("--state-dir", help="keep state here (default: a temp dir)")
+            Path | None, typer.Option("--state-dir", metavar="DIR", help="keep state here (default: a temp dir)")
         ] = None,
     ) -> None:
         """Run the whole loop locally: simulated chargers, embedded Central System, plan, apply, plan.

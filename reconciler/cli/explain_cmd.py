@@ -24,17 +24,19 @@ def _limit(value: Limit, unit: RateUnit) -> str:
 def register(app: typer.Typer) -> None:
     @app.command("explain")
     def explain(
-        station: Annotated[str, typer.Option("--station", "-s", help="the station to explain")],
+        station: Annotated[str, typer.Option("--station", "-s", metavar="ID", help="the station to explain")],
         policies: Annotated[
-            list[Path] | None, typer.Option("--policies", "-p", help="policy files or directories")
+            list[Path] | None, typer.Option("--policies", "-p", metavar="PATH", help="policy files or directories")
         ] = None,
         connector: Annotated[
-            int | None, typer.Option("--connector", "-c", help="one connector (default: each)")
+            int | None, typer.Option("--connector", "-c", metavar="N", help="one connector (default: each)")
         ] = None,
-        at: Annotated[str | None, typer.Option("--at", help="ISO 8601 instant to start from (default: now)")] = None,
-        duration: Annotated[int, typer.Option("--duration", help="seconds to explain")] = 86_400,
+        at: Annotated[
+            str | None, typer.Option("--at", metavar="TIME", help="ISO 8601 instant to start from (default: now)")
+        ] = None,
+        duration: Annotated[int, typer.Option("--duration", metavar="SECONDS", help="seconds to explain")] = 86_400,
         unit: Annotated[
-            str | None, typer.Option("--unit", help="A or W (default: the station's first allowed unit)")
+            str | None, typer.Option("--unit", metavar="A|W", help="A or W (default: the station's first allowed unit)")
         ] = None,
     ) -> None:
         """Show, period by period, which desired profile sets a station's limit and why.

@@ -33,32 +33,58 @@ from reconciler.policy import PolicySet, load_policies
 from reconciler.store.sqlite import Store, StoreError
 
 PoliciesOpt = Annotated[
-    list[Path] | None, typer.Option("--policies", "-p", help="policy file or directory (repeatable); default policies/")
+    list[Path] | None,
+    typer.Option("--policies", "-p", metavar="PATH", help="policy file or directory (repeatable); default policies/"),
 ]
-StationOpt = Annotated[list[str] | None, typer.Option("--station", "-s", help="only this station (repeatable)")]
+StationOpt = Annotated[
+    list[str] | None, typer.Option("--station", "-s", metavar="ID", help="only this station (repeatable)")
+]
 SelectorOpt = Annotated[
     list[str] | None,
-    typer.Option("--selector", "-l", help="only stations with this label, KEY=VALUE (repeatable, ANDed)"),
+    typer.Option(
+        "--selector", "-l", metavar="KEY=VALUE", help="only stations with this label, KEY=VALUE (repeatable, ANDed)"
+    ),
 ]
-ViaOpt = Annotated[str | None, typer.Option("--via", help="inject API base URL (a running daemon or an OCPP proxy)")]
-ListenOpt = Annotated[str | None, typer.Option("--listen", help="run the embedded Central System on HOST:PORT")]
-WaitOpt = Annotated[float, typer.Option("--wait", help="seconds to wait for the stations to connect (--listen)")]
-UserOpt = Annotated[str | None, typer.Option("--user", help="inject API user (or RECONCILER_INJECT_USER)")]
+ViaOpt = Annotated[
+    str | None, typer.Option("--via", metavar="URL", help="inject API base URL (a running daemon or an OCPP proxy)")
+]
+ListenOpt = Annotated[
+    str | None, typer.Option("--listen", metavar="HOST:PORT", help="run the embedded Central System on HOST:PORT")
+]
+WaitOpt = Annotated[
+    float, typer.Option("--wait", metavar="SECONDS", help="seconds to wait for the stations to connect (--listen)")
+]
+UserOpt = Annotated[
+    str | None, typer.Option("--user", metavar="USER", help="inject API user (or RECONCILER_INJECT_USER)")
+]
 PasswordOpt = Annotated[
-    str | None, typer.Option("--password", help="inject API password (or RECONCILER_INJECT_PASSWORD)")
+    str | None,
+    typer.Option("--password", metavar="PASSWORD", help="inject API password (or RECONCILER_INJECT_PASSWORD)"),
 ]
 StationPasswordOpt = Annotated[
-    str | None, typer.Option("--station-password", help="password every station uses (or RECONCILER_STATION_PASSWORD)")
+    str | None,
+    typer.Option(
+        "--station-password", metavar="PASSWORD", help="password every station uses (or RECONCILER_STATION_PASSWORD)"
+    ),
 ]
-PasswordsOpt = Annotated[Path | None, typer.Option("--passwords", help="YAML/JSON file: station id -> password")]
+PasswordsOpt = Annotated[
+    Path | None, typer.Option("--passwords", metavar="FILE", help="YAML/JSON file: station id -> password")
+]
 DbOpt = Annotated[
-    Path | None, typer.Option("--db", help="state file; default .reconciler/state.db beside the policies")
+    Path | None,
+    typer.Option("--db", metavar="FILE", help="state file; default .reconciler/state.db beside the policies"),
 ]
-HorizonOpt = Annotated[int, typer.Option("--horizon", help="seconds of schedule to compare")]
-TimeoutOpt = Annotated[float, typer.Option("--call-timeout", help="seconds to wait for each charger answer")]
-ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", help="stations worked on at once")]
-RateOpt = Annotated[float | None, typer.Option("--rate-limit", help="at most this many calls per second in all")]
+HorizonOpt = Annotated[int, typer.Option("--horizon", metavar="SECONDS", help="seconds of schedule to compare")]
+TimeoutOpt = Annotated[
+    float, typer.Option("--call-timeout", metavar="SECONDS", help="seconds to wait for each charger answer")
+]
+ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", metavar="N", help="stations worked on at once")]
+RateOpt = Annotated[
+    float | None, typer.Option("--rate-limit", metavar="CALLS_PER_S", help="at most this many calls per second in all")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
+OutOpt = Annotated[Path | None, typer.Option("--out", metavar="FILE", help="save the plan to apply it later")]
+PlanArg = Annotated[Path | None, typer.Argument(help="a plan saved with plan --out (optional)", metavar="[PLAN]")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="show stations in sync and every connector")]
 
 
@@ -200,7 +226,7 @@ def register(app: typer.Typer) -> None:
         station_password: StationPasswordOpt = None, passwords: PasswordsOpt = None, db: DbOpt = None,
         horizon: HorizonOpt = 86_400, call_timeout: TimeoutOpt = 10.0, concurrency: ConcurrencyOpt = 64,
         rate_limit: RateOpt = None, as_json: JsonOpt = False, verbose: VerboseOpt = False,
-        out: Annotated[Path | None, typer.Option("--out", help="save the plan to apply it later")] = None,
+        out: OutOpt = None,
         detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", help="exit 0 in sync, 2 changes, 1 error")] = False,  # noqa: E501
     ) -> None:  # fmt: skip
         """Show, per station, what differs between the policies and the chargers, and what apply would do.
@@ -226,7 +252,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("apply")
     def apply(
-        plan_file: Annotated[Path | None, typer.Argument(help="a plan saved with plan --out (optional)")] = None,
+        plan_file: PlanArg = None,
         policies: PoliciesOpt = None, station: StationOpt = None, selector: SelectorOpt = None, via: ViaOpt = None,
         listen: ListenOpt = None, wait: WaitOpt = 30.0, user: UserOpt = None, password: PasswordOpt = None,
         station_password: StationPasswordOpt = None, passwords: PasswordsOpt = None, db: DbOpt = None,
