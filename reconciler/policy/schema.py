@@ -1,9 +1,10 @@
 """The JSON Schema gate: each document is checked against `schemas/policy.schema.json`.
 
 Second step of the policy flow (source -> schema -> documents -> resolve -> checks). The schema
-file in the repository's `schemas/` folder is the one source of truth: editors read it through
-yaml-language-server, and this module compiles that very file once and validates every document
-with it. Each schema error becomes a `Diagnostic` at the file:line:col of the offending value (or
+file is the one source of truth: it ships inside the package (`reconciler/policy/schemas/`, so an
+installed reconciler finds it), the repository's `schemas/policy.schema.json` is a link to it for
+editors (yaml-language-server), and this module compiles that very file once and validates every
+document with it. Each schema error becomes a `Diagnostic` at the file:line:col of the offending value (or
 of the unknown key, or of the object missing a field), with a hint phrased for a person.
 
 Speed: the same schema file is also compiled to Python by fastjsonschema (about 25x faster than
@@ -26,7 +27,7 @@ from jsonschema.exceptions import ValidationError
 from reconciler.policy.diagnostics import Collector
 from reconciler.policy.source import Document
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"  # package data; schemas/ in the repo links here
 SCHEMA_FILE = SCHEMA_DIR / "policy.schema.json"
 API_VERSION = "reconciler/v1"
 KINDS = ("Station", "ChargingPolicy", "Site", "ChargerModel")
