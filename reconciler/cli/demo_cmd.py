@@ -9,7 +9,6 @@ is given, and everything started is stopped at the end, also on Ctrl-C.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import secrets
@@ -25,11 +24,13 @@ import typer
 from rich.console import Console
 
 from reconciler.cli.connect import Connection, open_gateway
-from reconciler.cli.reconcile_cmd import Common, load, settings
+from reconciler.cli.reconcile_cmd import Common, load, run_async, settings
 from reconciler.cli.render import render_text
 from reconciler.core.status import Status
 from reconciler.engine.reconcile import Reconciler
 from reconciler.store.sqlite import Store
+
+STOPPED = "the demo stopped its simulated chargers and Central System"
 
 
 def free_port() -> int:
@@ -117,6 +118,6 @@ def register(app: typer.Typer) -> None:
         out = Console(soft_wrap=True)
         if state_dir is not None:
             state_dir.mkdir(parents=True, exist_ok=True)
-            raise typer.Exit(asyncio.run(run_demo(policies, stations, state_dir, out, keep=True)))
+            raise typer.Exit(run_async(run_demo(policies, stations, state_dir, out, keep=True), out, STOPPED))
         with tempfile.TemporaryDirectory(prefix="reconciler-demo-") as tmp:
-            raise typer.Exit(asyncio.run(run_demo(policies, stations, Path(tmp), out, keep=False)))
+            raise typer.Exit(run_async(run_demo(policies, stations, Path(tmp), out, keep=False), out, STOPPED))

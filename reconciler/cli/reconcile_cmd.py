@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -31,6 +31,8 @@ from reconciler.engine.observe import Observation
 from reconciler.engine.reconcile import Outcome, Reconciler, Settings, action_digest, desired_digest
 from reconciler.policy import PolicySet, load_policies
 from reconciler.store.sqlite import Store, StoreError
+
+T = TypeVar("T")
 
 PoliciesOpt = Annotated[
     list[Path] | None,
@@ -177,6 +179,15 @@ async def run_plan(common: Common, err: Console) -> tuple[PolicySet, list[Outcom
         store.close()
 
 
+def run_async(coroutine: Coroutine[Any, Any, T], err: Console, what: str) -> T:
+    """Run the command's event loop; Ctrl-C ends it with a word on what state things are in."""
+    try:
+        return asyncio.run(coroutine)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: {what}")
+        raise typer.Exit(130) from None
+
+
 def exit_code(outcomes: Sequence[Outcome], detailed: bool) -> int:
     if any(o.status in (Status.DEGRADED, Status.OFFLINE) for o in outcomes):
         return 1
@@ -237,7 +248,7 @@ def register(app: typer.Typer) -> None:
         common = common_of(policies, station, selector, via, listen, wait, user, password, station_password,
                            passwords, db, horizon, call_timeout, concurrency, rate_limit)  # fmt: skip
         err = Console(stderr=True, soft_wrap=True)
-        loaded, outcomes, at = asyncio.run(run_plan(common, err))
+        loaded, outcomes, at = run_async(run_plan(common, err), err, "nothing was changed (plan only reads)")
         if as_json:
             typer.echo(json.dumps(outcomes_json(outcomes, loaded.revision), indent=2))
         else:
@@ -282,8 +293,10 @@ def register(app: typer.Typer) -> None:
             horizon = int(saved.get("horizon", horizon))
         common = common_of(policies, station, selector, via, listen, wait, user, password, station_password,
                            passwords, db, horizon, call_timeout, concurrency, rate_limit)  # fmt: skip
-        outcomes = asyncio.run(run_apply(common, err, saved=saved, auto_approve=auto_approve, as_json=as_json,
-                                         verbose=verbose))  # fmt: skip
+        stopped = (f"every call that completed is recorded in {store_path(common)}; "
+                   "run apply again to finish (a call in flight is accounted for by the next run)")  # fmt: skip
+        outcomes = run_async(run_apply(common, err, saved=saved, auto_approve=auto_approve, as_json=as_json,
+                                       verbose=verbose), err, stopped)  # fmt: skip
         raise typer.Exit(0 if all(o.status is Status.SYNCED for o in outcomes) else 1)
 
 
