@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +31,20 @@ class RetryPolicy:
 class RateLimit:
     """A token bucket shared by every call of a run: at most `per_second` calls, bursts of `burst`."""
 
-    def __init__(self, per_second: float | None, burst: int | None = None) -> None:
+    def __init__(
+        self,
+        per_second: float | None,
+        burst: int | None = None,
+        *,
+        monotonic: Callable[[], float] = clock.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.rate = per_second
         self.capacity = float(burst or max(1, int(per_second or 1)))
         self.tokens = self.capacity
-        self.updated = clock.monotonic()
+        self.monotonic = monotonic
+        self.sleep = sleep
+        self.updated = monotonic()
         self.lock = asyncio.Lock()
 
     async def acquire(self) -> None:
@@ -42,13 +52,13 @@ class RateLimit:
             return
         async with self.lock:
             while True:
-                now = clock.monotonic()
+                now = self.monotonic()
                 self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
                 self.updated = now
                 if self.tokens >= 1:
                     self.tokens -= 1
                     return
-                await asyncio.sleep((1 - self.tokens) / self.rate)
+                await self.sleep((1 - self.tokens) / self.rate)
 
 
 class Caller:
@@ -60,11 +70,13 @@ class Caller:
         retry: RetryPolicy | None = None,
         rate_limit: RateLimit | None = None,
         rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.gateway = gateway
         self.retry = retry or RetryPolicy()
         self.rate_limit = rate_limit or RateLimit(None)
         self.rng = rng or random.Random()
+        self.sleep = sleep
         self.sent: Counter[str] = Counter()
         self.retried = 0
 
@@ -74,7 +86,7 @@ class Caller:
             if attempt:
                 self.retried += 1
                 ceiling = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
-                await asyncio.sleep(self.rng.uniform(ceiling / 2, ceiling))
+                await self.sleep(self.rng.uniform(ceiling / 2, ceiling))
             await self.rate_limit.acquire()
             self.sent[action] += 1
             reply = await self.gateway.call(station_id, action, payload, timeout=self.retry.call_timeout)
