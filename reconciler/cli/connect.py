@@ -1,6 +1,6 @@
 """How `plan` and `apply` reach chargers: an inject endpoint, or the embedded Central System.
 
-`--via URL`: an OCPP proxy's (or a running reconciler daemon's) `POST /api/inject/{id}`; basic
+`--via URL`: an OCPP proxy's `POST /api/inject/{id}` (or our own `InjectServer`); basic
 auth from `--user`/`--password` or RECONCILER_INJECT_USER / RECONCILER_INJECT_PASSWORD.
 `--listen HOST:PORT`: start the embedded Central System for the duration of the command; the
 selected stations must connect within `--wait` seconds. Station passwords (OCPP Security

@@ -48,7 +48,8 @@ SelectorOpt = Annotated[
     ),
 ]
 ViaOpt = Annotated[
-    str | None, typer.Option("--via", metavar="URL", help="inject API base URL (a running daemon or an OCPP proxy)")
+    str | None,
+    typer.Option("--via", metavar="URL", help="inject API base URL of an OCPP proxy (POST URL/api/inject/{id})"),
 ]
 ListenOpt = Annotated[
     str | None, typer.Option("--listen", metavar="HOST:PORT", help="run the embedded Central System on HOST:PORT")
