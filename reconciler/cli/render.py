@@ -80,9 +80,8 @@ def station_block(outcome: Outcome, *, verbose: bool = False) -> list[str]:
         lines.append(f"    REFUSED: {plan.refused}")
     for note in plan.notes:
         lines.append(f"    note: {note}")
-    if plan.adopted:
-        lines.append(f"    adopts {len(plan.adopted)} profile(s) the charger already holds: "
-                     f"{', '.join(f'#{i}' for i in plan.adopted)}")  # fmt: skip
+    if plan.blocked:
+        lines.append(f"    BLOCKED: {plan.blocked}")
     return lines
 
 
@@ -146,7 +145,7 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
             invariant=plan.invariant,
             refused=plan.refused,
             notes=list(plan.notes),
-            adopted=list(plan.adopted),
+            blocked=plan.blocked,
         )
     if outcome.sent:
         out["sent"] = dict(outcome.sent)

@@ -31,19 +31,18 @@ from reconciler.core.plan import (
     Action,
     ActionKind,
     Desired,
-    LedgerEntry,
     StationPlan,
     Window,
     content_hash,
     plan_station,
 )
-from reconciler.core.profiles import epoch_seconds, format_time, from_epoch, profile_from_ocpp, profile_to_ocpp
+from reconciler.core.profiles import epoch_seconds, format_time, from_epoch
 from reconciler.core.status import Status
 from reconciler.core.timeline import Timeline
 from reconciler.engine.calls import Caller, RateLimit, RetryPolicy
 from reconciler.engine.observe import Failure, Observation, failure_of, observe_station, read_composites
 from reconciler.policy import DesiredState, PolicySet
-from reconciler.store.sqlite import Pending, Store
+from reconciler.store.sqlite import Store
 from reconciler.transport.gateway import Gateway, ReplyKind
 
 
@@ -174,31 +173,39 @@ class Reconciler:
     def drift(
         self, observation: Observation, installed: InstalledProfiles, known: tuple[int, list[Timeline]] | None = None
     ) -> list[ConnectorDrift]:
-        """Each observed connector against what `installed` should make the charger report,
-        computed at the instant the charger itself reported from (its scheduleStart). `known` is
-        (instant, expected timelines per connector) already computed for one instant."""
+        """Each observed connector against what a charger holding `installed` reports (by its own
+        conventions), computed at the instant the charger itself reported from (its scheduleStart).
+        `known` is (instant, reported timelines per connector) already computed for one instant."""
         drift = []
         for connector, observed in sorted(observation.timelines.items()):
             if known is not None and known[0] == observed.start:
                 expected = known[1][connector - 1]
             else:
-                expected = self.window(observation, from_epoch(observed.start)).timelines(installed)[connector - 1]
+                expected = self.window(observation, from_epoch(observed.start)).reported(installed)[connector - 1]
             drift.append(compare_connector(connector, expected, observed, observation.normaliser))
         return drift
 
-    def plan_for(self, station_id: str, observation: Observation, pending: Sequence[Pending] = ()) -> StationPlan:
+    def plan_for(self, station_id: str, observation: Observation) -> StationPlan:
         state = self.policies.desired[station_id]
         desired = desired_of(state)
-        recorded = self.store.ledger(station_id)
-        ledger = recorded + orphans(pending, desired, recorded)
+        ledger = self.store.ledger(station_id)
         wanted = InstalledProfiles.of(list(desired.profiles))
         held = InstalledProfiles.of([(e.connector_id, e.profile) for e in ledger])
         first = min((t.start for t in observation.timelines.values()), default=None)
         window = self.window(observation, None if first is None else from_epoch(first))
-        new, old = window.timelines(wanted), window.timelines(held)
         at = epoch_seconds(window.now)
-        drift = self.drift(observation, wanted, (at, new))
-        by_ledger = self.drift(observation, held, (at, old))
+        new, old = window.timelines(wanted), window.timelines(held)
+        same = window.reports_as_judged
+        drift = self.drift(observation, wanted, (at, new if same else window.reported(wanted)))
+        by_ledger = self.drift(observation, held, (at, old if same else window.reported(held)))
+        as_recorded = all(d.in_sync for d in by_ledger)
+        foreign_caps = any(DriftClass.EXTRA in d.classes for d in by_ledger)
+        if foreign_caps and any(not e.confirmed for e in ledger):
+            # An unconfirmed profile may simply never have arrived: judge against the confirmed ones too.
+            sure = InstalledProfiles.of([(e.connector_id, e.profile) for e in ledger if e.confirmed])
+            confirmed = self.drift(observation, sure)
+            foreign_caps = any(DriftClass.EXTRA in d.classes for d in confirmed)
+            as_recorded = as_recorded or all(d.in_sync for d in confirmed)
         return plan_station(
             station_id,
             desired,
@@ -206,8 +213,8 @@ class Reconciler:
             drift,
             window,
             configuration=observation.configuration,
-            ledger_matches=[d.in_sync for d in by_ledger],
-            unconfirmed=frozenset(p.content_hash for p in pending if p.content_hash),
+            as_recorded=as_recorded,
+            foreign_caps=foreign_caps,
             timelines=(old, new),
         )
 
@@ -224,8 +231,10 @@ class Reconciler:
 
         return list(await asyncio.gather(*(one(s) for s in station_ids)))
 
-    async def _plan_one(self, station_id: str, pending: Sequence[Pending] = ()) -> Outcome:
-        outcome = await self._plan_station(station_id, pending)
+    async def _plan_one(self, station_id: str) -> Outcome:
+        # Calls an earlier run sent without recording the answer become Unconfirmed ledger entries.
+        self.store.absorb_pending(station_id, self.now())
+        outcome = await self._plan_station(station_id)
         outcome.sources = self.sources(station_id)
         return outcome
 
@@ -237,16 +246,18 @@ class Reconciler:
             out[item.profile.charging_profile_id] = f"{item.policy}{template}, {item.location}"
         return out
 
-    async def _plan_station(self, station_id: str, pending: Sequence[Pending] = ()) -> Outcome:
+    async def _plan_station(self, station_id: str) -> Outcome:
         if not self.gateway.is_connected(station_id):
             return Outcome(station_id, Status.OFFLINE, "not connected")
         observation = await self.observe(station_id)
         self._register(station_id)
         if observation.failure is not None:
             return Outcome(station_id, observation.failure.status, observation.failure.reason, observation=observation)
-        plan = self.plan_for(station_id, observation, pending)
+        plan = self.plan_for(station_id, observation)
         if plan.refused:
             return Outcome(station_id, Status.DEGRADED, f"plan refused: {plan.refused}", plan, observation)
+        if plan.blocked:
+            return Outcome(station_id, Status.OUT_OF_SYNC, f"blocked: {plan.blocked}", plan, observation)
         if plan.in_sync:
             note = "; ".join(plan.notes) or None
             return Outcome(station_id, Status.SYNCED, note, plan, observation)
@@ -294,8 +305,7 @@ class Reconciler:
     async def _reconcile(
         self, station_id: str, stale_check: Callable[[str, Observation, StationPlan], str | None] | None
     ) -> Outcome:
-        pending = self.store.pending(station_id)
-        planned = await self._plan_one(station_id, pending)
+        planned = await self._plan_one(station_id)
         plan, observation = planned.plan, planned.observation
         if plan is None or observation is None or planned.status is Status.DEGRADED:
             return planned
@@ -304,9 +314,8 @@ class Reconciler:
             if stale:
                 return Outcome(station_id, Status.OUT_OF_SYNC, f"saved plan refused: {stale}", plan, observation,
                                refused_stale=True)  # fmt: skip
-        self._adopt(station_id, plan)
-        if pending:
-            self.store.settle_station(station_id)  # an earlier run's unanswered calls: this plan accounts for them
+        if plan.blocked:
+            return planned  # a person decides first; nothing is sent
         if plan.in_sync:
             return planned
         self.store.set_condition(
@@ -315,25 +324,11 @@ class Reconciler:
         )  # fmt: skip
         sent = Counter[str]()
         failure, accepted_sets, notes = await self._execute(station_id, plan, sent)
-        if accepted_sets:
-            self.store.settle_station(station_id)  # recorded in the ledger; the intents are done
         if failure is not None:
             return Outcome(station_id, failure.status, failure.reason, plan, observation, sent)
         verdict = await self._verify(station_id, observation, plan, accepted_sets)
         reason = "; ".join(x for x in (verdict.reason, *notes) if x) or None
         return Outcome(station_id, verdict.status, reason, plan, observation, sent)
-
-    def _adopt(self, station_id: str, plan: StationPlan) -> None:
-        """Record desired profiles the charger verifiably already holds (no call is made)."""
-        if not plan.adopted:
-            return
-        state = self.policies.desired[station_id]
-        for item in state.profiles:
-            if item.profile.charging_profile_id in plan.adopted:
-                self.store.record_set(
-                    None, station_id, item.connector_id, profile_to_ocpp(item.profile),
-                    content_hash(item.connector_id, item.profile), self.revision, self.now(), outcome="Adopted",
-                )  # fmt: skip
 
     async def _execute(
         self, station_id: str, plan: StationPlan, sent: Counter[str]
@@ -364,7 +359,8 @@ class Reconciler:
                     self._log(station_id, event)
                     if pending is not None:
                         self.store.settle(pending)
-                    return Failure(Status.DEGRADED, f"charger answered {status} to {action.describe()}"), 0, notes
+                    failure = Failure(Status.DEGRADED, f"charger answered {status} to {action.describe()}")
+                    return failure, accepted_sets, notes
                 assert action.connector_id is not None and action.digest is not None
                 self.store.record_set(pending, station_id, action.connector_id, payload["csChargingProfiles"],
                                       action.digest, self.revision, self.now(), event=event)  # fmt: skip
@@ -409,10 +405,16 @@ class Reconciler:
         )
         wrong = next(d for d in drift if not d.in_sync)
         if accepted_sets and unchanged:
+            cause = (
+                "a profile the reconciler did not install may override them (`prune: foreign` would clear it), "
+                "or the charger does not enforce them"
+                if wrong.primary is DriftClass.SHADOWED
+                else "the charger does not enforce them"
+            )
             return Verdict(
                 Status.DEGRADED,
                 f"the charger accepted {accepted_sets} profile(s) but its composite did not change "
-                f"(accepted but not enforced); connector {wrong.connector_id} {wrong.describe()}",
+                f"(accepted but not enforced: {cause}); connector {wrong.connector_id} {wrong.describe()}",
             )
         if wrong.primary in (DriftClass.EXTRA, DriftClass.SHADOWED) and not state.prune_foreign:
             return Verdict(
@@ -421,25 +423,6 @@ class Reconciler:
                 "governs; set `prune: foreign` on the policy to clear it",
             )
         return Verdict(Status.DEGRADED, f"read-back still differs: connector {wrong.connector_id} {wrong.describe()}")
-
-
-def orphans(pending: Sequence[Pending], desired: Desired, ledger: Sequence[LedgerEntry]) -> list[LedgerEntry]:
-    """Profiles sent just before a crash that the ledger never recorded and the policies no longer
-    want: they may be on the charger, so they are treated as ours to clear (an Unknown is fine)."""
-    known = {e.profile.charging_profile_id for e in ledger} | {p.charging_profile_id for _, p in desired.profiles}
-    out = []
-    for row in pending:
-        if row.action != "SetChargingProfile" or row.content_hash is None:
-            continue
-        try:
-            profile = profile_from_ocpp(row.payload["csChargingProfiles"])
-            connector = int(row.payload["connectorId"])
-        except (KeyError, TypeError, ValueError):
-            continue
-        if profile.charging_profile_id not in known:
-            known.add(profile.charging_profile_id)
-            out.append(LedgerEntry(connector, profile, row.content_hash, row.revision))
-    return out
 
 
 async def _report(progress: Progress | None, station_id: str, phase: str) -> None:

@@ -23,7 +23,9 @@ writer out of each other's way. Times are parameters, never read here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -35,6 +37,8 @@ from typing import Any
 from reconciler.core.plan import LedgerEntry
 from reconciler.core.profiles import ProfileError, format_time, parse_time, profile_from_ocpp
 from reconciler.core.status import Status
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -58,6 +62,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX events_station ON events (station_id, id);
     """,
 )
+
+
+UNCONFIRMED = "Unconfirmed"  # ledger outcome: sent, answer never recorded; may or may not be on the charger
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +115,9 @@ class Store:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=5000")
             self._flush_handle: asyncio.Handle | None = None
+            self._flush_loop: asyncio.AbstractEventLoop | None = None
             self._waiters: list[asyncio.Future[None]] = []
+            self._failure: StoreError | None = None
             self._migrate()
             self.commit()
         except sqlite3.DatabaseError as exc:
@@ -136,7 +145,10 @@ class Store:
         except RuntimeError:
             self.commit()
             return
+        if self._flush_handle is not None and self._flush_loop is not loop:
+            self._flush_handle = None  # scheduled on a loop that is gone: that callback never ran
         if self._flush_handle is None:
+            self._flush_loop = loop
             self._flush_handle = loop.call_soon(self._flush)
 
     def _flush(self) -> None:
@@ -145,19 +157,25 @@ class Store:
         try:
             self.commit()
         except sqlite3.Error as exc:
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_exception(StoreError(f"{self.path}: commit failed ({exc})"))
-            return
+            # Remembered: the next durable() or close() raises it, so no run ends "Synced" on lost writes.
+            self._failure = StoreError(f"{self.path}: commit failed ({exc}); the last changes were not saved")
+            log.error("%s", self._failure)
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
         for waiter in waiters:
-            if not waiter.done():
+            if waiter.done():
+                continue
+            if self._failure is not None:
+                waiter.set_exception(self._failure)
+            else:
                 waiter.set_result(None)
 
     def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         self._open()
-        cursor = self.db.execute(sql, params)
-        self._schedule()
-        return cursor
+        try:
+            return self.db.execute(sql, params)
+        finally:
+            self._schedule()
 
     def commit(self) -> None:
         """Commit what is written so far (group commit does this by itself inside an event loop)."""
@@ -165,7 +183,9 @@ class Store:
             self.db.execute("COMMIT")
 
     async def durable(self) -> None:
-        """Return once every write made so far is committed."""
+        """Return once every write made so far is committed; raise StoreError if a commit failed."""
+        if self._failure is not None:
+            raise self._failure
         if not self.db.in_transaction:
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -181,30 +201,39 @@ class Store:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK TO atomic")
-            self.db.execute("RELEASE atomic")
+            if self.db.in_transaction:  # SQLite may already have rolled everything back (e.g. disk full)
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK TO atomic")
+                    self.db.execute("RELEASE atomic")
             raise
-        self.db.execute("RELEASE atomic")
-        self._schedule()
+        else:
+            self.db.execute("RELEASE atomic")
+        finally:
+            self._schedule()  # never leave the batch's BEGIN (and its write lock) open
 
     def close(self) -> None:
+        """Commit what is left and close; raise StoreError if anything could not be saved."""
         if self._flush_handle is not None:
             self._flush_handle.cancel()
         self._flush()
         self.db.close()
+        if self._failure is not None:
+            raise self._failure
 
     # --- ledger -----------------------------------------------------------------------------------
 
     def ledger(self, station_id: str) -> list[LedgerEntry]:
         """What the reconciler installed on a station, in installation order."""
         rows = self.db.execute(
-            "SELECT connector_id, profile_json, content_hash, revision FROM ledger WHERE station_id=? ORDER BY seq",
+            "SELECT connector_id, profile_json, content_hash, revision, outcome FROM ledger WHERE station_id=? "
+            "ORDER BY seq",
             (station_id,),
         ).fetchall()
         entries = []
-        for connector_id, profile_json, digest, revision in rows:
+        for connector_id, profile_json, digest, revision, outcome in rows:
             try:
-                entries.append(LedgerEntry(connector_id, profile_from_ocpp(json.loads(profile_json)), digest, revision))
+                profile = profile_from_ocpp(json.loads(profile_json))
+                entries.append(LedgerEntry(connector_id, profile, digest, revision, outcome != UNCONFIRMED))
             except (ProfileError, ValueError) as exc:
                 raise StoreError(f"{self.path}: ledger row of {station_id} is unreadable ({exc})") from None
         return entries
@@ -238,9 +267,8 @@ class Store:
         event: tuple[str, str, Mapping[str, Any] | str | None] | None = None,
     ) -> None:  # fmt: skip
         """An accepted SetChargingProfile: it replaces, in the ledger as on the charger, the profile
-        with the same id and the one in the same (connector, purpose, stackLevel) slot; the event
-        (kind, message, data) is logged in the same transaction. The pending row is left for
-        `settle_station`: should the process die in between, the ledger already says enough."""
+        with the same id and the one in the same (connector, purpose, stackLevel) slot. The pending
+        row goes and the event (kind, message, data) is logged in the same transaction."""
         profile_id = profile_json["chargingProfileId"]
         purpose = profile_json["chargingProfilePurpose"]
         stack = profile_json["stackLevel"]
@@ -257,6 +285,8 @@ class Store:
                 (station_id, profile_id, connector_id, purpose, stack, content_hash, json.dumps(profile_json),
                  revision, stamp, outcome, station_id),
             )  # fmt: skip
+            if pending_id is not None:
+                db.execute("DELETE FROM pending WHERE id=?", (pending_id,))
             if event is not None:
                 self._event(db, event, stamp, station_id, revision)
 
@@ -285,9 +315,51 @@ class Store:
             (stamp, station_id, kind, message, revision, data_json),
         )
 
-    def settle_station(self, station_id: str) -> None:
-        """Every unanswered call of a station is accounted for (a new plan has taken them in)."""
-        self._write("DELETE FROM pending WHERE station_id=?", (station_id,))
+    def absorb_pending(self, station_id: str, at: datetime) -> int:
+        """Take the intents an earlier run left unanswered (a crash, a lost answer) into the ledger.
+
+        A SetChargingProfile that may have reached the charger becomes an *Unconfirmed* ledger entry
+        (replacing by id and slot, as the charger would have): the next plan re-sends it if still
+        desired, or clears it if not, so nothing the reconciler may have installed is forgotten. A
+        ClearChargingProfile needs nothing: its profile is still in the ledger and is cleared again.
+        Returns how many intents were absorbed."""
+        rows = self.pending(station_id)
+        if not rows:
+            return 0
+        stamp = format_time(at)
+        with self.transaction() as db:
+            for row in rows:
+                if row.action != "SetChargingProfile" or row.content_hash is None:
+                    continue
+                try:
+                    connector = int(row.payload["connectorId"])
+                    body = row.payload["csChargingProfiles"]
+                    profile_id, purpose, stack = (
+                        body["chargingProfileId"],
+                        body["chargingProfilePurpose"],
+                        body["stackLevel"],
+                    )
+                except (KeyError, TypeError, ValueError):
+                    continue
+                same = db.execute(
+                    "SELECT 1 FROM ledger WHERE station_id=? AND profile_id=? AND content_hash=?",
+                    (station_id, profile_id, row.content_hash),
+                ).fetchone()
+                if same:
+                    continue  # the ledger already records it: the answer arrived before the interruption
+                db.execute(
+                    "DELETE FROM ledger WHERE station_id=? AND (profile_id=? OR "
+                    "(connector_id=? AND purpose=? AND stack_level=?))",
+                    (station_id, profile_id, connector, purpose, stack),
+                )
+                db.execute(
+                    "INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?,?,?,"
+                    "(SELECT COALESCE(MAX(seq), 0) + 1 FROM ledger WHERE station_id=?))",
+                    (station_id, profile_id, connector, purpose, stack, row.content_hash, json.dumps(body),
+                     row.revision, stamp, UNCONFIRMED, station_id),
+                )  # fmt: skip
+            db.execute("DELETE FROM pending WHERE station_id=?", (station_id,))
+        return len(rows)
 
     def settle(self, pending_id: int) -> None:
         """The call was answered but changed nothing the ledger tracks (Rejected, an error)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reconciler.core.context import Capabilities, StationContext
-from reconciler.core.diff import Normaliser, compare_connector
+from reconciler.core.diff import DriftClass, Normaliser, compare_connector
 from reconciler.core.installed import InstalledProfiles
 from reconciler.core.plan import (
     ActionKind,
@@ -40,9 +40,15 @@ def plan(desired_pairs, ledger_pairs, on_charger=None, ctx=CTX, **kw):
     predicted = w.timelines(InstalledProfiles.of(list(ledger_pairs)))
     seen = w.timelines(charger)
     drift = [compare_connector(c, e, o, NORM) for c, e, o in zip(w.connectors, expected, seen, strict=True)]
-    matches = [compare_connector(c, p, o, NORM).in_sync for c, p, o in zip(w.connectors, predicted, seen, strict=True)]
+    by_ledger = [compare_connector(c, p, o, NORM) for c, p, o in zip(w.connectors, predicted, seen, strict=True)]
     desired = Desired(tuple(desired_pairs), kw.pop("configuration", {}), kw.pop("prune", False))
-    return plan_station("CP", desired, ledger(*ledger_pairs), drift, w, ledger_matches=matches, **kw)
+    entries = kw.pop("entries", None) or ledger(*ledger_pairs)
+    return plan_station(
+        "CP", desired, entries, drift, w,
+        as_recorded=all(d.in_sync for d in by_ledger),
+        foreign_caps=any(DriftClass.EXTRA in d.classes for d in by_ledger),
+        **kw,
+    )  # fmt: skip
 
 
 def kinds(result):
@@ -85,16 +91,55 @@ def test_lost_profiles_are_reinstalled():
     assert result.actions[0].reason.startswith("re-install: connector 1 missing")
 
 
-def test_foreign_caps_are_reported_and_pruned_only_when_asked():
+def test_foreign_caps_block_the_plan_unless_pruning_is_asked_for():
     foreign = profile(500, [(0, 6)], stack=7)
     reported = plan([(0, CAP16)], [(0, CAP16)], on_charger=[(0, CAP16), (0, foreign)])
-    assert reported.foreign and not any(a.kind is ActionKind.PRUNE for a in reported.actions)
-    assert any("prune: foreign" in n for n in reported.notes)
+    assert reported.foreign and reported.blocked and "prune: foreign" in reported.blocked
+    assert not reported.executable and not any(a.kind is ActionKind.PRUNE for a in reported.actions)
     small = CTX.with_(capabilities=Capabilities(max_stack_level=2))
     pruned = plan([(0, CAP16)], [(0, CAP16)], on_charger=[(0, CAP16), (0, foreign)], ctx=small, prune=True)
+    assert pruned.blocked is None
     slots = {(a.connector_id, a.purpose, a.stack_level) for a in pruned.actions if a.kind is ActionKind.PRUNE}
-    assert (0, Purpose.CHARGE_POINT_MAX, 0) not in slots  # ours is never pruned
-    assert (0, Purpose.TX_DEFAULT, 2) in slots and (2, Purpose.TX_DEFAULT, 0) in slots
+    # where we hold a ChargePointMax, only the other levels; where we hold nothing, one Clear for all levels
+    assert slots == {(0, Purpose.CHARGE_POINT_MAX, 1), (0, Purpose.CHARGE_POINT_MAX, 2), (0, Purpose.TX_DEFAULT, None),
+                     (1, Purpose.TX_DEFAULT, None), (2, Purpose.TX_DEFAULT, None)}  # fmt: skip
+
+
+def test_a_set_into_a_foreign_slot_is_blocked_not_silently_replacing_it():
+    foreign_cap = profile(99, [(0, 6)], purpose="ChargePointMaxProfile", stack=0)
+    result = plan([(0, CAP16)], [], on_charger=[(0, foreign_cap)])
+    assert result.blocked and not result.executable
+
+
+def test_prune_never_clears_the_copies_of_our_connector_zero_tx_default():
+    small = CTX.with_(capabilities=Capabilities(max_stack_level=2))
+    foreign = profile(500, [(0, 6)], purpose="ChargePointMaxProfile", stack=2)
+    result = plan([(0, DEFAULT12)], [(0, DEFAULT12)], on_charger=[(0, DEFAULT12), (0, foreign)], ctx=small,
+                  prune=True)  # fmt: skip
+    prunes = {(a.connector_id, a.purpose, a.stack_level) for a in result.actions if a.kind is ActionKind.PRUNE}
+    assert all(level != DEFAULT12.stack_level for _, purpose, level in prunes if purpose is Purpose.TX_DEFAULT)
+    assert (1, Purpose.TX_DEFAULT, None) not in prunes  # connector 1 holds a copy of ours: level by level
+
+
+def test_connector_zero_total_is_bounded_too():
+    # Swapping 10 A and 20 A between two connectors: one order passes through 20 + 20 = 40 A > 30 A.
+    ctx = CTX.with_(number_of_connectors=2)
+    a_old, b_old = profile(21, [(0, 10)], stack=1), profile(22, [(0, 20)], stack=1)
+    a_new, b_new = profile(21, [(0, 20)], stack=1), profile(22, [(0, 10)], stack=1)
+    result = plan([(1, a_new), (2, b_new)], [(1, a_old), (2, b_old)], ctx=ctx)
+    assert result.refused is None
+    assert [a.profile.charging_profile_id for a in result.actions] == [22, 21]  # lower first
+    assert "the station's total (connector 0)" in result.invariant
+
+
+def test_clears_are_ordered_and_permuted_to_find_a_safe_order():
+    # Old: A stack 2 at 8 A over B stack 1 at 30 A; new: X at 10 A. Clearing A before B exposes 30 A.
+    a = profile(11, [(0, 8)], stack=2)
+    b = profile(12, [(0, 30)], stack=1)
+    x = profile(13, [(0, 10)], stack=0)
+    result = plan([(1, x)], [(1, a), (1, b)])
+    assert result.refused is None
+    assert [(k, i) for k, i in kinds(result)] == [(ActionKind.SET, 13), (ActionKind.CLEAR, 12), (ActionKind.CLEAR, 11)]
 
 
 def test_configuration_keys_come_first_and_readonly_ones_are_only_reported():
@@ -112,9 +157,9 @@ def test_configuration_keys_come_first_and_readonly_ones_are_only_reported():
     assert sorted(a.key for a in unknown.actions) == ["ChargeProfileMaxStackLevel", "SmartChargingEnabled"]
 
 
-def test_unconfirmed_send_is_adopted_not_resent():
-    digest = content_hash(0, CAP16)
-    result = plan([(0, CAP16)], [], on_charger=[(0, CAP16)], unconfirmed=frozenset({digest}))
-    assert result.actions == () and result.adopted == (1,)
-    resent = plan([(0, CAP16)], [], on_charger=[(0, CAP16)])
-    assert kinds(resent) == [(ActionKind.SET, 1)]
+def test_an_unconfirmed_entry_is_sent_again_if_wanted_and_cleared_if_not():
+    unsure = [LedgerEntry(0, CAP16, content_hash(0, CAP16), confirmed=False)]
+    again = plan([(0, CAP16)], [(0, CAP16)], entries=unsure)
+    assert kinds(again) == [(ActionKind.SET, 1)] and "interruption" in again.actions[0].reason
+    dropped = plan([(0, CAP10)], [(0, CAP16)], entries=unsure)
+    assert kinds(dropped) == [(ActionKind.SET, 2), (ActionKind.CLEAR, 1)]

@@ -66,7 +66,7 @@ async def test_foreign_higher_stack_profile_is_reported_then_pruned(tmp_path: Pa
         assert reply.status == "Accepted"
         planned = (await r.reconciler(policies_for(tmp_path)).plan([STATION]))[0]
         assert primary(planned) is DriftClass.EXTRA and planned.plan.foreign
-        assert any("prune: foreign" in n for n in planned.plan.notes)
+        assert planned.plan.blocked and "prune: foreign" in planned.plan.blocked
         clears_before = r.received("ClearChargingProfile")
         outcome = (await r.reconciler(policies_for(tmp_path)).apply([STATION]))[0]
         assert outcome.status is Status.OUT_OF_SYNC and "prune: foreign" in outcome.reason

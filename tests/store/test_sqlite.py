@@ -71,8 +71,52 @@ async def test_group_commit_makes_an_intent_durable_before_durable_returns(tmp_p
     assert reader.execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 0  # not committed yet
     await asyncio.wait_for(store.durable(), 5)
     assert reader.execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 50  # one commit for all
-    store.settle_station("CP-0")
+    store.settle(ids[0])
     assert [p.content_hash for p in store.pending("CP-1")] == ["h1"] and len(ids) == 50
     store.close()
     assert reader.execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 49  # close commits the rest
     reader.close()
+
+
+def test_unanswered_sets_are_absorbed_as_unconfirmed_ledger_entries(tmp_path: Path):
+    store = Store(tmp_path / "s.db")
+    known = profile(1, [(0, 16)], purpose="ChargePointMaxProfile")
+    sent = profile(7, [(0, 10)], stack=3)
+    store.record_set(None, "CP", 0, profile_to_ocpp(known), "h1", "r1", AT)
+    store.begin_call(
+        "CP",
+        "SetChargingProfile",
+        {"connectorId": 0, "csChargingProfiles": profile_to_ocpp(known)},
+        AT,
+        content_hash="h1",
+    )  # fmt: skip  (answered and recorded: nothing to absorb)
+    store.begin_call("CP", "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": profile_to_ocpp(sent)},
+                     AT, content_hash="h7")  # fmt: skip
+    store.begin_call("CP", "ClearChargingProfile", {"id": 1}, AT)
+    assert store.absorb_pending("CP", AT) == 3
+    entries = {e.profile.id: e for e in store.ledger("CP")}
+    assert entries[1].confirmed and not entries[7].confirmed and entries[7].connector_id == 1
+    assert store.pending("CP") == [] and store.absorb_pending("CP", AT) == 0
+    store.record_set(None, "CP", 1, profile_to_ocpp(sent), "h7", "r2", AT)  # the re-send was answered
+    assert store.ledger("CP")[-1].confirmed
+    store.close()
+
+
+async def test_a_failing_atomic_group_leaves_no_transaction_open(tmp_path: Path):
+    path = tmp_path / "s.db"
+    store = Store(path)
+    store.event("x", "before", AT)
+    with pytest.raises(sqlite3.IntegrityError), store.transaction() as db:
+        db.execute("INSERT INTO events (at, kind, message) VALUES (?, ?, ?)", ("2026-01-01T12:00:00Z", "k", "kept out"))
+        db.execute("INSERT INTO ledger (station_id) VALUES ('CP')")  # NOT NULL columns missing
+    await asyncio.wait_for(store.durable(), 5)
+    assert not store.db.in_transaction
+    other = sqlite3.connect(path, timeout=0.5)
+    other.execute(
+        "INSERT INTO events (at, kind, message) VALUES ('2026-01-01T12:00:00Z', 'k', 'another writer')"
+    )  # not locked out
+    other.commit()
+    messages = [e.message for e in store.events()]
+    assert messages == ["before", "another writer"]  # the failed group left nothing behind
+    other.close()
+    store.close()
