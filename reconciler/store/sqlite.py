@@ -269,26 +269,35 @@ class Store:
         """An accepted SetChargingProfile: it replaces, in the ledger as on the charger, the profile
         with the same id and the one in the same (connector, purpose, stackLevel) slot. The pending
         row goes and the event (kind, message, data) is logged in the same transaction."""
-        profile_id = profile_json["chargingProfileId"]
-        purpose = profile_json["chargingProfilePurpose"]
-        stack = profile_json["stackLevel"]
         stamp = format_time(at)
         with self.transaction() as db:
-            db.execute(
-                "DELETE FROM ledger WHERE station_id=? AND (profile_id=? OR "
-                "(connector_id=? AND purpose=? AND stack_level=?))",
-                (station_id, profile_id, connector_id, purpose, stack),
-            )
-            db.execute(
-                "INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?,?,?,"
-                "(SELECT COALESCE(MAX(seq), 0) + 1 FROM ledger WHERE station_id=?))",
-                (station_id, profile_id, connector_id, purpose, stack, content_hash, json.dumps(profile_json),
-                 revision, stamp, outcome, station_id),
-            )  # fmt: skip
+            self._put(db, station_id, connector_id, profile_json, content_hash, revision, stamp, outcome)
             if pending_id is not None:
                 db.execute("DELETE FROM pending WHERE id=?", (pending_id,))
             if event is not None:
                 self._event(db, event, stamp, station_id, revision)
+
+    @staticmethod
+    def _put(
+        db: sqlite3.Connection, station_id: str, connector_id: int, profile_json: Mapping[str, Any],
+        content_hash: str, revision: str | None, stamp: str, outcome: str,
+    ) -> None:  # fmt: skip
+        """Install a profile in the ledger as the charger installs it: it replaces the profile with
+        the same id and the one in the same (connector, purpose, stackLevel) slot."""
+        profile_id = profile_json["chargingProfileId"]
+        purpose = profile_json["chargingProfilePurpose"]
+        stack = profile_json["stackLevel"]
+        db.execute(
+            "DELETE FROM ledger WHERE station_id=? AND "
+            "(profile_id=? OR (connector_id=? AND purpose=? AND stack_level=?))",
+            (station_id, profile_id, connector_id, purpose, stack),
+        )
+        db.execute(
+            "INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?,?,?,"
+            "(SELECT COALESCE(MAX(seq), 0) + 1 FROM ledger WHERE station_id=?))",
+            (station_id, profile_id, connector_id, purpose, stack, content_hash, json.dumps(profile_json),
+             revision, stamp, outcome, station_id),
+        )  # fmt: skip
 
     def record_clear(
         self, pending_id: int | None, station_id: str, profile_id: int | None, at: datetime,
@@ -334,11 +343,7 @@ class Store:
                 try:
                     connector = int(row.payload["connectorId"])
                     body = row.payload["csChargingProfiles"]
-                    profile_id, purpose, stack = (
-                        body["chargingProfileId"],
-                        body["chargingProfilePurpose"],
-                        body["stackLevel"],
-                    )
+                    profile_id = body["chargingProfileId"]
                 except (KeyError, TypeError, ValueError):
                     continue
                 same = db.execute(
@@ -347,17 +352,7 @@ class Store:
                 ).fetchone()
                 if same:
                     continue  # the ledger already records it: the answer arrived before the interruption
-                db.execute(
-                    "DELETE FROM ledger WHERE station_id=? AND (profile_id=? OR "
-                    "(connector_id=? AND purpose=? AND stack_level=?))",
-                    (station_id, profile_id, connector, purpose, stack),
-                )
-                db.execute(
-                    "INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?,?,?,"
-                    "(SELECT COALESCE(MAX(seq), 0) + 1 FROM ledger WHERE station_id=?))",
-                    (station_id, profile_id, connector, purpose, stack, row.content_hash, json.dumps(body),
-                     row.revision, stamp, UNCONFIRMED, station_id),
-                )  # fmt: skip
+                self._put(db, station_id, connector, body, row.content_hash, row.revision, stamp, UNCONFIRMED)
             db.execute("DELETE FROM pending WHERE station_id=?", (station_id,))
         return len(rows)
 
