@@ -202,9 +202,9 @@ def _claims(station: Station, claims: list[Claim], findings: Findings) -> None:
                     desired.location,
                     station.name,
                     f"TxDefaultProfile stackLevel {level} is used on connector 0 ({shared.location}) and on "
-                    f"connector {connector} of {{stations}}; which one wins depends on the charger",
+                    f"connector {connector} of {{stations}}; chargers disagree on which one wins (some keep "
+                    "whichever was installed last), so the reconciler cannot know what the charger enforces",
                     "give the connector-specific profile a higher stackLevel",
-                    warning=True,
                 )
 
 
