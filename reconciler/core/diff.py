@@ -41,6 +41,7 @@ class Normaliser:
     tolerance_ratio: float = 0.01
     start_tolerance_s: int = 2
     rejected_means_no_limit: bool = False  # the station answers Rejected when nothing applies
+    step: float | None = None  # the charger rounds reported limits to this step (e.g. 1.0: whole amps)
 
     def hardware_max(self, unit: RateUnit) -> float | None:
         if self.max_current_a is None:
@@ -49,14 +50,16 @@ class Normaliser:
 
     def tolerance(self, unit: RateUnit, reference: float) -> float:
         absolute = convert(self.tolerance_a, RateUnit.A, unit, self.voltage, self.phases)
-        return max(absolute, abs(reference) * self.tolerance_ratio)
+        rounding = self.step / 2 if self.step else 0.0
+        return max(absolute, abs(reference) * self.tolerance_ratio, rounding)
 
     def limit(self, value: float | None, unit: RateUnit) -> Limit:
-        """None for every form of "no limit"; the value otherwise."""
+        """None for every form of "no limit"; the value otherwise. A limit within tolerance of the
+        hardware maximum is no limit too (a charger rounding 31.88 A up to its 32 A maximum)."""
         if value is None or value < 0:
             return None
         ceiling = self.hardware_max(unit)
-        if ceiling is not None and value >= ceiling - 1e-9:
+        if ceiling is not None and value >= ceiling - self.tolerance(unit, ceiling) - 1e-9:
             return None
         return value
 

@@ -70,6 +70,7 @@ def normaliser_for(context: StationContext, max_current_a: float) -> Normaliser:
         phases=context.default_number_phases,
         max_current_a=max_current_a,
         rejected_means_no_limit=context.uncovered is Uncovered.REJECTED,
+        step=context.limit_step,
     )
 
 

@@ -99,3 +99,19 @@ def test_drift_classes(periods, klass):
 def test_a_cap_where_nothing_was_declared_is_extra():
     drift = compare_connector(1, expected(), observed(reply([(0, 16)])), NORM)
     assert drift.primary is DriftClass.EXTRA and "expected no limit, observed 16 A" in drift.describe()
+
+
+def test_a_limit_rounded_up_to_the_hardware_maximum_is_no_limit_on_both_sides():
+    # 22 kW is 31.88 A on 3 x 230 V; a whole-amp charger reports 32 A, its maximum.
+    want = expected(profile(1, [(0, 22000)], unit="W"))
+    assert want.steps == ((START, None),)
+    assert compare_connector(1, want, observed(reply([(0, 32)])), NORM).in_sync
+    assert expected(profile(1, [(0, 31)])).steps == ((START, 31.0),)  # a real cap stays a cap
+
+
+def test_a_declared_rounding_step_widens_the_tolerance_to_half_a_step():
+    want = expected(profile(1, [(0, 7000)], unit="W"))  # 10.14 A
+    assert not compare_connector(1, want, observed(reply([(0, 10)])), NORM).in_sync
+    whole_amps = Normaliser(max_current_a=32, step=1.0)
+    assert compare_connector(1, want, observed(reply([(0, 10)]), norm=whole_amps), whole_amps).in_sync
+    assert not compare_connector(1, want, observed(reply([(0, 9)]), norm=whole_amps), whole_amps).in_sync

@@ -10,6 +10,7 @@ import pytest
 from reconciler.core.composite import compute_composite
 from reconciler.core.context import Uncovered
 from reconciler.core.status import Status
+from reconciler.simulator.quirks import Quirks, UncoveredReport
 from tests.core.builders import limit_at
 from tests.engine.fleetkit import FAST, cap_policy, load, rig, station_doc, write
 
@@ -126,3 +127,22 @@ async def test_make_before_break_never_uncapped_nor_above_both_caps(tmp_path: Pa
                     assert got is not None, f"uncapped after {snapshot.action} at +{offset}s"
                     assert got <= bound + 1e-6, f"{got} > {bound} after {snapshot.action} at +{offset}s"
         assert snapshot.at - changes[0].at < timedelta(seconds=30)
+
+
+async def test_a_quirky_fleet_converges_when_its_model_declares_its_conventions(tmp_path: Path):
+    """Whole-amp rounding and -1 for uncovered time, declared in the ChargerModel."""
+    ids = ["CP-0001", "CP-0002"]
+    model = (
+        "apiVersion: reconciler/v1\nkind: ChargerModel\nmetadata: {name: rounder}\n"
+        "spec: {conventions: {uncoveredTime: minus_one, limitStep: 1}}\n"
+    )
+    stations = "---\n".join(station_doc(s, "depot").replace("spec: {", "spec: {model: rounder, ") for s in ids)
+    files = {"model.yaml": model, "stations.yaml": stations, "tou.yaml": TOU}
+    policies = load(write(tmp_path / "p", files))
+    quirks = Quirks(uncovered=UncoveredReport.MINUS_ONE, whole_amps=True)
+    async with rig(tmp_path, 2, quirks=quirks) as r:
+        outcomes = await r.reconciler(policies).apply(ids)
+        assert all(o.status is Status.SYNCED for o in outcomes), [o.reason for o in outcomes]
+        sets = r.received("SetChargingProfile")
+        again = await r.reconciler(policies).apply(ids)
+        assert all(o.status is Status.SYNCED for o in again) and r.received("SetChargingProfile") == sets
