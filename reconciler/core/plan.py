@@ -60,9 +60,6 @@ class StationPlan:
     def executable(self) -> bool:
         return bool(self.actions) and not self.refused and not self.blocked
 
-    def count(self, *kinds: ActionKind) -> int:
-        return sum(1 for a in self.actions if a.kind in kinds)
-
 
 @dataclass(frozen=True, slots=True)
 class Desired:

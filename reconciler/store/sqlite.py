@@ -238,9 +238,6 @@ class Store:
                 raise StoreError(f"{self.path}: ledger row of {station_id} is unreadable ({exc})") from None
         return entries
 
-    def ledger_stations(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT DISTINCT station_id FROM ledger ORDER BY station_id")]
-
     def begin_call(
         self, station_id: str, action: str, payload: Mapping[str, Any] | str, at: datetime, *,
         content_hash: str | None = None, revision: str | None = None,
@@ -359,10 +356,6 @@ class Store:
     def settle(self, pending_id: int) -> None:
         """The call was answered but changed nothing the ledger tracks (Rejected, an error)."""
         self._write("DELETE FROM pending WHERE id=?", (pending_id,))
-
-    def forget_station(self, station_id: str) -> None:
-        with self.transaction() as db:
-            db.execute("DELETE FROM ledger WHERE station_id=?", (station_id,))
 
     # --- registry ---------------------------------------------------------------------------------
 
