@@ -93,6 +93,19 @@ class _Index:
         return sorted(candidates, key=self.order.__getitem__)
 
 
+def _selected(index: _Index, spec: SiteSpec | PolicySpec, kind: str, diagnostics: Collector) -> list[str]:
+    """The stations a Site's or ChargingPolicy's selector picks; a warning when it picks none."""
+    chosen = index.select(spec.selector)
+    if not chosen:
+        diagnostics.warning(
+            "selector-matches-nothing",
+            spec.doc.at(("spec", "selector")),
+            f"the selector of {kind} {spec.name!r} matches no station",
+            "check the labels or station names it selects",
+        )
+    return chosen
+
+
 def _check_site(site: SiteSpec, diagnostics: Collector) -> None:
     doc = site.doc
     if site.max_power_w is None and site.max_current_a is None:
@@ -275,14 +288,7 @@ def resolve(
     members: dict[str, list[str]] = {}
     for site in sites.values():
         _check_site(site, diagnostics)
-        chosen = index.select(site.selector)
-        if not chosen:
-            diagnostics.warning(
-                "selector-matches-nothing",
-                site.doc.at(("spec", "selector")),
-                f"the selector of Site {site.name!r} matches no station",
-                "check the labels or station names it selects",
-            )
+        chosen = _selected(index, site, "Site", diagnostics)
         taken = [n for n in chosen if n in site_of]
         if taken:
             other = site_of[taken[0]]
@@ -301,14 +307,7 @@ def resolve(
     prune: set[str] = set()
     expander = _Expander(now, diagnostics)
     for policy in _unique(parsed.policies, "ChargingPolicy", "duplicate-name", diagnostics).values():
-        chosen = index.select(policy.selector)
-        if not chosen:
-            diagnostics.warning(
-                "selector-matches-nothing",
-                policy.doc.at(("spec", "selector")),
-                f"the selector of ChargingPolicy {policy.name!r} matches no station",
-                "check the labels or station names it selects",
-            )
+        chosen = _selected(index, policy, "ChargingPolicy", diagnostics)
         for n in chosen:
             if policy.prune_foreign:
                 prune.add(n)

@@ -49,6 +49,21 @@ def assert_only_diagnostics(result: PolicySet) -> None:
         diagnostic.format_github()
 
 
+def _mutate(doc: Any, data: st.DataObject, times: int, *, may_delete: bool) -> None:
+    """Replace (or, when allowed, delete) `times` randomly chosen nodes of a parsed document."""
+    for _ in range(times):
+        path = data.draw(st.sampled_from(_paths(doc)))
+        if not path:
+            continue
+        parent = doc
+        for part in path[:-1]:
+            parent = parent[part]
+        if may_delete and data.draw(st.booleans()) and isinstance(parent, dict):
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = data.draw(values)
+
+
 @FUZZ
 @given(st.sampled_from(SEEDS), st.data())
 def test_text_mutations(seed: str, data: st.DataObject) -> None:
@@ -85,17 +100,7 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 def test_structural_mutations(seed: str, data: st.DataObject) -> None:
     documents = [d for d in yaml.safe_load_all(seed) if d is not None]
     for doc in documents:
-        for _ in range(data.draw(st.integers(0, 3))):
-            path = data.draw(st.sampled_from(_paths(doc)))
-            if not path:
-                continue
-            parent = doc
-            for part in path[:-1]:
-                parent = parent[part]
-            if data.draw(st.booleans()) and isinstance(parent, dict):
-                del parent[path[-1]]
-            else:
-                parent[path[-1]] = data.draw(values)
+        _mutate(doc, data, data.draw(st.integers(0, 3)), may_delete=True)
     text = yaml.safe_dump_all(documents, allow_unicode=True)
     assert_only_diagnostics(load_text(text))
 
@@ -106,14 +111,7 @@ def test_fast_schema_pass_is_never_looser_than_jsonschema(seed: str, data: st.Da
     fast = fast_validator()
     assert fast is not None
     for doc in (d for d in yaml.safe_load_all(seed) if d is not None):
-        for _ in range(data.draw(st.integers(1, 3))):
-            path = data.draw(st.sampled_from(_paths(doc)))
-            if not path:
-                continue
-            parent = doc
-            for part in path[:-1]:
-                parent = parent[part]
-            parent[path[-1]] = data.draw(values)
+        _mutate(doc, data, data.draw(st.integers(1, 3)), may_delete=False)
         try:
             fast(doc)
         except Exception:
