@@ -91,19 +91,23 @@ async def ours(n: int, port: int) -> dict[str, float]:
 
             t1, c1, s1 = time.perf_counter(), cpu_s(os.getpid()), cpu_s(fleet.pid)
             await asyncio.gather(*(station(s) for s in ids))
-            elapsed = time.perf_counter() - t1
-            return {
-                "connect_s": connect,
-                "calls_s": 5 * n / elapsed,
-                "workload_s": elapsed,
-                "cs_cpu_us": (cpu_s(os.getpid()) - c1) / (5 * n) * 1e6,
-                "sim_cpu_us": (cpu_s(fleet.pid) - s1) / (5 * n) * 1e6,
-                "cs_rss_mb": rss_mb_self(),
-                "sim_rss_mb": rss_mb(fleet.pid),
-            }
+            return figures(n, connect, time.perf_counter() - t1, c1, s1, fleet.pid)
         finally:
             fleet.terminate()
             fleet.wait(10)
+
+
+def figures(n: int, connect: float, elapsed: float, cs_cpu0: float, sim_cpu0: float, sim_pid: int) -> dict[str, float]:
+    """One stack's figures for the 5-calls-per-station workload (CPU per call in both processes)."""
+    return {
+        "connect_s": connect,
+        "calls_s": 5 * n / elapsed,
+        "workload_s": elapsed,
+        "cs_cpu_us": (cpu_s(os.getpid()) - cs_cpu0) / (5 * n) * 1e6,
+        "sim_cpu_us": (cpu_s(sim_pid) - sim_cpu0) / (5 * n) * 1e6,
+        "cs_rss_mb": rss_mb_self(),
+        "sim_rss_mb": rss_mb(sim_pid),
+    }
 
 
 def rss_mb_self() -> float:
@@ -170,16 +174,7 @@ async def baseline(n: int, port: int) -> dict[str, float]:
 
             t1, c1, s1 = time.perf_counter(), cpu_s(os.getpid()), cpu_s(fleet.pid)
             await asyncio.gather(*(station(cp) for cp in stations.values()))
-            elapsed = time.perf_counter() - t1
-            return {
-                "connect_s": connect,
-                "calls_s": 5 * n / elapsed,
-                "workload_s": elapsed,
-                "cs_cpu_us": (cpu_s(os.getpid()) - c1) / (5 * n) * 1e6,
-                "sim_cpu_us": (cpu_s(fleet.pid) - s1) / (5 * n) * 1e6,
-                "cs_rss_mb": rss_mb_self(),
-                "sim_rss_mb": rss_mb(fleet.pid),
-            }
+            return figures(n, connect, time.perf_counter() - t1, c1, s1, fleet.pid)
         finally:
             fleet.terminate()
             fleet.wait(10)
