@@ -159,8 +159,8 @@ def check_site_cap(
 def free_slot(state: DesiredState, others: Sequence[Override], ledger_ids: set[int], connector_id: int,
               purpose: Purpose) -> tuple[int, int]:  # fmt: skip
     """(chargingProfileId, stackLevel) for a scenario override: an id nobody uses and the lowest
-    stack level above every git profile of that purpose on that connector (connector 0's
-    TxDefaultProfiles count on every connector), so it governs."""
+    stack level above every git profile and override of that purpose on that connector (connector
+    0's TxDefaultProfiles count on every connector), so it governs."""
     taken = {p.profile.charging_profile_id for p in state.profiles} | set(ledger_ids)
     taken |= {int(o.profile.get("chargingProfileId", 0)) for o in others}
     profile_id = SCENARIO_IDS
@@ -170,6 +170,12 @@ def free_slot(state: DesiredState, others: Sequence[Override], ledger_ids: set[i
         p.profile.stack_level for p in state.profiles
         if p.profile.purpose is purpose and (p.connector_id == connector_id or p.connector_id == 0 or connector_id == 0)
     ]  # fmt: skip
+    for other in others:  # and above the other overrides of that purpose there, so both can be held
+        theirs = override_profile(other)
+        if theirs is not None and theirs.profile.purpose is purpose and (
+            theirs.connector_id in (connector_id, 0) or connector_id == 0
+        ):
+            levels.append(theirs.profile.stack_level)
     level = max(levels, default=-1) + 1
     top = state.station.context.capabilities.max_stack_level
     if level > top:
