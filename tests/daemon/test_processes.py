@@ -204,3 +204,18 @@ async def test_sigterm_mid_reconcile_keeps_the_ledger_consistent_and_a_restart_c
         finally:
             second.send_signal(signal.SIGTERM)
             await asyncio.wait_for(second.communicate(), 30)
+
+
+async def test_demo_once_simulates_the_stations_the_directory_declares(tmp_path: Path) -> None:
+    """Issue 12 item 9: `demo -p DIR` ignored DIR's stations (it always simulated PY-SIM-0001...)."""
+    ids = ["DEPOT-A1", "DEPOT-A2"]
+    write(tmp_path / "p", {"s.yaml": "---\n".join(station_doc(s, "x", connectors=1) for s in ids),
+                           "c.yaml": cap_policy("caps", ids, 16)})  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "reconciler.cli.main", "demo", "--once", "-p", str(tmp_path / "p"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(process.communicate(), 90)
+    text = out.decode()
+    assert process.returncode == 0, text
+    assert "in sync: DEPOT-A1, DEPOT-A2" in text and "PY-SIM" not in text
