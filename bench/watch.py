@@ -8,11 +8,20 @@ loop); the simulated stations run in a child process (`reconciler simulate`), an
     edits (the debounce included); beside it the one-shot path: `reconciler apply --via <daemon>
     --station X --auto-approve` started -> its first SetChargingProfile.
 (b) BootNotification -> re-applied and verified (stations that lose their profiles on reboot).
-(c) the daemon idle with every station connected and Synced, drift checks running
-    (--drift-interval): CPU (% of one core) and memory (RSS).
-(d) GET /stations latency under 50 concurrent clients, p50/p95.
+(c) the daemon idle with every station connected and Synced and drift checks running: a daemon of
+    its own whose drift interval is --drift-interval, measured over a window that holds one full
+    round of checks (1.15x the interval, from the moment every station is Synced): CPU (% of one
+    core), checks/s, CPU per check, memory (RSS), and the CPU the same per-check cost makes at the
+    default 300 s interval. The stations run in --sim-procs simulator processes (uvloop; 10,000
+    need several).
+(d) GET /stations latency under 50 concurrent clients (a child process), p50/p95.
 
-    .venv/bin/python bench/watch.py --stations 1000 [--samples 20] [--idle 20] [--json FILE]
+The daemon runs on the event loop `reconciler watch` uses (`watch_cmd.event_loop`, asyncio when a
+tree has none), so a baseline tree is measured as its CLI would run it:
+
+    .venv/bin/python bench/watch.py --stations 1000 [--samples 10] [--only a,b,c,d] [--json FILE]
+    .venv/bin/python bench/watch.py --stations 10000 --only c --drift-interval 120 --sim-procs 4
+    PYTHONPATH=/path/to/baseline/tree .venv/bin/python bench/watch.py ...   # the baseline column
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import asyncio
 import json
 import os
 import resource
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -145,9 +155,7 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
 """
 
 
-async def bench(n: int, samples: int, idle: float, drift_interval: float) -> dict[str, Any]:
-    tmp = Path(tempfile.mkdtemp(prefix="bench-watch-"))
-    ids = station_ids(n)
+async def start_daemon(tmp: Path, ids: list[str], drift_interval: float) -> Daemon:
     policy_files(tmp / "policies", ids)
     policies = load_policies([tmp / "policies"], now=clock.now())
     assert policies.ok, [d.format_text() for d in policies.errors[:3]]
@@ -164,171 +172,225 @@ async def bench(n: int, samples: int, idle: float, drift_interval: float) -> dic
     )
     daemon = Daemon(settings, policies)
     await daemon.start()
-    assert daemon.central is not None
+    return daemon
+
+
+def shares(n: int, processes: int) -> list[tuple[int, int]]:
+    """(first number, count) of each simulator process."""
+    share = -(-n // processes)
+    return [(first + 1, min(share, n - first)) for first in range(0, n, share)]
+
+
+def fleet_ids(n: int, processes: int) -> list[str]:
+    """The ids the simulator processes use (each numbers its own share: PY-SIM-0001.., PY-SIM-10000..)."""
+    return [s for first, count in shares(n, processes) for s in station_ids(count, start=first)]
+
+
+def start_simulators(url: str, n: int, processes: int, quirks: list[str]) -> list[subprocess.Popen[bytes]]:
+    """`reconciler simulate` children, each with its share of the station ids (uvloop in each)."""
     env = {**os.environ, "RECONCILER_STATION_PASSWORD": PASSWORD}
-    sim = subprocess.Popen(
-        [
+    children = []
+    for first, count in shares(n, processes):
+        command = [sys.executable, "-m", "reconciler.cli.main", "simulate", "--stations", str(count)]
+        command += ["--start", str(first), "--url", url]
+        for quirk in quirks:
+            command += ["--quirks", quirk]
+        children.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return children
+
+
+def stop_simulators(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        child.terminate()
+    for child in children:
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def reconciles(daemon: Daemon) -> float:
+    return sum(s.value for s in daemon.metrics.reconciles.collect()[0].samples if s.name.endswith("_total"))
+
+
+async def save_to_set(daemon: Daemon, watch: SetWatch, tmp: Path, ids: list[str], samples: int) -> list[float]:
+    n = len(ids)
+    saves = []
+    for k in range(samples):
+        group = k % max(1, n // 100)
+        members = ids[group * 100 : (group + 1) * 100]
+        since = time.perf_counter()
+        cap_file(tmp / "policies", members, group, 20.0 - (k + 1) * 0.5)
+        saves.append(await watch.first_after(members[0], since))
+        await wait_synced(daemon, members, 60)
+    return saves
+
+
+async def oneshot_to_set(daemon: Daemon, watch: SetWatch, tmp: Path, ids: list[str], samples: int) -> list[float]:
+    """`reconciler apply --via <daemon> --station X --auto-approve` started -> its first Set to X."""
+    n = len(ids)
+    oneshot = []
+    for k in range(samples):
+        station = ids[-1 - k]
+        env_cli = {**os.environ, "RECONCILER_INJECT_USER": "bench", "RECONCILER_INJECT_PASSWORD": "bench-pw"}
+        copy = tmp / f"oneshot-{k}"
+        policy_files(copy, ids)
+        group = (n - 1 - k) // 100
+        cap_file(copy, ids[group * 100 : (group + 1) * 100], group, 6.5)  # the same edit, applied to X only
+        assert daemon.store is not None  # the CLI starts from the daemon's ledger (a copy), as an operator's would
+        daemon.store.commit()
+        with sqlite3.connect(tmp / f"oneshot-{k}.db") as target:
+            daemon.store.db.backup(target)
+        since = time.perf_counter()
+        cli = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "reconciler.cli.main",
-            "simulate",
-            "--stations",
-            str(n),
-            "--url",
-            daemon.central.url,
-            "--quirks",
-            "lose_profiles_on_reboot=true",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    out: dict[str, Any] = Report({"stations": n})
-    try:
-        watch = SetWatch(daemon)
-        out["initial_converge_s"] = round(await wait_synced(daemon, ids, 120 + n / 20), 2)
-        import gc
-
-        gc.collect()
-        gc.freeze()
-
-        # (a) file save -> first SetChargingProfile
-        saves = []
-        for k in range(samples):
-            group = k % max(1, n // 100)
-            members = ids[group * 100 : (group + 1) * 100]
-            since = time.perf_counter()
-            cap_file(tmp / "policies", members, group, 20.0 - (k + 1) * 0.5)
-            saves.append(await watch.first_after(members[0], since))
-            await wait_synced(daemon, members, 60)
-        out["a_save_to_first_set_ms"] = {
-            "p50": round(pct(saves, 0.5) * 1000, 1),
-            "p95": round(pct(saves, 0.95) * 1000, 1),
-            "samples": len(saves),
-        }
-        # the one-shot path: `reconciler apply --via <daemon> --station X --auto-approve` -> first Set
-        oneshot = []
-        for k in range(min(samples, 5)):
-            station = ids[-1 - k]
-            env_cli = {**os.environ, "RECONCILER_INJECT_USER": "bench", "RECONCILER_INJECT_PASSWORD": "bench-pw"}
-            copy = tmp / f"oneshot-{k}"
-            policy_files(copy, ids)
-            group = (n - 1 - k) // 100
-            cap_file(copy, ids[group * 100 : (group + 1) * 100], group, 6.5)  # the same edit, applied to X only
-            assert daemon.store is not None  # the CLI starts from the daemon's ledger (a copy), as an operator's would
-            daemon.store.commit()
-            import sqlite3
-
-            with sqlite3.connect(tmp / f"oneshot-{k}.db") as target:
-                daemon.store.db.backup(target)
-            since = time.perf_counter()
-            cli = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "reconciler.cli.main",
-                "apply",
-                "--policies",
-                str(copy),
-                "--via",
-                daemon.http.url,
-                "--station",
-                station,
-                "--auto-approve",
-                "--db",
-                str(tmp / f"oneshot-{k}.db"),
-                env=env_cli,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
-            oneshot.append(await watch.first_after(station, since, 120))
-            await cli.wait()
-        out["a_oneshot_apply_to_first_set_ms"] = {
-            "p50": round(pct(oneshot, 0.5) * 1000, 1),
-            "p95": round(pct(oneshot, 0.95) * 1000, 1),
-            "samples": len(oneshot),
-        }
-        # the one-shot runs changed a few stations behind the daemon's back: it sees a cap it did not
-        # install there and (rightly) blocks; they are left out of what follows
-        ids = ids[: -min(samples, 5)]
-
-        # (b) BootNotification -> re-applied and verified
-        boots: list[float] = []
-        histogram = daemon.metrics.boot_to_reapplied
-        original = histogram.observe
-        histogram.observe = lambda v, *a, **k: (boots.append(v), original(v))  # type: ignore[method-assign,func-returns-value]
-        rebooted = ids[: min(samples, n)]
-        assert daemon.gateway is not None
-        await asyncio.gather(*(daemon.gateway.call(s, "Reset", {"type": "Soft"}) for s in rebooted))
-        deadline = time.perf_counter() + 120
-        while len(boots) < len(rebooted) and time.perf_counter() < deadline:
-            await asyncio.sleep(0.05)
-        out["b_boot_to_reapplied_ms"] = {
-            "p50": round(pct(boots, 0.5) * 1000, 1),
-            "p95": round(pct(boots, 0.95) * 1000, 1),
-            "samples": len(boots),
-        }
-        await wait_synced(daemon, ids, 120)
-
-        # (c) idle: CPU and memory with drift checks running
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        reconciles0 = sum(s.value for s in daemon.metrics.reconciles.collect()[0].samples if s.name.endswith("_total"))
-        await asyncio.sleep(idle)
-        cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0) * 100
-        reconciles = sum(s.value for s in daemon.metrics.reconciles.collect()[0].samples if s.name.endswith("_total"))
-        out["c_idle"] = {
-            "cpu_percent_of_one_core": round(cpu, 2),
-            "rss_mb": round(rss_mb(), 1),
-            "seconds": idle,
-            "drift_interval_s": drift_interval,
-            "drift_checks": int(reconciles - reconciles0),
-        }
-
-        # (d) GET /stations under 50 concurrent clients (the load in a child process)
-        load = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            LOAD,
-            f"{daemon.http.url}/stations",
-            "50",
-            "20",
-            stdout=asyncio.subprocess.PIPE,
+            "apply",
+            "--policies",
+            str(copy),
+            "--via",
+            daemon.http.url,
+            "--station",
+            station,
+            "--auto-approve",
+            "--db",
+            str(tmp / f"oneshot-{k}.db"),
+            env=env_cli,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
-        raw, _ = await load.communicate()
-        latencies = json.loads(raw) or [float("nan")]
-        served = [
-            x
-            for x in daemon.metrics.api_latency.collect()[0].samples
-            if x.labels.get("route") == "/stations" and x.name.endswith(("_sum", "_count"))
-        ]
-        total = sum(x.value for x in served if x.name.endswith("_sum"))
-        count = sum(x.value for x in served if x.name.endswith("_count"))
-        out["d_server_side_mean_ms"] = round(total / count * 1000, 2) if count else None
-        out["d_get_stations_ms"] = {
-            "p50": round(pct(latencies, 0.5) * 1000, 1),
-            "p95": round(pct(latencies, 0.95) * 1000, 1),
-            "requests": len(latencies),
-            "clients": 50,
-            "mean": round(statistics.mean(latencies) * 1000, 1),
+        oneshot.append(await watch.first_after(station, since, 120))
+        await cli.wait()
+    return oneshot
+
+
+async def boot_to_reapplied(daemon: Daemon, rebooted: list[str]) -> list[float]:
+    boots: list[float] = []
+    histogram = daemon.metrics.boot_to_reapplied
+    original = histogram.observe
+    histogram.observe = lambda v, *a, **k: (boots.append(v), original(v))  # type: ignore[method-assign,func-returns-value]
+    assert daemon.gateway is not None
+    await asyncio.gather(*(daemon.gateway.call(s, "Reset", {"type": "Soft"}) for s in rebooted))
+    deadline = time.perf_counter() + 120
+    while len(boots) < len(rebooted) and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    return boots
+
+
+async def get_stations(daemon: Daemon, clients: int, per_client: int) -> tuple[list[float], float | None]:
+    """Latencies seen by a load child process, and the server-side mean from the API histogram."""
+    load = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", LOAD, f"{daemon.http.url}/stations", str(clients), str(per_client),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    raw, _ = await load.communicate()
+    latencies = json.loads(raw) or [float("nan")]
+    served = [
+        x
+        for x in daemon.metrics.api_latency.collect()[0].samples
+        if x.labels.get("route") == "/stations" and x.name.endswith(("_sum", "_count"))
+    ]
+    total = sum(x.value for x in served if x.name.endswith("_sum"))
+    count = sum(x.value for x in served if x.name.endswith("_count"))
+    return latencies, (round(total / count * 1000, 2) if count else None)
+
+
+def spread(values: list[float], **extra: Any) -> dict[str, Any]:
+    return {"p50": round(pct(values, 0.5) * 1000, 1), "p95": round(pct(values, 0.95) * 1000, 1),
+            "samples": len(values), **extra}  # fmt: skip
+
+
+async def bench(n: int, samples: int, phases: set[str], drift_interval: float, sim_procs: int) -> dict[str, Any]:
+    out: dict[str, Any] = Report({"stations": n})
+    ids = fleet_ids(n, sim_procs)
+    if phases & {"a", "b", "d"}:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-watch-"))
+        daemon = await start_daemon(tmp, ids, 300.0)
+        assert daemon.central is not None
+        sims = start_simulators(daemon.central.url, n, sim_procs, ["lose_profiles_on_reboot=true"])
+        try:
+            watch = SetWatch(daemon)
+            out["initial_converge_s"] = round(await wait_synced(daemon, ids, 120 + n / 20), 2)
+            if "a" in phases:
+                out["a_save_to_first_set_ms"] = spread(await save_to_set(daemon, watch, tmp, ids, samples))
+                oneshot = await oneshot_to_set(daemon, watch, tmp, ids, min(samples, 5))
+                out["a_oneshot_apply_to_first_set_ms"] = spread(oneshot)
+                # the one-shot runs changed a few stations behind the daemon's back: it sees a cap it did not
+                # install there and (rightly) blocks; they are left out of what follows
+                ids = ids[: -min(samples, 5)]
+            if "b" in phases:
+                out["b_boot_to_reapplied_ms"] = spread(await boot_to_reapplied(daemon, ids[: min(samples, n)]))
+                await wait_synced(daemon, ids, 120)
+            if "d" in phases:
+                latencies, server_mean = await get_stations(daemon, 50, 20)
+                out["d_server_side_mean_ms"] = server_mean
+                out["d_get_stations_ms"] = spread(
+                    latencies, clients=50, mean=round(statistics.mean(latencies) * 1000, 1)
+                )
+        finally:
+            stop_simulators(sims)
+            await daemon.stop()
+    if "c" in phases:
+        out["c_idle"] = await idle(n, drift_interval, sim_procs)
+    return out
+
+
+async def idle(n: int, drift_interval: float, sim_procs: int) -> dict[str, Any]:
+    """A daemon of its own, every station Synced, over a window that holds one full round of drift checks."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-idle-"))
+    ids = fleet_ids(n, sim_procs)
+    daemon = await start_daemon(tmp, ids, drift_interval)
+    assert daemon.central is not None
+    sims = start_simulators(daemon.central.url, n, sim_procs, [])
+    try:
+        converged = await wait_synced(daemon, ids, 300 + n / 5)
+        window = drift_interval * 1.15  # every station's first check falls in it (jitter is +-10%)
+        cpu0, wall0, checks0 = time.process_time(), time.perf_counter(), reconciles(daemon)
+        await asyncio.sleep(window)
+        cpu_s, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        checks = int(reconciles(daemon) - checks0)
+        per_check = cpu_s / checks if checks else None
+        synced = sum(1 for c in daemon.conditions().values() if c.status is Status.SYNCED)
+        return {
+            "converge_s": round(converged, 1),
+            "cpu_percent_of_one_core": round(cpu_s / wall * 100, 2),
+            "rss_mb": round(rss_mb(), 1),
+            "seconds": round(wall, 1),
+            "drift_interval_s": drift_interval,
+            "drift_checks": checks,
+            "checks_per_s": round(checks / wall, 1),
+            "cpu_ms_per_check": round(per_check * 1000, 3) if per_check else None,
+            "cpu_percent_at_300s_interval": round(per_check * n / 300 * 100, 2) if per_check else None,
+            "synced_at_end": synced,
         }
     finally:
-        sim.terminate()
-        try:
-            sim.wait(10)
-        except subprocess.TimeoutExpired:
-            sim.kill()
+        stop_simulators(sims)
         await daemon.stop()
-    return out
+
+
+def event_loop_runner() -> Any:
+    """How `reconciler watch` runs its loop (a baseline tree without `event_loop` ran asyncio's)."""
+    try:
+        from reconciler.cli.watch_cmd import event_loop  # type: ignore[attr-defined]
+    except ImportError:
+        return asyncio.run
+    return event_loop
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stations", type=int, default=1000)
-    parser.add_argument("--samples", type=int, default=20)
-    parser.add_argument("--idle", type=float, default=20.0, help="seconds of idle measurement for (c)")
-    parser.add_argument("--drift-interval", type=float, default=300.0)
+    parser.add_argument("--samples", type=int, default=10)
+    parser.add_argument("--only", default="a,b,c,d", help="which figures, e.g. c or a,d")
+    parser.add_argument("--drift-interval", type=float, default=60.0, help="for (c): seconds between checks")
+    parser.add_argument("--sim-procs", type=int, default=0, help="simulator processes (default: 1 per 2,500)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    result = asyncio.run(bench(args.stations, args.samples, args.idle, args.drift_interval))
+    phases = {p.strip() for p in args.only.split(",") if p.strip()}
+    procs = args.sim_procs or max(1, -(-args.stations // 2500))
+    runner = event_loop_runner()
+    result = runner(bench(args.stations, args.samples, phases, args.drift_interval, procs))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 

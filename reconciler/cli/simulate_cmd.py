@@ -44,6 +44,7 @@ Quirks (--quirks key=value, repeatable, or a JSON/YAML file of key: value):
   tx_default_when_idle=true|false  false: TxDefaultProfile counts only during a transaction
   lose_profiles_on_reboot=true|false  profiles vanish on Reset
   accepted_not_enforced=true|false   SetChargingProfile says Accepted but stores nothing
+  enforce_delay_ms=N             an Accepted SetChargingProfile takes effect N ms later
   composite_unsupported=true|false   GetCompositeSchedule answers CallError NotSupported
   max_stack_level=N  max_periods=N  max_profiles=N   capability keys (20, 48, 32)
   allowed_units=A,W|A|W          ChargingScheduleAllowedChargingRateUnit

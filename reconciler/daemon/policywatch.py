@@ -1,7 +1,8 @@
 """Policy files in, desired state out, while the daemon runs: watch, reload, diff, optional git pull.
 
 Flow: watchfiles (debounced) or `git pull --ff-only` every `--pull` seconds -> `reload()` loads the
-whole policy directory in a worker thread -> invalid: every diagnostic (file:line) goes to the log,
+policy directory in a worker thread (files whose bytes did not change come from the daemon's
+`FileCache`; resolution and checks run over the whole set) -> invalid: every diagnostic (file:line) goes to the log,
 the events and the API, nothing is applied, the last good desired state keeps being enforced ->
 valid: the stations whose desired state changed (by digest), appeared or disappeared are handed to
 the daemon, which reconciles only those.
@@ -21,7 +22,7 @@ import watchfiles
 from reconciler import clock
 from reconciler.engine.reconcile import desired_digest
 from reconciler.policy import PolicySet, load_policies
-from reconciler.policy.loader import SUFFIXES
+from reconciler.policy.loader import SUFFIXES, FileCache
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class Change:
     policies: PolicySet
     changed: tuple[str, ...]  # stations whose desired state differs (added ones included)
     removed: tuple[str, ...]
+    digests: dict[str, str]  # of the new policies, for the next comparison
 
 
 def digests(policies: PolicySet) -> dict[str, str]:
@@ -42,15 +44,17 @@ def digests(policies: PolicySet) -> dict[str, str]:
     return out
 
 
-def compare(old: PolicySet, new: PolicySet) -> Change:
-    before, after = digests(old), digests(new)
+def compare(old: PolicySet | dict[str, str], new: PolicySet) -> Change:
+    """What changed from `old` (policies, or their digests kept from the last comparison) to `new`."""
+    before = digests(old) if isinstance(old, PolicySet) else old
+    after = digests(new)
     changed = tuple(sorted(n for n, d in after.items() if before.get(n) != d))
     removed = tuple(sorted(n for n in before if n not in after))
-    return Change(new, changed, removed)
+    return Change(new, changed, removed, after)
 
 
-async def load(paths: Sequence[Path]) -> PolicySet:
-    return await asyncio.to_thread(load_policies, list(paths), now=clock.now())
+async def load(paths: Sequence[Path], cache: FileCache | None = None) -> PolicySet:
+    return await asyncio.to_thread(load_policies, list(paths), now=clock.now(), cache=cache)
 
 
 def _relevant(change: tuple[watchfiles.Change, str]) -> bool:

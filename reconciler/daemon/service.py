@@ -40,6 +40,7 @@ from reconciler.daemon.workqueue import QueueSettings, WorkQueue
 from reconciler.engine.calls import RetryPolicy
 from reconciler.engine.reconcile import Outcome, Reconciler, Settings
 from reconciler.policy import Diagnostic, PolicySet
+from reconciler.policy.loader import FileCache
 from reconciler.store.daemon_state import DaemonState
 from reconciler.store.sqlite import Store
 from reconciler.transport.central_system import CentralSystem
@@ -113,6 +114,8 @@ class Daemon:
         self._tasks: list[asyncio.Task[None]] = []
         self._boot_at: dict[str, float] = {}
         self._stopped = False
+        self._files = FileCache()  # parsed policy files, reused by reloads while their bytes do not change
+        self._digests: dict[str, str] | None = None  # per station, of `policies` (None: not computed yet)
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -239,7 +242,7 @@ class Daemon:
 
     async def reload(self) -> None:
         """Re-read the policies; apply the difference, or report why not."""
-        loaded = await load(self.settings.policies)
+        loaded = await load(self.settings.policies, self._files)
         now = self.now()
         if not loaded.ok:
             self.metrics.reloads.labels("invalid").inc()
@@ -263,7 +266,8 @@ class Daemon:
             )
             self.generation += 1
             return
-        change = compare(self.policies, loaded)
+        change = compare(self.policies if self._digests is None else self._digests, loaded)
+        self._digests = change.digests
         self.metrics.reloads.labels("ok").inc()
         self.policy_errors, self.policy_error_at = (), None
         self.policies = loaded
@@ -397,8 +401,8 @@ class Daemon:
         if station_id not in self.policies.desired:
             return True
         started = clock.monotonic()
-        before = self.conditions().get(station_id)
-        suspension = self.state.suspensions().get(station_id)
+        before = self.condition(station_id)
+        suspension = self.state.suspension(station_id)
         desired = self.policies.desired[station_id]
         if suspension is not None:
             why = f": {suspension.why}" if suspension.why else ""
@@ -454,7 +458,7 @@ class Daemon:
 
     def _record(self, station_id: str, status: Status, reason: str | None) -> None:
         assert self.store is not None
-        before = self.conditions().get(station_id)
+        before = self.condition(station_id)
         self.store.set_condition(station_id, status, reason, self.policies.revision, self.now())
         self.generation += 1
         if status is Status.OFFLINE and before is not None and before.status is not Status.OFFLINE:
@@ -493,6 +497,10 @@ class Daemon:
 
     def conditions(self) -> dict[str, Any]:
         return self.store.conditions() if self.store is not None else {}
+
+    def condition(self, station_id: str) -> Any:
+        """One station's recorded condition (None: none yet); one row, not the whole table."""
+        return self.store.condition(station_id) if self.store is not None else None
 
     def _condition_counts(self) -> Counter[str]:
         conditions = self.conditions()

@@ -3,7 +3,7 @@
 Flow per station (the kustomize-controller shape): skip if unknown or offline -> observe
 (GetConfiguration, GetCompositeSchedule per connector) -> plan (core, pure) -> execute the actions
 in order, writing the ledger and an event as each call completes -> read back until the composite
-matches (a settle delay, a few attempts) -> record the condition with its reason and the policies'
+matches (at once, then a few attempts a settle delay apart) -> record the condition with its reason and the policies'
 git revision. A fleet runs with bounded concurrency; every call goes through one `Caller` (rate
 limit, timeouts, retries with backoff and jitter).
 
@@ -52,7 +52,7 @@ class Settings:
     concurrency: int = 64
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     rate_limit: float | None = None  # calls per second across the run; None: unlimited
-    settle: float = 0.2  # seconds between an apply and its read-back
+    settle: float = 0.2  # read back at once; when it does not match yet, again after this many seconds
     verify_attempts: int = 3
     config_ttl: float = 300.0
 
@@ -402,8 +402,11 @@ class Reconciler:
         desired = InstalledProfiles.of([(p.connector_id, p.profile) for p in state.profiles])
         drift: list[ConnectorDrift] = []
         after = before
-        for _attempt in range(max(1, self.settings.verify_attempts)):
-            await asyncio.sleep(self.settings.settle)
+        # Read back at once (a charger that answered Accepted has the profile); one that applies it
+        # asynchronously gets `verify_attempts` more read-backs, `settle` seconds apart.
+        for attempt in range(max(1, self.settings.verify_attempts) + 1):
+            if attempt:
+                await asyncio.sleep(self.settings.settle)
             timelines = await read_composites(
                 self.caller, station_id, sorted(before.timelines), unit=before.unit, horizon=self.settings.horizon,
                 normaliser=before.normaliser, now=self.now(),

@@ -10,21 +10,28 @@ a pre-commit config) is skipped and listed in `PolicySet.skipped`.
 `now` is a parameter (templates anchor on it and "never active in the coming 7 days" counts from
 it); the CLI passes `reconciler.clock.now()`. The git revision of the policy directory is read
 with `git` and fails soft to None.
+
+A long-lived caller (the watch daemon, reloading on every save) passes a `FileCache`: a file whose
+bytes did not change is not parsed, schema-checked or built again; its documents, typed specs and
+diagnostics are reused (they depend on the file alone). Resolution and the semantic checks always
+run over the whole set, so the result is the same as a cold load.
 """
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from reconciler.policy.diagnostics import Collector, Location, sort_key
+from reconciler.policy.diagnostics import Collector, Diagnostic, Location, sort_key
 from reconciler.policy.documents import build_model, build_policy, build_site, build_station_spec
 from reconciler.policy.model import PolicySet
 from reconciler.policy.resolve import Parsed, resolve
 from reconciler.policy.schema import KINDS, check_document
-from reconciler.policy.source import Document, read_file
+from reconciler.policy.source import Document, parse_bytes
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -102,24 +109,79 @@ def revision(paths: Sequence[str | Path]) -> str | None:
     return head + ("+dirty" if status else "")
 
 
-def load_policies(paths: Sequence[str | Path], *, now: datetime, strict: bool = False) -> PolicySet:
+@dataclass(frozen=True, slots=True)
+class _FileResult:
+    """What one file contributes, whatever the other files say."""
+
+    ours: bool  # False: a YAML file with no reconciler document (skipped)
+    diagnostics: tuple[Diagnostic, ...]
+    parsed: Parsed
+
+
+class FileCache:
+    """Per-file results of the last load, keyed by path, display name and a digest of the bytes."""
+
+    def __init__(self) -> None:
+        self._files: dict[Path, tuple[str, bytes, _FileResult]] = {}
+        self.parsed_files = 0  # files parsed by the last load (the others came from the cache)
+
+    def result(self, path: Path, display: str) -> _FileResult:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            self._files.pop(path, None)
+            diagnostics = Collector()
+            diagnostics.error("unreadable-file", Location(display, 1, 1), f"cannot read the file: {exc.strerror}")
+            return _FileResult(True, tuple(diagnostics.items), Parsed())
+        digest = hashlib.blake2b(raw, digest_size=20).digest()
+        known = self._files.get(path)
+        if known is not None and known[0] == display and known[1] == digest:
+            return known[2]
+        result = _read(raw, display)
+        self._files[path] = (display, digest, result)
+        self.parsed_files += 1
+        return result
+
+    def keep_only(self, paths: Sequence[Path]) -> None:
+        for gone in set(self._files) - set(paths):
+            del self._files[gone]
+
+
+def _read(raw: bytes, display: str) -> _FileResult:
+    diagnostics = Collector()
+    documents = parse_bytes(raw, display, diagnostics)
+    if documents and not any(_is_ours(d) for d in documents) and not diagnostics.items:
+        return _FileResult(False, (), Parsed())
+    parsed = Parsed()
+    for doc in documents:
+        _collect(doc, parsed, diagnostics)
+    return _FileResult(True, tuple(diagnostics.items), parsed)
+
+
+def load_policies(
+    paths: Sequence[str | Path], *, now: datetime, strict: bool = False, cache: FileCache | None = None
+) -> PolicySet:
     """Load, validate and resolve policy files and directories. Never raises for bad input."""
     diagnostics = Collector()
     files = find_files(paths, diagnostics)
+    cache = cache or FileCache()
+    cache.parsed_files = 0
     parsed = Parsed()
     loaded: list[str] = []
     skipped: list[str] = []
     for path in files:
         display = _display(path)
-        file_diagnostics = Collector()
-        documents = read_file(path, display, file_diagnostics)
-        if documents and not any(_is_ours(d) for d in documents) and not file_diagnostics.items:
+        result = cache.result(path, display)
+        if not result.ours:
             skipped.append(display)
             continue
         loaded.append(display)
-        diagnostics.extend(file_diagnostics.items)
-        for doc in documents:
-            _collect(doc, parsed, diagnostics)
+        diagnostics.extend(result.diagnostics)
+        parsed.stations.extend(result.parsed.stations)
+        parsed.models.extend(result.parsed.models)
+        parsed.sites.extend(result.parsed.sites)
+        parsed.policies.extend(result.parsed.policies)
+    cache.keep_only(files)
     stations, desired = resolve(parsed, now, diagnostics)
     items = sorted(diagnostics.items, key=sort_key)
     if strict:

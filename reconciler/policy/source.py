@@ -148,6 +148,11 @@ def read_file(path: Path, display: str, diagnostics: Collector) -> list[Document
     except OSError as exc:
         diagnostics.error("unreadable-file", Location(display, 1, 1), f"cannot read the file: {exc.strerror}")
         return []
+    return parse_bytes(raw, display, diagnostics)
+
+
+def parse_bytes(raw: bytes, display: str, diagnostics: Collector) -> list[Document]:
+    """Every non-empty document of a file's content (UTF-8, an optional BOM)."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

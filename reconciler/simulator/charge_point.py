@@ -151,10 +151,25 @@ class SimulatedChargePoint:
         if not verdict.accepted:
             self.log(f"   rejected profile {profile.charging_profile_id}: {verdict.reason}")
             return {"status": "Rejected"}
-        if not self.quirks.accepted_not_enforced:
+        if self.quirks.accepted_not_enforced:
+            return {"status": "Accepted"}
+        if self.quirks.enforce_delay_ms > 0:
+            asyncio.get_running_loop().call_later(self.quirks.enforce_delay_ms / 1000, self._enforce_later, payload)
+            return {"status": "Accepted"}
+        self.installed = installed
+        self.save()
+        return {"status": "Accepted"}
+
+    def _enforce_later(self, payload: dict[str, Any]) -> None:
+        """`enforce_delay_ms`: the accepted profile takes effect now (on what is installed by then)."""
+        profile = profile_from_ocpp(payload.get("csChargingProfiles"))
+        installed, verdict = self.installed.set_profile(
+            int(payload["connectorId"]), profile, context=self.context, transactions=self.transactions, now=self.clock()
+        )
+        if verdict.accepted:
             self.installed = installed
             self.save()
-        return {"status": "Accepted"}
+            self.changed("SetChargingProfile (enforced late)")
 
     def _clear_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
         purpose = payload.get("chargingProfilePurpose")

@@ -44,6 +44,7 @@ class Quirks:
     tx_default_when_idle: bool = True  # False: TxDefaultProfile counts only during a transaction (MicroOcpp)
     lose_profiles_on_reboot: bool = False  # profiles are kept in memory only and vanish on Reset
     accepted_not_enforced: bool = False  # SetChargingProfile answers Accepted but stores nothing
+    enforce_delay_ms: int = 0  # an Accepted SetChargingProfile takes effect this many ms later (applied async)
     composite_unsupported: bool = False  # GetCompositeSchedule answers CallError NotSupported
     max_stack_level: int = 20  # ChargeProfileMaxStackLevel
     max_periods: int = 48  # ChargingScheduleMaxPeriods

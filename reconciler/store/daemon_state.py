@@ -169,6 +169,12 @@ class DaemonState:
     def resume(self, station_id: str) -> bool:
         return self.store._write("DELETE FROM suspension WHERE station_id=?", (station_id,)).rowcount > 0
 
+    def suspension(self, station_id: str) -> Suspension | None:
+        r = self.store.db.execute(
+            "SELECT station_id, who, why, since FROM suspension WHERE station_id=?", (station_id,)
+        ).fetchone()
+        return None if r is None else Suspension(r[0], r[1], r[2], parse_time(r[3]))
+
     def suspensions(self) -> dict[str, Suspension]:
         rows = self.store.db.execute("SELECT station_id, who, why, since FROM suspension").fetchall()
         return {r[0]: Suspension(r[0], r[1], r[2], parse_time(r[3])) for r in rows}

@@ -440,6 +440,14 @@ class Store:
         rows = self.db.execute("SELECT station_id, status, reason, revision, since, updated_at FROM conditions")
         return {r[0]: Condition(r[0], Status(r[1]), r[2], r[3], parse_time(r[4]), parse_time(r[5])) for r in rows}
 
+    def condition(self, station_id: str) -> Condition | None:
+        """One station's condition (a reconcile reads its own, not the fleet's)."""
+        r = self.db.execute(
+            "SELECT station_id, status, reason, revision, since, updated_at FROM conditions WHERE station_id=?",
+            (station_id,),
+        ).fetchone()
+        return None if r is None else Condition(r[0], Status(r[1]), r[2], r[3], parse_time(r[4]), parse_time(r[5]))
+
     def event(
         self, kind: str, message: str, at: datetime, *, station_id: str | None = None,
         revision: str | None = None, data: Mapping[str, Any] | str | None = None,

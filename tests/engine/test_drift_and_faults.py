@@ -165,3 +165,24 @@ async def test_timeouts_are_retried_a_bounded_number_of_times_then_offline(tmp_p
         assert outcome.status is Status.OFFLINE and "timeout" in outcome.reason
         assert engine.caller.sent["SetChargingProfile"] == 3 and engine.caller.retried == 2
         assert r.store.pending(STATION), "an unanswered Set stays pending: the next run must account for it"
+
+
+async def test_read_back_at_once_without_a_fixed_settle_wait(tmp_path: Path):
+    # A charger that answered Accepted holds the profile: the read-back goes out at once. A settle
+    # of an hour would hold this reconcile for an hour if the engine slept before its first read-back.
+    settings = Settings(horizon=FAST.horizon, settle=3600.0, verify_attempts=3)
+    async with rig(tmp_path, 1) as r:
+        outcome = (await asyncio.wait_for(r.reconciler(policies_for(tmp_path), settings).apply([STATION]), WAIT))[0]
+        assert outcome.status is Status.SYNCED, outcome.reason
+        assert r.received("GetCompositeSchedule") == 4  # observe 2 connectors, read back 2: one round
+
+
+async def test_charger_that_applies_late_is_read_back_again_until_synced(tmp_path: Path):
+    # enforce_delay_ms: Accepted at once, in force 300 ms later; the first read-back still shows the
+    # old composite, the ones `settle` apart see the new one.
+    settings = Settings(horizon=FAST.horizon, settle=0.2, verify_attempts=4)
+    async with rig(tmp_path, 1, quirks=Quirks(enforce_delay_ms=300)) as r:
+        outcome = (await r.reconciler(policies_for(tmp_path), settings).apply([STATION]))[0]
+        assert outcome.status is Status.SYNCED, outcome.reason
+        assert r.received("GetCompositeSchedule") > 4  # read back more than once
+        assert len(r.fleet[STATION].installed) == 1
