@@ -133,24 +133,46 @@ async def wait_synced(daemon: Daemon, ids: list[str], timeout: float) -> float:
     raise TimeoutError(f"not Synced after {timeout}s: {sum(1 for v in bad.values() if v != 'Synced')} stations")
 
 
-LOAD = """
-import asyncio, json, sys, time, httpx
+LOAD = r"""
+import asyncio, base64, gzip, json, sys, time
+from urllib.parse import urlsplit
+# A lean HTTP/1.1 keep-alive client (asyncio streams: the body is read in C, not parsed in Python), so
+# what is measured is the daemon, not the load generator. It asks for gzip as httpx and browsers do.
 async def main(url, clients, per):
-    lat = []
-    limits = httpx.Limits(max_connections=clients)
-    async with httpx.AsyncClient(auth=("bench", "bench-pw"), timeout=30, limits=limits) as h:
-        async def one():
-            for _ in range(per):
+    parts = urlsplit(url)
+    auth = base64.b64encode(b"bench:bench-pw").decode()
+    request = (
+        f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nAuthorization: Basic {auth}\r\n"
+        "Accept-Encoding: gzip, deflate\r\n\r\n"
+    ).encode()
+    lat, failed, entries = [], 0, None
+    async def one_request_first():  # a warm-up, not measured
+        await one(1)
+        lat.clear()
+    async def one(count=per):
+        nonlocal failed, entries
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port, limit=2**22)
+        try:
+            for _ in range(count):
                 t = time.perf_counter()
-                try:
-                    r = await h.get(url)
-                    if r.status_code == 200:
-                        lat.append(time.perf_counter() - t)
-                except httpx.HTTPError:
-                    pass
-        await h.get(url)
-        await asyncio.gather(*(one() for _ in range(clients)))
-    print(json.dumps(lat))
+                writer.write(request)
+                head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)).lower()
+                fields = dict(line.split(b":", 1) for line in head.split(b"\r\n")[1:] if b":" in line)
+                body = await asyncio.wait_for(reader.readexactly(int(fields[b"content-length"])), 30)
+                if not head.startswith(b"http/1.1 200"):
+                    failed += 1
+                    continue
+                lat.append(time.perf_counter() - t)
+                if entries is None:  # the first answer is checked whole: a list of every station
+                    gzipped = fields.get(b"content-encoding", b"").strip() == b"gzip"
+                    entries = len(json.loads(gzip.decompress(body) if gzipped else body))
+        except (OSError, asyncio.IncompleteReadError, TimeoutError, KeyError, ValueError):
+            failed += 1
+        finally:
+            writer.close()
+    await one_request_first()
+    await asyncio.gather(*(one() for _ in range(clients)))
+    print(json.dumps({"latencies": lat, "failed": failed, "entries": entries}))
 asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
 """
 
@@ -278,14 +300,16 @@ async def boot_to_reapplied(daemon: Daemon, rebooted: list[str]) -> list[float]:
     return boots
 
 
-async def get_stations(daemon: Daemon, clients: int, per_client: int) -> tuple[list[float], float | None]:
-    """Latencies seen by a load child process, and the server-side mean from the API histogram."""
+async def get_stations(daemon: Daemon, clients: int, per_client: int) -> tuple[list[float], float | None, int]:
+    """Latencies seen by a load child process, the server-side mean from the API histogram, failures."""
     load = await asyncio.create_subprocess_exec(
         sys.executable, "-c", LOAD, f"{daemon.http.url}/stations", str(clients), str(per_client),
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     raw, _ = await load.communicate()
-    latencies = json.loads(raw) or [float("nan")]
+    answer = json.loads(raw)
+    assert answer["entries"] == len(daemon.policies.stations), answer["entries"]
+    latencies, failed = answer["latencies"] or [float("nan")], answer["failed"]
     served = [
         x
         for x in daemon.metrics.api_latency.collect()[0].samples
@@ -293,7 +317,7 @@ async def get_stations(daemon: Daemon, clients: int, per_client: int) -> tuple[l
     ]
     total = sum(x.value for x in served if x.name.endswith("_sum"))
     count = sum(x.value for x in served if x.name.endswith("_count"))
-    return latencies, (round(total / count * 1000, 2) if count else None)
+    return latencies, (round(total / count * 1000, 2) if count else None), failed
 
 
 def spread(values: list[float], **extra: Any) -> dict[str, Any]:
@@ -323,10 +347,10 @@ async def bench(n: int, samples: int, phases: set[str], drift_interval: float, s
                 out["b_boot_to_reapplied_ms"] = spread(await boot_to_reapplied(daemon, ids[: min(samples, n)]))
                 await wait_synced(daemon, ids, 120)
             if "d" in phases:
-                latencies, server_mean = await get_stations(daemon, 50, 20)
+                latencies, server_mean, failed = await get_stations(daemon, 50, 20)
                 out["d_server_side_mean_ms"] = server_mean
                 out["d_get_stations_ms"] = spread(
-                    latencies, clients=50, mean=round(statistics.mean(latencies) * 1000, 1)
+                    latencies, clients=50, failed=failed, mean=round(statistics.mean(latencies) * 1000, 1)
                 )
         finally:
             stop_simulators(sims)

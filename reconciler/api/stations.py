@@ -17,7 +17,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from reconciler.api.auth import Guard, decode_basic
-from reconciler.api.views import expected_schedule, parse_selector, station_detail, stations
+from reconciler.api.listing import listing_of
+from reconciler.api.views import expected_schedule, parse_selector, station_detail
 from reconciler.core.profiles import RateUnit
 from reconciler.daemon.operations import OperationError, Operations, not_found
 from reconciler.daemon.scenarios import ScenarioError, build_scenario
@@ -62,7 +63,7 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
     ops = Operations(daemon)
     api = APIRouter(tags=["stations"])
     read, write = [Depends(guard.reader)], [Depends(guard.writer)]
-    cache: dict[tuple[Any, ...], bytes] = {}
+    listing = listing_of(daemon)  # GET /stations, kept current by change instead of rebuilt per request
 
     def known(station_id: str) -> None:
         if station_id not in daemon.policies.stations:
@@ -70,26 +71,21 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
 
     @api.get("/stations", dependencies=read)
     async def list_stations(
+        request: Request,
         condition: Annotated[str | None, Query(description="e.g. Synced, OutOfSync, Degraded")] = None,
         selector: Annotated[str | None, Query(description="labels KEY=VALUE[,KEY=VALUE]")] = None,
     ) -> Response:
         """Every declared station: connected, condition and reason, limit in force and its source, profile
         count, power drawn, overrides, last reconcile, revision, labels."""
-        import json
-        import time
-
-        key = (daemon.generation, int(time.monotonic() / 2), condition, selector)  # fresh within 2 s
-        body = cache.get(key)
-        if body is None:
-            try:
-                labels = parse_selector(selector)
-            except ValueError as exc:
-                raise HTTPException(400, str(exc)) from None
-            body = json.dumps(stations(daemon, condition, labels)).encode()
-            if len(cache) > 32:
-                cache.clear()
-            cache[key] = body
-        return Response(body, media_type="application/json")
+        try:
+            labels = parse_selector(selector)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            body = listing.body(condition, labels, selector, gzipped=True)
+            headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+            return Response(body, media_type="application/json", headers=headers)
+        return Response(listing.body(condition, labels, selector), media_type="application/json")
 
     @api.get("/stations/{station_id}", dependencies=read)
     async def get_station(station_id: str) -> dict[str, Any]:

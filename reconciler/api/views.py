@@ -13,7 +13,7 @@ from typing import Any
 from reconciler.core.composite import compute_composite
 from reconciler.core.context import Uncovered
 from reconciler.core.explain import explain_composite
-from reconciler.core.profiles import RateUnit, format_time, profile_to_ocpp
+from reconciler.core.profiles import RateUnit, epoch_seconds, format_time, profile_to_ocpp
 from reconciler.core.wire import composite_to_ocpp
 from reconciler.daemon.power import drawn_w
 from reconciler.daemon.service import Daemon, limit_w
@@ -30,21 +30,32 @@ def _info(daemon: Daemon, station_id: str) -> Any:
     return station(station_id) if callable(station) else None
 
 
+LOOKAHEAD = 86_400  # how far ahead a listed limit is known not to change (then it is computed again)
+
+
 def limit_in_force(daemon: Daemon, station_id: str) -> dict[str, Any]:
     """The limit in force now, in W: the station total (connector 0) the charger enforces with the
     profiles the ledger records (verified by read-back when Synced), and per connector from the last
     read-back. `source`: override, policy, or hardware (no profile limits the station)."""
+    return _limit(daemon, station_id)[0]
+
+
+def _limit(daemon: Daemon, station_id: str) -> tuple[dict[str, Any], float]:
+    """`limit_in_force`, and the epoch second until which it holds (the next period of the composite
+    or of a connector's read-back starts then)."""
     assert daemon.store is not None and daemon.state is not None and daemon.engine is not None
     station = daemon.policies.stations[station_id]
     hardware = station.max_power_w * station.connectors
     ledger = daemon.store.ledger(station_id)
     installed = [(e.connector_id, e.profile) for e in ledger]
     context = station.context.with_(uncovered=Uncovered.NO_LIMIT, limit_step=None)
+    now = daemon.now()
+    now_s = epoch_seconds(now)
     composite = compute_composite(
         installed,
         connector_id=0,
-        now=daemon.now(),
-        duration=1,
+        now=now,
+        duration=LOOKAHEAD,
         unit=RateUnit.W,
         context=context,
         transactions=daemon.engine.transactions(station_id),
@@ -60,7 +71,12 @@ def limit_in_force(daemon: Daemon, station_id: str) -> dict[str, Any]:
         source = "override"
     else:
         source = "policy"
-    return {
+    until = now_s + (composite.periods[1].start_period if len(composite.periods) > 1 else LOOKAHEAD)
+    outcome = daemon.latest.get(station_id)
+    if outcome is not None and outcome.observation is not None:
+        for timeline in outcome.observation.timelines.values():
+            until = min([until, *(begin for begin, _ in timeline.steps if begin > now_s)])
+    limit = {
         "value_w": value,
         "unit": "W",
         "connectors": per,
@@ -68,16 +84,22 @@ def limit_in_force(daemon: Daemon, station_id: str) -> dict[str, Any]:
         "hardware_w": hardware,
         "governed_by": str(governing) if governing is not None else None,
     }
+    return limit, float(until)
 
 
 def station_summary(daemon: Daemon, station_id: str, conditions: dict[str, Any]) -> dict[str, Any]:
+    return summary_until(daemon, station_id, conditions.get(station_id))[0]
+
+
+def summary_until(daemon: Daemon, station_id: str, condition: Any) -> tuple[dict[str, Any], float]:
+    """A station's entry of `GET /stations`, and the epoch second until which it holds unless
+    something it shows changes (its limits are time-dependent; `next_check_s` is always)."""
     station = daemon.policies.stations[station_id]
     state = daemon.policies.desired[station_id]
-    condition = conditions.get(station_id)
     info = _info(daemon, station_id)
     gateway = daemon.gateway
     connected = bool(gateway is not None and gateway.is_connected(station_id))
-    limit = limit_in_force(daemon, station_id)
+    limit, until = _limit(daemon, station_id)
     assert daemon.store is not None and daemon.state is not None
     overrides = daemon.state.overrides(station_id)
     profile_count = len(daemon.store.ledger(station_id))
@@ -89,7 +111,7 @@ def station_summary(daemon: Daemon, station_id: str, conditions: dict[str, Any])
         else "hardware limit"
     )
     last = daemon.last_reconcile.get(station_id)
-    return {
+    summary = {
         "id": station_id,
         "connected": connected,
         "condition": condition.status.value if condition else None,
@@ -110,6 +132,7 @@ def station_summary(daemon: Daemon, station_id: str, conditions: dict[str, Any])
         "model": getattr(info, "model", None),
         "vendor": getattr(info, "vendor", None),
     }
+    return summary, until
 
 
 def parse_selector(text: str | None) -> dict[str, str] | None:

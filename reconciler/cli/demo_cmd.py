@@ -30,7 +30,7 @@ from reconciler.api.auth import Credentials
 from reconciler.cli.connect import Connection
 from reconciler.cli.reconcile_cmd import Common, load, run_async, settings
 from reconciler.cli.render import render_text
-from reconciler.cli.watch_cmd import load_valid, run_daemon
+from reconciler.cli.watch_cmd import event_loop, load_valid, run_daemon
 from reconciler.core.status import Status
 from reconciler.daemon.demo import DemoFleet
 from reconciler.daemon.logs import setup_logging
@@ -143,7 +143,7 @@ def demo_daemon(policies: Path, state: Path, http: str | None, out: Console, syn
             greeting(running, credentials, out)
 
     try:
-        asyncio.run(run_daemon(daemon, ready))
+        event_loop(run_daemon(daemon, ready))
     except OSError as exc:
         out.print(f"error: cannot start: {exc.strerror or exc}")
         return 1

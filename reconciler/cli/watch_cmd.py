@@ -2,7 +2,8 @@
 
 Edge of the daemon: options -> `DaemonSettings` (secrets from files or the environment only, never
 from flag values, which `ps` shows) -> policies loaded (all or nothing: the daemon does not start on
-invalid policies) -> `Daemon.run()` on one event loop, SIGINT/SIGTERM wired to a graceful stop.
+invalid policies) -> `Daemon.run()` on one event loop (uvloop when installed), SIGINT/SIGTERM wired
+to a graceful stop.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -26,6 +27,8 @@ from reconciler.daemon.workqueue import QueueSettings
 from reconciler.engine.calls import RetryPolicy
 from reconciler.engine.reconcile import Settings
 from reconciler.policy import PolicySet, load_policies
+
+T = TypeVar("T")
 
 HELP = """Run the daemon: hold the charger connections (or reach them through an inject API), watch
 the policy directory, heal drift when a charger reboots or someone clears its profiles, and serve
@@ -94,6 +97,16 @@ async def run_daemon(daemon: Daemon, on_ready: Callable[[Daemon], Awaitable[None
         await daemon.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def event_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run the daemon's event loop: uvloop when installed (its transports write large HTTP responses
+    and OCPP frames in C, at a fraction of asyncio's CPU), else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
 
 
 def register(app: typer.Typer) -> None:
@@ -200,7 +213,7 @@ def register(app: typer.Typer) -> None:
         setup_logging(log_format)
         daemon = Daemon(settings, loaded)
         try:
-            asyncio.run(run_daemon(daemon))
+            event_loop(run_daemon(daemon))
         except OSError as exc:
             err.print(f"error: cannot start: {exc.strerror or exc}")
             raise typer.Exit(1) from None

@@ -107,6 +107,7 @@ class Daemon:
         self.policy_errors: tuple[Diagnostic, ...] = ()
         self.policy_error_at: datetime | None = None
         self.generation = 0  # bumped on every change a reader of the API could see
+        self.listeners: list[Callable[[str], None]] = []  # told a station id when what it shows changed
         self.http: Any = None  # api.server.HttpServer, set by start()
         self.fleet: Any = None  # demo.DemoFleet in demo mode
         self.ready = False
@@ -306,6 +307,8 @@ class Daemon:
         if sid not in self.policies.desired:
             return
         kind = event.kind
+        if kind is not StationEventKind.STATUS:
+            self.touched(sid)  # connection, boot info, meter values, transactions: the API shows them
         if kind is StationEventKind.CONNECTED:
             self.queue.request(sid, "connected", delay=self.settings.connect_grace)
             self.generation += 1
@@ -422,6 +425,7 @@ class Daemon:
         self.latest[station_id] = outcome
         self.last_reconcile[station_id] = self.now()
         self.generation += 1
+        self.touched(station_id)
         self.metrics.reconciles.labels(outcome.status.value).inc()
         self.metrics.duration.observe(outcome.seconds)
         if outcome.status is Status.SYNCED and station_id in self._boot_at:
@@ -455,6 +459,10 @@ class Daemon:
             },
         )
         return ok
+
+    def touched(self, station_id: str) -> None:
+        for listener in self.listeners:
+            listener(station_id)
 
     def _record(self, station_id: str, status: Status, reason: str | None) -> None:
         assert self.store is not None

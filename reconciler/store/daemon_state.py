@@ -129,6 +129,7 @@ class DaemonState:
                 ),
             )
             new_id = int(cursor.lastrowid or 0)
+        self.store.changed(station_id)
         found = self.override(new_id)
         assert found is not None
         return found
@@ -149,10 +150,13 @@ class DaemonState:
 
     def remove_override(self, override_id: int, at: datetime, why: str) -> bool:
         cursor = self.store._write(
-            "UPDATE overrides SET removed_at=?, removed_why=? WHERE id=? AND removed_at IS NULL",
+            "UPDATE overrides SET removed_at=?, removed_why=? WHERE id=? AND removed_at IS NULL RETURNING station_id",
             (format_time(at), why, override_id),
         )
-        return cursor.rowcount > 0
+        removed = cursor.fetchall()
+        for (station_id,) in removed:
+            self.store.changed(station_id)
+        return bool(removed)
 
     def expired_overrides(self, at: datetime) -> list[Override]:
         return [o for o in self.overrides() if o.expires_at <= at]
@@ -165,9 +169,12 @@ class DaemonState:
             "why=excluded.why",
             (station_id, who, why, format_time(at)),
         )
+        self.store.changed(station_id)
 
     def resume(self, station_id: str) -> bool:
-        return self.store._write("DELETE FROM suspension WHERE station_id=?", (station_id,)).rowcount > 0
+        resumed = self.store._write("DELETE FROM suspension WHERE station_id=?", (station_id,)).rowcount > 0
+        self.store.changed(station_id)
+        return resumed
 
     def suspension(self, station_id: str) -> Suspension | None:
         r = self.store.db.execute(
@@ -194,6 +201,7 @@ class DaemonState:
             "INSERT OR IGNORE INTO intents VALUES (?,?,?,?,?,?,?,NULL)",
             (station_id, transaction_id, connector_id, policy, json.dumps(profile), "Active", format_time(at)),
         )
+        self.store.changed(station_id)
 
     def end_intents(self, station_id: str, transaction_id: int, at: datetime) -> list[Intent]:
         """The transaction stopped: its intents end (never re-sent). Returns those that were active."""
@@ -202,6 +210,7 @@ class DaemonState:
             "UPDATE intents SET state='Ended', ended_at=? WHERE station_id=? AND transaction_id=? AND state='Active'",
             (format_time(at), station_id, transaction_id),
         )
+        self.store.changed(station_id)
         return ending
 
     def intents(self, station_id: str | None = None, *, active: bool = True) -> list[Intent]:

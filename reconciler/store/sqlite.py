@@ -28,7 +28,7 @@ import contextlib
 import json
 import logging
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -133,6 +133,7 @@ class Store:
             self._flush_loop: asyncio.AbstractEventLoop | None = None
             self._waiters: list[asyncio.Future[None]] = []
             self._failure: StoreError | None = None
+            self.listeners: list[Callable[[str], None]] = []  # told the station id of each change to its rows
             self._migrate()
             self.commit()
         except sqlite3.DatabaseError as exc:
@@ -235,6 +236,12 @@ class Store:
         if self._failure is not None:
             raise self._failure
 
+    def changed(self, station_id: str) -> None:
+        """Tell the listeners (a view kept current, e.g. the API's station list) that a station's rows
+        (condition, ledger, overrides, suspension, intents) changed."""
+        for listener in self.listeners:
+            listener(station_id)
+
     # --- ledger -----------------------------------------------------------------------------------
 
     def ledger(self, station_id: str) -> list[LedgerEntry]:
@@ -288,6 +295,7 @@ class Store:
                 db.execute("DELETE FROM pending WHERE id=?", (pending_id,))
             if event is not None:
                 self._event(db, event, stamp, station_id, revision)
+        self.changed(station_id)
 
     @staticmethod
     def _put(
@@ -323,6 +331,7 @@ class Store:
                 db.execute("DELETE FROM pending WHERE id=?", (pending_id,))
             if event is not None:
                 self._event(db, event, format_time(at), station_id, revision)
+        self.changed(station_id)
 
     @staticmethod
     def _event(
@@ -366,6 +375,7 @@ class Store:
                     continue  # the ledger already records it: the answer arrived before the interruption
                 self._put(db, station_id, connector, body, row.content_hash, row.revision, stamp, UNCONFIRMED)
             db.execute("DELETE FROM pending WHERE station_id=?", (station_id,))
+        self.changed(station_id)
         return len(rows)
 
     def settle(self, pending_id: int) -> None:
@@ -424,16 +434,19 @@ class Store:
         values = (station_id, status.value, reason, revision, stamp, stamp)
         if not event:
             self._write(upsert, values)
+            self.changed(station_id)
             return True
         if changed is None:
             row = self.db.execute("SELECT status, reason FROM conditions WHERE station_id=?", (station_id,)).fetchone()
             changed = row is None or row[0] != status.value or row[1] != reason
         if not changed:
             self._write(upsert, values)
+            self.changed(station_id)
             return False
         with self.transaction() as db:
             db.execute(upsert, values)
             self._event(db, (f"status.{status.value}", reason or status.value, None), stamp, station_id, revision)
+        self.changed(station_id)
         return True
 
     def conditions(self) -> dict[str, Condition]:
