@@ -163,12 +163,13 @@ def plan_station(
             "policy to let the reconciler take the charger over, or remove that cap"
         )
 
-    old, new = timelines if timelines is not None else (None, None)
-    old_bounds = window.bounds(start, old)
-    new_bounds = window.bounds(InstalledProfiles.of(list(desired.profiles)), new)
-    ordered, problem = (
-        prove_order(start, sets, clears, window, old_bounds, new_bounds) if sets or clears else ([], None)
-    )
+    ordered: list[Action] = []
+    problem: str | None = None
+    if sets or clears:  # the bounds are only needed to prove an order (a drift check in sync has none)
+        old, new = timelines if timelines is not None else (None, None)
+        old_bounds = window.bounds(start, old)
+        new_bounds = window.bounds(InstalledProfiles.of(list(desired.profiles)), new)
+        ordered, problem = prove_order(start, sets, clears, window, old_bounds, new_bounds)
     refused = None if problem is None else f"no make-before-break order keeps the charger capped: {problem}"
     n = window.context.number_of_connectors
     places = "connector 1" if n == 1 else f"connectors 1..{n} and the station's total (connector 0)"

@@ -21,7 +21,7 @@ import watchfiles
 
 from reconciler import clock
 from reconciler.engine.reconcile import desired_digest
-from reconciler.policy import PolicySet, load_policies
+from reconciler.policy import DesiredState, PolicySet, load_policies
 from reconciler.policy.loader import SUFFIXES, FileCache
 
 log = logging.getLogger(__name__)
@@ -35,19 +35,30 @@ class Change:
     digests: dict[str, str]  # of the new policies, for the next comparison
 
 
-def digests(policies: PolicySet) -> dict[str, str]:
-    """Per station, what the daemon acts on: git's desired state, its sync policy and session intents."""
+def digest(state: DesiredState) -> str:
+    """What the daemon acts on for one station: git's desired state, its sync policy and session intents."""
+    sessions = ",".join(f"{p.connector_id}:{p.profile}" for p in state.sessions)
+    return f"{desired_digest(state)}|sync={state.sync}|site={state.site_limit_w}|{sessions}"
+
+
+def digests(
+    policies: PolicySet, previous: PolicySet | None = None, known: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Per station, its `digest`; one whose desired state equals the one in `previous` keeps its
+    digest from `known` (an equality test is cheaper than hashing every profile again)."""
     out = {}
     for name, state in policies.desired.items():
-        sessions = ",".join(f"{p.connector_id}:{p.profile}" for p in state.sessions)
-        out[name] = f"{desired_digest(state)}|sync={state.sync}|site={state.site_limit_w}|{sessions}"
+        if previous is not None and known is not None and name in known and previous.desired.get(name) == state:
+            out[name] = known[name]
+        else:
+            out[name] = digest(state)
     return out
 
 
-def compare(old: PolicySet | dict[str, str], new: PolicySet) -> Change:
-    """What changed from `old` (policies, or their digests kept from the last comparison) to `new`."""
-    before = digests(old) if isinstance(old, PolicySet) else old
-    after = digests(new)
+def compare(old: PolicySet, new: PolicySet, known: dict[str, str] | None = None) -> Change:
+    """What changed from `old` to `new`; `known`: the digests of `old`, kept from the last comparison."""
+    before = known if known is not None else digests(old)
+    after = digests(new, old, before)
     changed = tuple(sorted(n for n, d in after.items() if before.get(n) != d))
     removed = tuple(sorted(n for n in before if n not in after))
     return Change(new, changed, removed, after)

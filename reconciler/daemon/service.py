@@ -267,7 +267,7 @@ class Daemon:
             )
             self.generation += 1
             return
-        change = compare(self.policies if self._digests is None else self._digests, loaded)
+        change = compare(self.policies, loaded, self._digests)
         self._digests = change.digests
         self.metrics.reloads.labels("ok").inc()
         self.policy_errors, self.policy_error_at = (), None

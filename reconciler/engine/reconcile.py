@@ -208,10 +208,13 @@ class Reconciler:
         first = min((t.start for t in observation.timelines.values()), default=None)
         window = self.window(observation, None if first is None else from_epoch(first))
         at = epoch_seconds(window.now)
-        new, old = window.timelines(wanted), window.timelines(held)
+        # Held as wanted (a drift check of a station in sync): one set of timelines and one drift serve both.
+        recorded = held == wanted
+        new = window.timelines(wanted)
+        old = new if recorded else window.timelines(held)
         same = window.reports_as_judged
         drift = self.drift(observation, wanted, (at, new if same else window.reported(wanted)))
-        by_ledger = self.drift(observation, held, (at, old if same else window.reported(held)))
+        by_ledger = drift if recorded else self.drift(observation, held, (at, old if same else window.reported(held)))
         as_recorded = all(d.in_sync for d in by_ledger)
         foreign_caps = any(DriftClass.EXTRA in d.classes for d in by_ledger)
         if foreign_caps and any(not e.confirmed for e in ledger):

@@ -27,8 +27,16 @@ from datetime import datetime
 from pathlib import Path
 
 from reconciler.policy.diagnostics import Collector, Diagnostic, Location, sort_key
-from reconciler.policy.documents import build_model, build_policy, build_site, build_station_spec
-from reconciler.policy.model import PolicySet
+from reconciler.policy.documents import (
+    ModelSpec,
+    StationSpec,
+    build_model,
+    build_policy,
+    build_site,
+    build_station,
+    build_station_spec,
+)
+from reconciler.policy.model import PolicySet, Station
 from reconciler.policy.resolve import Parsed, resolve
 from reconciler.policy.schema import KINDS, check_document
 from reconciler.policy.source import Document, parse_bytes
@@ -119,11 +127,29 @@ class _FileResult:
 
 
 class FileCache:
-    """Per-file results of the last load, keyed by path, display name and a digest of the bytes."""
+    """Per-file results of the last load, keyed by path, display name and a digest of the bytes; and
+    the `Station` built of each (spec, model) pair, while both come unchanged from the cache."""
 
     def __init__(self) -> None:
         self._files: dict[Path, tuple[str, bytes, _FileResult]] = {}
+        self._stations: dict[tuple[int, int], tuple[StationSpec, ModelSpec | None, Station, tuple[Diagnostic, ...]]]
+        self._stations = {}
+        self._used: set[tuple[int, int]] = set()
         self.parsed_files = 0  # files parsed by the last load (the others came from the cache)
+
+    def station(self, spec: StationSpec, model: ModelSpec | None, diagnostics: Collector) -> Station:
+        """`build_station`, reusing the result for the very same (cached) spec and model objects."""
+        key = (id(spec), id(model))
+        self._used.add(key)
+        known = self._stations.get(key)
+        if known is not None and known[0] is spec and known[1] is model:
+            diagnostics.extend(known[3])
+            return known[2]
+        local = Collector()
+        built = build_station(spec, model, local)
+        diagnostics.extend(local.items)
+        self._stations[key] = (spec, model, built, tuple(local.items))
+        return built
 
     def result(self, path: Path, display: str) -> _FileResult:
         try:
@@ -143,8 +169,12 @@ class FileCache:
         return result
 
     def keep_only(self, paths: Sequence[Path]) -> None:
+        """Forget the files not loaded this time, and the stations not built this time."""
         for gone in set(self._files) - set(paths):
             del self._files[gone]
+        for key in set(self._stations) - self._used:
+            del self._stations[key]
+        self._used = set()
 
 
 def _read(raw: bytes, display: str) -> _FileResult:
@@ -181,8 +211,8 @@ def load_policies(
         parsed.models.extend(result.parsed.models)
         parsed.sites.extend(result.parsed.sites)
         parsed.policies.extend(result.parsed.policies)
+    stations, desired = resolve(parsed, now, diagnostics, build=cache.station)
     cache.keep_only(files)
-    stations, desired = resolve(parsed, now, diagnostics)
     items = sorted(diagnostics.items, key=sort_key)
     if strict:
         items = [d.as_error() for d in items]

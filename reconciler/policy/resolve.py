@@ -18,7 +18,7 @@ the other (OCPP16-SMART-CHARGING.md §4).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -40,6 +40,7 @@ from reconciler.policy.model import DesiredProfile, DesiredState, Selector, Stat
 from reconciler.policy.templates import ANCHOR, TemplateCall, TemplateError, derived_id, expand, zone
 
 N = TypeVar("N", bound=Named)
+StationBuilder = Callable[[StationSpec, ModelSpec | None, Collector], Station]
 Claim = tuple[DesiredProfile, Origin]
 
 
@@ -276,9 +277,10 @@ def _grid_checks(
 
 
 def resolve(
-    parsed: Parsed, now: datetime, diagnostics: Collector
+    parsed: Parsed, now: datetime, diagnostics: Collector, *, build: StationBuilder = build_station
 ) -> tuple[dict[str, Station], dict[str, DesiredState]]:
-    """Stations and the desired state of each; every problem goes to `diagnostics`."""
+    """Stations and the desired state of each; every problem goes to `diagnostics`. `build` makes a
+    `Station` of its spec and model (a long-lived caller passes one that reuses unchanged ones)."""
     models = _unique(parsed.models, "ChargerModel", "duplicate-name", diagnostics)
     specs = _unique(parsed.stations, "Station", "duplicate-station", diagnostics)
     spec_sync = {name: spec.spec.get("sync") for name, spec in specs.items()}
@@ -294,7 +296,7 @@ def resolve(
                 f"Station {name!r} refers to ChargerModel {model_name!r}, which is not declared",
                 f"declare a ChargerModel named {model_name!r} or use one of: {known}",
             )
-        stations[name] = build_station(spec, model, diagnostics)
+        stations[name] = build(spec, model, diagnostics)
 
     index = _Index(stations)
     sites = _unique(parsed.sites, "Site", "duplicate-name", diagnostics)
