@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -37,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +47,12 @@ from reconciler.api.auth import Credentials
 from reconciler.core.status import Status
 from reconciler.daemon.service import Daemon, DaemonSettings
 from reconciler.daemon.workqueue import QueueSettings
-from reconciler.engine.calls import RetryPolicy
-from reconciler.engine.reconcile import Settings
 from reconciler.policy import load_policies
 from reconciler.simulator.fleet import station_ids
 
 PASSWORD = "bench-secret"
 CREDS = Credentials("bench", "bench-pw")
+DAEMON_ENGINE = DaemonSettings(policies=(), db=Path(), credentials=CREDS).engine  # each tree's own defaults
 
 
 def policy_files(directory: Path, ids: list[str]) -> None:
@@ -189,7 +190,7 @@ async def start_daemon(tmp: Path, ids: list[str], drift_interval: float) -> Daem
         station_passwords={"*": PASSWORD},
         http="127.0.0.1:0",
         queue=QueueSettings(concurrency=64, interval=drift_interval),
-        engine=Settings(concurrency=64, retry=RetryPolicy(attempts=2)),
+        engine=replace(DAEMON_ENGINE, concurrency=64),
         debounce_ms=50,
     )
     daemon = Daemon(settings, policies)
@@ -370,10 +371,12 @@ async def idle(n: int, drift_interval: float, sim_procs: int) -> dict[str, Any]:
     try:
         converged = await wait_synced(daemon, ids, 300 + n / 5)
         window = drift_interval * 1.15  # every station's first check falls in it (jitter is +-10%)
+        collections = GcClock()
         cpu0, wall0, checks0 = time.process_time(), time.perf_counter(), reconciles(daemon)
         await asyncio.sleep(window)
         cpu_s, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         checks = int(reconciles(daemon) - checks0)
+        collections.stop()
         per_check = cpu_s / checks if checks else None
         synced = sum(1 for c in daemon.conditions().values() if c.status is Status.SYNCED)
         return {
@@ -387,10 +390,32 @@ async def idle(n: int, drift_interval: float, sim_procs: int) -> dict[str, Any]:
             "cpu_ms_per_check": round(per_check * 1000, 3) if per_check else None,
             "cpu_percent_at_300s_interval": round(per_check * n / 300 * 100, 2) if per_check else None,
             "synced_at_end": synced,
+            "gc_seconds": round(collections.seconds, 3),
+            "gc_full_collections": collections.full,
         }
     finally:
         stop_simulators(sims)
         await daemon.stop()
+
+
+class GcClock:
+    """Time spent in the garbage collector (and full collections) while it is installed."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.full = 0
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        self.seconds += time.perf_counter() - self._started
+        self.full += info.get("generation") == 2
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._callback)
 
 
 def event_loop_runner() -> Any:

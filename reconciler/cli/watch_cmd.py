@@ -22,7 +22,7 @@ from reconciler import clock
 from reconciler.api.auth import Credentials, CredentialsError
 from reconciler.cli.connect import Connection, station_passwords
 from reconciler.daemon.logs import setup_logging
-from reconciler.daemon.service import Daemon, DaemonSettings
+from reconciler.daemon.service import CONFIG_TTL, Daemon, DaemonSettings
 from reconciler.daemon.workqueue import QueueSettings
 from reconciler.engine.calls import RetryPolicy
 from reconciler.engine.reconcile import Settings
@@ -202,7 +202,11 @@ def register(app: typer.Typer) -> None:
             http=http,
             open_reads=open_reads,
             queue=QueueSettings(concurrency=concurrency, interval=drift_interval, jitter=jitter),
-            engine=Settings(concurrency=concurrency, retry=RetryPolicy(attempts=2, call_timeout=call_timeout)),
+            engine=Settings(
+                concurrency=concurrency,
+                retry=RetryPolicy(attempts=2, call_timeout=call_timeout),
+                config_ttl=CONFIG_TTL,
+            ),
             call_timeout=call_timeout,
             debounce_ms=debounce,
             override_ttl=override_ttl,

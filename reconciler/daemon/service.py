@@ -50,6 +50,11 @@ from reconciler.transport.inject import InjectGateway
 log = logging.getLogger("reconciler.daemon")
 
 
+# The daemon re-reads a station's capability keys (GetConfiguration) after a BootNotification (a
+# firmware update or a reset may change them) and otherwise every hour, not at every drift check.
+CONFIG_TTL = 3600.0
+
+
 @dataclass(frozen=True, slots=True)
 class DaemonSettings:
     policies: tuple[Path, ...]
@@ -63,7 +68,7 @@ class DaemonSettings:
     http: str = "127.0.0.1:8000"
     open_reads: bool = False
     queue: QueueSettings = field(default_factory=QueueSettings)
-    engine: Settings = field(default_factory=lambda: Settings(retry=RetryPolicy(attempts=2)))
+    engine: Settings = field(default_factory=lambda: Settings(retry=RetryPolicy(attempts=2), config_ttl=CONFIG_TTL))
     call_timeout: float = 10.0
     debounce_ms: int = 50
     override_ttl: float = 3600.0
@@ -314,6 +319,8 @@ class Daemon:
             self.generation += 1
         elif kind is StationEventKind.BOOTED:
             self._boot_at[sid] = clock.monotonic()
+            if self.store is not None:
+                self.store.forget_configuration(sid)  # read again: the reboot may have changed it
             self.queue.request(sid, "booted")
             self.generation += 1
         elif kind is StationEventKind.DISCONNECTED:

@@ -1,0 +1,45 @@
+"""What the daemon reads from a charger, and when: a drift check of a station in sync costs its
+composites only (the capability keys are cached), a BootNotification makes the daemon read the
+keys again (a reset or a firmware update may change them), and a rebooted station that lost its
+profiles is re-applied with one read-back round (no fixed settle wait before it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reconciler.engine.reconcile import Settings
+from reconciler.simulator.quirks import Quirks
+from reconciler.transport.gateway import ReplyKind
+from tests.daemon.kit import FAST_ENGINE, running
+from tests.daemon.test_watch import IDS, fleet_files
+
+
+def calls(run: object, station: str, action: str) -> int:
+    return int(run.fleet[station].calls[action])  # type: ignore[attr-defined]
+
+
+async def test_drift_check_in_sync_reads_composites_only(tmp_path: Path) -> None:
+    async with running(tmp_path, fleet_files(), IDS) as run:
+        await run.synced()
+        before = {a: calls(run, "CP-0001", a) for a in ("GetConfiguration", "GetCompositeSchedule")}
+        outcome = await run.daemon.queue.request("CP-0001", "test: periodic check")
+        assert outcome is None
+        assert calls(run, "CP-0001", "GetConfiguration") == before["GetConfiguration"]
+        assert calls(run, "CP-0001", "GetCompositeSchedule") == before["GetCompositeSchedule"] + 2
+        assert run.sets("CP-0001") == 1
+
+
+async def test_boot_notification_reads_the_capabilities_again(tmp_path: Path) -> None:
+    # A settle of an hour: the re-apply after the reboot must not sleep before its read-back.
+    engine = Settings(horizon=FAST_ENGINE.horizon, settle=3600.0, verify_attempts=3, retry=FAST_ENGINE.retry)
+    async with running(
+        tmp_path, fleet_files(), IDS, quirks=Quirks(lose_profiles_on_reboot=True), engine=engine
+    ) as run:
+        await run.synced()
+        configuration = calls(run, "CP-0002", "GetConfiguration")
+        assert run.daemon.gateway is not None
+        reply = await run.daemon.gateway.call("CP-0002", "Reset", {"type": "Soft"})
+        assert reply.kind is ReplyKind.ANSWERED
+        await run.until(lambda: run.sets("CP-0002") == 2, "CP-0002 re-applied after its reboot")
+        await run.synced(["CP-0002"])
+        assert calls(run, "CP-0002", "GetConfiguration") == configuration + 1
