@@ -178,7 +178,7 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
 """
 
 
-async def start_daemon(tmp: Path, ids: list[str], drift_interval: float) -> Daemon:
+async def start_daemon(tmp: Path, ids: list[str], drift_interval: float, **extra: Any) -> Daemon:
     policy_files(tmp / "policies", ids)
     policies = load_policies([tmp / "policies"], now=clock.now())
     assert policies.ok, [d.format_text() for d in policies.errors[:3]]
@@ -193,6 +193,7 @@ async def start_daemon(tmp: Path, ids: list[str], drift_interval: float) -> Daem
         engine=replace(DAEMON_ENGINE, concurrency=64),
         debounce_ms=50,
     )
+    settings = replace(settings, **extra)
     daemon = Daemon(settings, policies)
     await daemon.start()
     return daemon
@@ -326,7 +327,9 @@ def spread(values: list[float], **extra: Any) -> dict[str, Any]:
             "samples": len(values), **extra}  # fmt: skip
 
 
-async def bench(n: int, samples: int, phases: set[str], drift_interval: float, sim_procs: int) -> dict[str, Any]:
+async def bench(
+    n: int, samples: int, phases: set[str], drift_interval: float, sim_procs: int, window: float | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = Report({"stations": n})
     ids = fleet_ids(n, sim_procs)
     if phases & {"a", "b", "d"}:
@@ -357,20 +360,22 @@ async def bench(n: int, samples: int, phases: set[str], drift_interval: float, s
             stop_simulators(sims)
             await daemon.stop()
     if "c" in phases:
-        out["c_idle"] = await idle(n, drift_interval, sim_procs)
+        out["c_idle"] = await idle(n, drift_interval, sim_procs, window)
     return out
 
 
-async def idle(n: int, drift_interval: float, sim_procs: int) -> dict[str, Any]:
+async def idle(
+    n: int, drift_interval: float, sim_procs: int, window: float | None = None, **extra: Any
+) -> dict[str, Any]:
     """A daemon of its own, every station Synced, over a window that holds one full round of drift checks."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-idle-"))
     ids = fleet_ids(n, sim_procs)
-    daemon = await start_daemon(tmp, ids, drift_interval)
+    daemon = await start_daemon(tmp, ids, drift_interval, **extra)
     assert daemon.central is not None
     sims = start_simulators(daemon.central.url, n, sim_procs, [])
     try:
         converged = await wait_synced(daemon, ids, 300 + n / 5)
-        window = drift_interval * 1.15  # every station's first check falls in it (jitter is +-10%)
+        window = window or drift_interval * 1.15  # every station's first check falls in it (jitter is +-10%)
         collections = GcClock()
         cpu0, wall0, checks0 = time.process_time(), time.perf_counter(), reconciles(daemon)
         await asyncio.sleep(window)
@@ -434,12 +439,13 @@ def main() -> None:
     parser.add_argument("--only", default="a,b,c,d", help="which figures, e.g. c or a,d")
     parser.add_argument("--drift-interval", type=float, default=60.0, help="for (c): seconds between checks")
     parser.add_argument("--sim-procs", type=int, default=0, help="simulator processes (default: 1 per 2,500)")
+    parser.add_argument("--window", type=float, help="for (c): seconds measured (default: 1.15x the interval)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     phases = {p.strip() for p in args.only.split(",") if p.strip()}
     procs = args.sim_procs or max(1, -(-args.stations // 2500))
     runner = event_loop_runner()
-    result = runner(bench(args.stations, args.samples, phases, args.drift_interval, procs))
+    result = runner(bench(args.stations, args.samples, phases, args.drift_interval, procs, args.window))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -77,6 +77,7 @@ class DaemonSettings:
     shutdown_timeout: float = 10.0
     read_timeout: float = 10.0
     connect_grace: float = 0.5  # after a connect, wait this long for the BootNotification before reconciling
+    ping_interval: float | None = 60.0  # websocket keepalive per station connection (None: off)
     demo: bool = False
 
 
@@ -190,6 +191,7 @@ class Daemon:
             passwords=s.station_passwords,
             known_stations=list(self.policies.stations),
             call_timeout=s.call_timeout,
+            ping_interval=s.ping_interval,
         )
         await self.central.start()
         return MeteredGateway(self.central, self.metrics)

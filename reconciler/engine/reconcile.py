@@ -159,8 +159,8 @@ class Reconciler:
                     "bootedAt": format_time(info.booted_at)}  # fmt: skip
         self.store.seen(station_id, self.now(), boot)
 
-    async def observe(self, station_id: str) -> Observation:
-        state = self.desired_state(station_id)
+    async def observe(self, station_id: str, state: DesiredState | None = None) -> Observation:
+        state = state if state is not None else self.desired_state(station_id)
         return await observe_station(
             self.caller,
             self.store,
@@ -199,8 +199,8 @@ class Reconciler:
             drift.append(compare_connector(connector, expected, observed, observation.normaliser))
         return drift
 
-    def plan_for(self, station_id: str, observation: Observation) -> StationPlan:
-        state = self.desired_state(station_id)
+    def plan_for(self, station_id: str, observation: Observation, state: DesiredState | None = None) -> StationPlan:
+        state = state if state is not None else self.desired_state(station_id)
         desired = desired_of(state)
         ledger = self.store.ledger(station_id)
         wanted = InstalledProfiles.of(list(desired.profiles))
@@ -251,26 +251,27 @@ class Reconciler:
     async def _plan_one(self, station_id: str) -> Outcome:
         # Calls an earlier run sent without recording the answer become Unconfirmed ledger entries.
         self.store.absorb_pending(station_id, self.now())
-        outcome = await self._plan_station(station_id)
-        outcome.sources = self.sources(station_id)
+        state = self.desired_state(station_id)  # once per run: observe, plan and sources share it
+        outcome = await self._plan_station(station_id, state)
+        outcome.sources = self.sources(station_id, state)
         return outcome
 
-    def sources(self, station_id: str) -> dict[int, str]:
+    def sources(self, station_id: str, state: DesiredState | None = None) -> dict[int, str]:
         """Where each desired profile of a station was declared (templates named)."""
         out = {}
-        for item in self.desired_state(station_id).profiles:
+        for item in (state if state is not None else self.desired_state(station_id)).profiles:
             template = f", template {item.template}" if item.template else ""
             out[item.profile.charging_profile_id] = f"{item.policy}{template}, {item.location}"
         return out
 
-    async def _plan_station(self, station_id: str) -> Outcome:
+    async def _plan_station(self, station_id: str, state: DesiredState) -> Outcome:
         if not self.gateway.is_connected(station_id):
             return Outcome(station_id, Status.OFFLINE, "not connected")
-        observation = await self.observe(station_id)
+        observation = await self.observe(station_id, state)
         self._register(station_id)
         if observation.failure is not None:
             return Outcome(station_id, observation.failure.status, observation.failure.reason, observation=observation)
-        plan = self.plan_for(station_id, observation)
+        plan = self.plan_for(station_id, observation, state)
         if plan.refused:
             return Outcome(station_id, Status.DEGRADED, f"plan refused: {plan.refused}", plan, observation)
         if plan.blocked:
