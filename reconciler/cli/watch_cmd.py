@@ -172,6 +172,14 @@ def register(app: typer.Typer) -> None:
                 "--shutdown-timeout", metavar="SECONDS", help="how long in-flight reconciles may take at shutdown"
             ),
         ] = 10.0,
+        ping_interval: Annotated[
+            float,
+            typer.Option(
+                "--ping-interval",
+                metavar="SECONDS",
+                help="websocket keepalive ping to each station (0: off; charge points ping on their own)",
+            ),
+        ] = 300.0,
         log_format: Annotated[str, typer.Option("--log-format", metavar="text|json", help="log line format")] = "text",
         via_user: Annotated[
             str | None, typer.Option("--user", metavar="USER", help="inject API user (or RECONCILER_INJECT_USER)")
@@ -213,6 +221,7 @@ def register(app: typer.Typer) -> None:
             pull=pull,
             notify=tuple(notify or ()),
             shutdown_timeout=shutdown_timeout,
+            ping_interval=ping_interval or None,
         )
         setup_logging(log_format)
         daemon = Daemon(settings, loaded)
