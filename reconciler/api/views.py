@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from reconciler.api.control_source import control_source
 from reconciler.core.composite import compute_composite
 from reconciler.core.context import Uncovered
 from reconciler.core.explain import explain_composite
@@ -54,7 +55,7 @@ def limit_in_force(daemon: Daemon, station_id: str) -> dict[str, Any]:
     else:
         source = "policy"
     return {"value_w": value, "unit": "W", "connectors": per, "source": source, "hardware_w": hardware,
-            "governed_by": str(governing) if governing is not None else None}  # fmt: skip
+            "governed_by": governing.describe() if governing is not None else None}  # fmt: skip
 
 
 def station_summary(daemon: Daemon, station_id: str, conditions: dict[str, Any]) -> dict[str, Any]:
@@ -69,9 +70,8 @@ def station_summary(daemon: Daemon, station_id: str, conditions: dict[str, Any])
     overrides = daemon.state.overrides(station_id)
     profile_count = len(daemon.store.ledger(station_id))
     power = drawn_w(info.meter_values) if info is not None else None
-    value = limit["value_w"]
-    control = (f"OCPP: {value / 1000:.1f} kW ({profile_count})" if limit["source"] in ("policy", "override")
-               else "hardware limit")  # fmt: skip
+    configuration = daemon.store.configuration(station_id)
+    control = control_source(limit, profile_count, info, configuration[0] if configuration else None)
     last = daemon.last_reconcile.get(station_id)
     return {
         "id": station_id,
@@ -83,7 +83,8 @@ def station_summary(daemon: Daemon, station_id: str, conditions: dict[str, Any])
         "last_reconcile": _time(last),
         "next_check_s": daemon.queue.next_check(station_id),
         "limit": limit,
-        "control_source": control,
+        "control_source": control.text,
+        "control": control.to_json(),
         "profile_count": profile_count,
         "power_w": power,
         "overrides": [o.id for o in overrides],
