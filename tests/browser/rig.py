@@ -90,8 +90,8 @@ def fleet_files() -> dict[str, str]:
 
 
 def many_files(count: int) -> dict[str, str]:
-    return {"stations.yaml": "---\n".join(station(f"T-{i:04d}", "depot" if i % 2 else "lab") for i in range(1, count + 1)),
-            "sites.yaml": site("depot") + "---\n" + site("lab")}  # fmt: skip
+    docs = [station(f"T-{i:04d}", "depot" if i % 2 else "lab") for i in range(1, count + 1)]
+    return {"stations.yaml": "---\n".join(docs), "sites.yaml": site("depot") + "---\n" + site("lab")}
 
 
 @dataclass
@@ -156,12 +156,13 @@ async def world(tmp: Path) -> AsyncIterator[World]:
                 # an EV plugs into B-01: its local policy blocks it (SuspendedEVSE); one charges on D-01
                 assert await fleet["B-01"].start_transaction(1) is not None
                 assert await fleet["D-01"].start_transaction(1) is not None
-                await fleet["D-01"].send_meter_values(1)
+                for name in ("B-01", "D-01"):
+                    await fleet[name].send_meter_values(1)
                 info = daemon.central.station
                 await run.until(lambda: (b := info("B-01")) is not None and b.connectors[1].status == "SuspendedEVSE",
                                 "B-01 reports SuspendedEVSE")  # fmt: skip
-                await run.until(lambda: (d := info("D-01")) is not None and bool(d.meter_values.get(1)),
-                                "D-01's meter values")  # fmt: skip
+                await run.until(lambda: all((i := info(n)) is not None and bool(i.meter_values.get(1))
+                                            for n in ("B-01", "D-01")), "B-01's and D-01's meter values")  # fmt: skip
                 yield run
     finally:
         await daemon.stop()
