@@ -31,14 +31,14 @@ def _info(daemon: Daemon, station_id: str) -> Any:
     return station(station_id) if callable(station) else None
 
 
-def limit_in_force(daemon: Daemon, station_id: str) -> dict[str, Any]:
+def limit_in_force(daemon: Daemon, station_id: str, ledger: list[Any] | None = None) -> dict[str, Any]:
     """The limit in force now, in W: the station total (connector 0) the charger enforces with the
     profiles the ledger records (verified by read-back when Synced), and per connector from the last
     read-back. `source`: override, policy, or hardware (no profile limits the station)."""
     assert daemon.store is not None and daemon.state is not None and daemon.engine is not None
     station = daemon.policies.stations[station_id]
     hardware = station.max_power_w * station.connectors
-    ledger = daemon.store.ledger(station_id)
+    ledger = daemon.store.ledger(station_id) if ledger is None else ledger
     installed = [(e.connector_id, e.profile) for e in ledger]
     context = station.context.with_(uncovered=Uncovered.NO_LIMIT, limit_step=None)
     composite = compute_composite(installed, connector_id=0, now=daemon.now(), duration=1, unit=RateUnit.W,
@@ -65,13 +65,14 @@ def station_summary(daemon: Daemon, station_id: str, conditions: dict[str, Any])
     info = _info(daemon, station_id)
     gateway = daemon.gateway
     connected = bool(gateway is not None and gateway.is_connected(station_id))
-    limit = limit_in_force(daemon, station_id)
     assert daemon.store is not None and daemon.state is not None
+    ledger = daemon.store.ledger(station_id)  # read once: the limit in force and the profile count
+    limit = limit_in_force(daemon, station_id, ledger)
     overrides = daemon.state.overrides(station_id)
-    profile_count = len(daemon.store.ledger(station_id))
+    profile_count = len(ledger)
     power = drawn_w(info.meter_values) if info is not None else None
-    configuration = daemon.store.configuration(station_id)
-    control = control_source(limit, profile_count, info, configuration[0] if configuration else None)
+    read = daemon.store.configuration(station_id) if limit["source"] == "hardware" else None  # only then it matters
+    control = control_source(limit, profile_count, info, read[0] if read else None)
     last = daemon.last_reconcile.get(station_id)
     return {
         "id": station_id,

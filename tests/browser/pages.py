@@ -33,7 +33,7 @@ class Dashboard:
         await self.page.wait_for_selector("body[data-ready=true]")
 
     def row(self, station: str) -> Any:
-        return self.page.locator(f'#fleet-body tr[data-id="{station}"]')
+        return self.page.locator(f'#fleet-body .frow[data-id="{station}"]')
 
     async def open_station(self, station: str) -> None:
         await self.row(station).get_by_role("link", name=station).click()

@@ -47,7 +47,7 @@ async def test_fleet_table_shows_every_station_with_its_badge_and_control_source
     async with world(tmp_path) as run, dashboard(browser, run.url) as ui:
         await ui.sign_in()
         page = ui.page
-        await expect(page.locator("#fleet-body tr")).to_have_count(len(STATIONS))
+        await expect(page.locator("#fleet-body .frow")).to_have_count(len(STATIONS))
         for station in STATIONS:
             row = ui.row(station)
             badge = row.locator(".badge")
@@ -59,7 +59,7 @@ async def test_fleet_table_shows_every_station_with_its_badge_and_control_source
         assert "SuspendedEVSE" in (await ui.row("B-01").locator(".control-badge").get_attribute("title") or "")
         await expect(ui.row("S-01").locator(".badge")).to_have_attribute("title", "suspended by ops: maintenance")
         # power drawn from MeterValues against the limit in force, connected, revision, site
-        await expect(ui.row("D-01").locator("td.num")).to_have_text(f"{kw(CAP_W)} / {kw(CAP_W)} kW")
+        await expect(ui.row("D-01").locator(".num")).to_have_text(f"{kw(CAP_W)} / {kw(CAP_W)} kW")
         await expect(ui.row("X-01")).to_contain_text("○ no")
         await expect(ui.row("D-01")).to_contain_text("● yes")
         # the condition colours differ (green, amber, red, grey, purple)
@@ -69,17 +69,17 @@ async def test_fleet_table_shows_every_station_with_its_badge_and_control_source
 
         # filters: site, label, condition (and the URL keeps them)
         await page.select_option("#filter-site", "lab")
-        await expect(page.locator("#fleet-body tr:visible")).to_have_count(3)
+        await expect(page.locator("#fleet-body .frow:visible")).to_have_count(3)
         await page.select_option("#filter-condition", "Synced")
-        await expect(page.locator("#fleet-body tr:visible")).to_have_count(3)
+        await expect(page.locator("#fleet-body .frow:visible")).to_have_count(3)
         assert "site=lab" in page.url and "condition=Synced" in page.url
         await page.click("#filter-reset")
         await page.select_option("#filter-label", "vendor=acme")
-        await expect(page.locator("#fleet-body tr:visible")).to_have_count(7)
+        await expect(page.locator("#fleet-body .frow:visible")).to_have_count(7)
         await page.click("#condition-chips button[data-condition=Degraded]")
-        await expect(page.locator("#fleet-body tr:visible")).to_have_count(1)
+        await expect(page.locator("#fleet-body .frow:visible")).to_have_count(1)
         await page.click("#filter-reset")
-        await expect(page.locator("#fleet-body tr:visible")).to_have_count(len(STATIONS))
+        await expect(page.locator("#fleet-body .frow:visible")).to_have_count(len(STATIONS))
 
         await ui.screenshot(artifacts, "fleet.png")
         await page.emulate_media(color_scheme="dark")
@@ -247,13 +247,16 @@ async def test_a_live_update_keeps_scroll_selection_and_open_dialogs(tmp_path: P
     async with crowd(tmp_path, 240) as run, dashboard(browser, run.url) as ui:
         await ui.sign_in()
         page = ui.page
-        await expect(page.locator("#fleet-body tr")).to_have_count(240)
+        await expect(page.locator("#fleet-body .frow")).to_have_count(240)
         await ui.row("T-0150").locator("input[type=checkbox]").check()
         await ui.row("T-0152").locator("input[type=checkbox]").click(position={"x": 2, "y": 2})
         await expect(page.locator("#selection-count")).to_have_text("2 selected")
         scroller = page.locator("#fleet-scroll")
         top = await scroller.evaluate("e => { e.scrollTop = 4321; return e.scrollTop; }")
         assert top > 3000
+        first = ("e => { const top = e.getBoundingClientRect().top + 60; return [...e.querySelectorAll('.frow[data-id]')]"
+                 ".find((row) => row.getBoundingClientRect().bottom > top).dataset.id; }")  # the first row in view
+        in_view = await scroller.evaluate(first)
         await page.click("#bulk-suspend")
         dialog = page.locator("#confirm-dialog")
         await expect(dialog).to_be_visible()
@@ -264,10 +267,11 @@ async def test_a_live_update_keeps_scroll_selection_and_open_dialogs(tmp_path: P
         await expect(ui.row("T-0151").locator(".badge")).to_have_text("Suspended")
         assert int(await page.locator("#live").get_attribute("data-updates") or 0) > updates
         assert await scroller.evaluate("e => e.scrollTop") == top
+        assert await scroller.evaluate(first) == in_view  # the same rows are in view
         await expect(dialog).to_be_visible()
         await expect(page.locator("#selection-count")).to_have_text("2 selected")
         await expect(ui.row("T-0150").locator("input[type=checkbox]")).to_be_checked()
-        await expect(ui.row("T-0152")).to_have_class("selected")
+        await expect(ui.row("T-0152")).to_contain_class("selected")
 
         # and the dialog still works: suspending the selection
         await page.click("#confirm-ok")

@@ -66,7 +66,8 @@ function throttled(work, gap) {
   };
   const kick = (delay = 0) => {
     if (timer) return;
-    timer = setTimeout(run, Math.max(delay, last + gap - Date.now(), 0));
+    const spacing = typeof gap === "function" ? gap() : gap;
+    timer = setTimeout(run, Math.max(delay, last + spacing - Date.now(), 0));
   };
   return kick;
 }
@@ -74,13 +75,30 @@ function throttled(work, gap) {
 const fleet = new FleetTable({ onSelection: selectionChanged, onFilter: writeHash });
 const station = new StationView({ onError: reportError });
 
+// the first GET /stations, sent by boot.js while the page was still loading (null when it failed:
+// then the request goes again through api.js, which asks for credentials on a 401)
+let early = window.reconcilerFleet || null;
+
+// With a large fleet GET /stations costs the daemon real work: refreshes are spaced by at least ten
+// times what the last one took (5 s or 1 s at least), so an open dashboard never keeps it busy.
+let fleetCost = 0;
+
 async function loadFleet() {
   try {
-    const stations = await get("/stations");
+    const started = performance.now();
+    const stations = (early && (await early)) || (await get("/stations"));
+    fleetCost = early ? fleetCost : performance.now() - started;
+    early = null;
+    const first = !performance.getEntriesByName("fleet-rendered").length && stations.length > 0;
+    if (first) performance.mark("fleet-fetched");
     fleet.update(stations);
     clearError();
     markUpdated();
-    if (!performance.getEntriesByName("fleet-rendered").length && stations.length) performance.mark("fleet-rendered");
+    if (first) {
+      performance.mark("fleet-built");
+      // the table is there once the frame that shows it is painted
+      requestAnimationFrame(() => setTimeout(() => performance.mark("fleet-rendered"), 0));
+    }
   } catch (error) {
     reportError("Fleet", error);
   }
@@ -96,7 +114,7 @@ async function loadCharts() {
   await station.refreshCharts();
 }
 
-const refreshFleet = throttled(loadFleet, 1000);
+const refreshFleet = throttled(loadFleet, () => Math.max(1000, 5 * fleetCost));
 const refreshStation = throttled(loadStation, 300);
 const refreshCharts = throttled(loadCharts, 300);
 
@@ -126,9 +144,14 @@ async function live() {
   }
 }
 
+let polledAt = 0;
+
 function poll() {
   if (document.hidden) return;
-  if (state.view === "fleet") refreshFleet();
+  if (state.view === "fleet" && Date.now() - polledAt >= Math.max(POLL_MS, 10 * fleetCost) - 50) {
+    polledAt = Date.now();
+    refreshFleet();
+  }
   if (state.view === "station") {
     refreshStation();
     if (Date.now() - state.chartsAt > CHART_MS) refreshCharts();

@@ -1,51 +1,63 @@
 // The fleet table: one row per declared station (GET /stations), filtered by site, label, condition and
 // id. Live updates patch rows and cells in place, so scrolling, focus, the selection and open dialogs
 // stay as they are; only cells whose content changed are rebuilt.
-import { badge, h } from "./dom.js";
+import { h } from "./dom.js";
 import { ago, kw, labels, localTime, revision } from "./format.js";
 
 const CONDITIONS = ["Synced", "OutOfSync", "Progressing", "Degraded", "Offline", "Suspended"];
+const FIRST_ROWS = 60; // more than a laptop screen shows
+const CHUNK_ROWS = 200;
 
-function powerCell(station) {
-  const limit = station.limit ? station.limit.value_w : null;
-  const power = station.power_w;
-  const text = `${power === null || power === undefined ? "—" : (power / 1000).toFixed(1)} / ${kw(limit)}`;
-  const share = power && limit ? Math.min(1, power / limit) : 0;
-  return [`${text}|${Math.round(share * 100)}`, () => {
-    const fill = h("span");
-    fill.style.width = `${Math.round(share * 100)}%`;
-    return h("span", { class: "power", title: "power drawn (MeterValues) / limit in force" },
-      h("span", { class: `power-bar${share > 0.95 ? " high" : ""}`, "aria-hidden": "true" }, fill), text);
-  }];
+// Rows are written as HTML (parsed natively: a thousand rows in one go), every value escaped.
+const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+const esc = (value) => String(value ?? "").replace(/[&<>"']/g, (c) => ESCAPES[c]);
+
+function power(st) {
+  const limit = st.limit ? st.limit.value_w : null;
+  const drawn = st.power_w;
+  const text = `${drawn === null || drawn === undefined ? "—" : (drawn / 1000).toFixed(1)} / ${kw(limit)}`;
+  const share = drawn && limit ? Math.min(1, drawn / limit) : 0;
+  const step = Math.round(share * 20) * 5; // the bar's width, in 5 % steps (a class: no inline styles)
+  return `<span class="power" title="power drawn (MeterValues) / limit in force"><span class="power-bar${share > 0.95 ? " high" : ""}" `
+    + `aria-hidden="true"><span class="w${step}"></span></span>${esc(text)}</span>`;
+}
+
+function control(st) {
+  const source = st.control || { text: st.control_source, kind: "hardware", evidence: "" };
+  return `<span class="control-badge ${esc(source.kind)}" data-kind="${esc(source.kind)}" title="${esc(source.evidence || source.text)}">`
+    + `${esc(source.text)}</span>`;
+}
+
+function condition(st) {
+  const name = st.condition || "Unknown";
+  const reason = st.reason ? `<span class="visually-hidden">: ${esc(st.reason)}</span>` : "";
+  return `<span class="badge ${esc(name)}" data-condition="${esc(name)}" title="${esc(st.reason || name)}">${esc(name)}</span>${reason}`;
+}
+
+function overrides(st) {
+  const ids = st.overrides || [];
+  if (!ids.length) return '<span class="muted">—</span>';
+  return `<span class="override-mark" title="active override(s) ${esc(ids.map((i) => `#${i}`).join(", "))}">⚑ ${ids.length}</span>`;
 }
 
 const CELLS = [
-  (st) => [st.id, () => h("a", { href: `#/station/${encodeURIComponent(st.id)}`, class: "station-link", text: st.id })],
-  (st) => [String(st.connected), () => (st.connected
-    ? h("span", { class: "conn-yes", text: "● yes" })
-    : h("span", { class: "conn-no", text: "○ no" }))],
-  (st) => [`${st.condition}|${st.reason}`, () => h("span", {}, badge(st.condition, st.reason),
-    st.reason ? h("span", { class: "visually-hidden", text: `: ${st.reason}` }) : null)],
-  (st) => {
-    const control = st.control || { text: st.control_source, kind: "hardware", evidence: "" };
-    return [`${control.text}|${control.evidence}`, () => h("span", {
-      class: `control-badge ${control.kind}`, title: control.evidence || control.text, "data-kind": control.kind, text: control.text,
-    })];
-  },
-  powerCell,
-  (st) => {
-    const text = ago(st.last_reconcile);
-    return [text, () => h("span", { title: st.last_reconcile ? localTime(st.last_reconcile) : "not reconciled yet", text })];
-  },
-  (st) => [st.revision || "", () => h("code", { title: st.revision || "not a git repository", text: revision(st.revision) })],
-  (st) => {
-    const ids = st.overrides || [];
-    return [ids.join(","), () => (ids.length
-      ? h("span", { class: "override-mark", title: `active override(s) ${ids.map((i) => `#${i}`).join(", ")}`, text: `⚑ ${ids.length}` })
-      : h("span", { class: "muted", text: "—" }))];
-  },
-  (st) => [st.site || "", () => h("span", { text: st.site || "—" })],
+  (st) => `<a href="#/station/${esc(encodeURIComponent(st.id))}" class="station-link">${esc(st.id)}</a>`,
+  (st) => (st.connected ? '<span class="conn-yes">● yes</span>' : '<span class="conn-no">○ no</span>'),
+  condition,
+  control,
+  power,
+  (st) => `<span title="${esc(st.last_reconcile ? localTime(st.last_reconcile) : "not reconciled yet")}">${esc(ago(st.last_reconcile))}</span>`,
+  (st) => `<code title="${esc(st.revision || "not a git repository")}">${esc(revision(st.revision))}</code>`,
+  overrides,
+  (st) => esc(st.site || "—"),
 ];
+const CLASSES = ["", "", "", "", "num", "", "", "", ""];
+
+function rowHtml(st) {
+  const cells = CELLS.map((cell, i) => `<span role="cell"${CLASSES[i] ? ` class="${CLASSES[i]}"` : ""}>${cell(st)}</span>`).join("");
+  return `<div class="frow" role="row" data-id="${esc(st.id)}"><span role="cell"><input type="checkbox" `
+    + `aria-label="Select ${esc(st.id)}"></span>${cells}</div>`;
+}
 
 export class FleetTable {
   constructor({ onSelection, onFilter }) {
@@ -53,6 +65,7 @@ export class FleetTable {
     this.empty = document.getElementById("fleet-empty");
     this.rows = new Map();
     this.stations = [];
+    this.token = 0;
     this.selected = new Set();
     this.filters = { q: "", site: "", label: "", condition: "" };
     this.onSelection = onSelection;
@@ -66,7 +79,7 @@ export class FleetTable {
     this.body.addEventListener("change", (event) => {
       const box = event.target.closest("input[type=checkbox]");
       if (!box) return;
-      const id = box.closest("tr").dataset.id;
+      const id = box.closest(".frow").dataset.id;
       if (box.checked) this.selected.add(id);
       else this.selected.delete(id);
       this.paintSelection(id);
@@ -74,9 +87,9 @@ export class FleetTable {
     });
     this.body.addEventListener("click", (event) => {
       if (event.target.closest("a, input, button")) return; // a click elsewhere in a row toggles its selection
-      const tr = event.target.closest("tr[data-id]");
-      if (!tr) return;
-      const row = this.rows.get(tr.dataset.id);
+      const node = event.target.closest(".frow[data-id]");
+      if (!node) return;
+      const row = this.rows.get(node.dataset.id);
       row.box.checked = !row.box.checked;
       row.box.dispatchEvent(new Event("change", { bubbles: true }));
     });
@@ -123,68 +136,107 @@ export class FleetTable {
 
   update(stations) {
     this.stations = stations;
-    const seen = new Set();
+    const token = ++this.token;
+    this.refreshOptions(stations);
+    this.renderChips(stations);
+    if (this.rows.size === 0 && stations.length > FIRST_ROWS) {
+      // a first, long table: the rows on screen now, the rest in small tasks, so the page answers at once
+      this.append(stations.slice(0, FIRST_ROWS));
+      this.finish(stations, false);
+      let next = FIRST_ROWS;
+      const more = () => {
+        if (token !== this.token) return; // a newer update places every row itself
+        this.append(stations.slice(next, next + CHUNK_ROWS));
+        next += CHUNK_ROWS;
+        if (next < stations.length) setTimeout(more, 0);
+        else this.finish(stations, true);
+      };
+      setTimeout(more, 0);
+      return;
+    }
+    this.place(stations);
+    this.finish(stations, true);
+  }
+
+  append(stations) {
+    const template = document.createElement("template");
+    template.innerHTML = stations.map(rowHtml).join("");
+    stations.forEach((station, i) => {
+      const row = this.adopt(template.content.children[i], station);
+      row.node.hidden = !this.matches(station);
+    });
+    this.body.append(template.content);
+  }
+
+  place(stations) {
     let cursor = this.body.firstElementChild;
     for (const station of stations) {
-      seen.add(station.id);
       let row = this.rows.get(station.id);
-      if (!row) {
-        row = this.createRow(station);
-        this.rows.set(station.id, row);
-      }
-      this.patchRow(row, station);
-      if (row.tr !== cursor) this.body.insertBefore(row.tr, cursor);
+      if (!row) row = this.createRow(station);
+      else this.patchRow(row, station);
+      if (row.node !== cursor) this.body.insertBefore(row.node, cursor);
       else cursor = cursor.nextElementSibling;
     }
-    for (const [id, row] of this.rows) {
-      if (!seen.has(id)) {
-        row.tr.remove();
-        this.rows.delete(id);
-        this.selected.delete(id);
+  }
+
+  finish(stations, complete) {
+    if (complete) {
+      const seen = new Set(stations.map((st) => st.id));
+      for (const [id, row] of this.rows) {
+        if (!seen.has(id)) {
+          row.node.remove();
+          this.rows.delete(id);
+          this.selected.delete(id);
+        }
       }
+      this.body.dataset.rows = String(this.rows.size);
+      if (!performance.getEntriesByName("fleet-complete").length && this.rows.size) performance.mark("fleet-complete");
     }
-    this.refreshOptions(stations);
     this.applyFilters();
-    this.renderChips(stations);
-    this.renderTotals(stations);
   }
 
   createRow(station) {
-    const box = h("input", { type: "checkbox", "aria-label": `Select ${station.id}` });
-    const tr = h("tr", { "data-id": station.id }, h("td", { class: "col-select" }, box));
-    const cells = CELLS.map(() => {
-      const td = h("td");
-      tr.append(td);
-      return { td, key: null };
-    });
-    cells[4].td.className = "num";
-    return { tr, box, cells, station };
+    const template = document.createElement("template");
+    template.innerHTML = rowHtml(station);
+    return this.adopt(template.content.firstElementChild, station);
+  }
+
+  adopt(node, station) {
+    const cells = [...node.children].slice(1).map((el, i) => ({ el, html: CELLS[i](station) }));
+    const row = { node, box: node.firstElementChild.firstElementChild, cells, station };
+    this.rows.set(station.id, row);
+    this.mark(row, station);
+    return row;
   }
 
   patchRow(row, station) {
     row.station = station;
-    CELLS.forEach((make, i) => {
-      const [key, build] = make(station);
-      const cell = row.cells[i];
-      if (cell.key !== key) {
-        cell.key = key;
-        cell.td.replaceChildren(build());
+    CELLS.forEach((cell, i) => {
+      const html = cell(station);
+      const target = row.cells[i];
+      if (target.html !== html) {
+        target.html = html;
+        target.el.innerHTML = html;
       }
     });
-    row.tr.dataset.condition = station.condition || "Unknown";
-    row.tr.classList.toggle("has-override", (station.overrides || []).length > 0);
+    this.mark(row, station);
+  }
+
+  mark(row, station) {
+    row.node.dataset.condition = station.condition || "Unknown";
+    row.node.classList.toggle("has-override", (station.overrides || []).length > 0);
     row.box.checked = this.selected.has(station.id);
-    row.tr.classList.toggle("selected", row.box.checked);
+    row.node.classList.toggle("selected", row.box.checked);
   }
 
   paintSelection(id) {
     const row = this.rows.get(id);
-    if (row) row.tr.classList.toggle("selected", this.selected.has(id));
+    if (row) row.node.classList.toggle("selected", this.selected.has(id));
   }
 
   selectVisible(on) {
     for (const [id, row] of this.rows) {
-      if (row.tr.hidden) continue;
+      if (row.node.hidden) continue;
       if (on) this.selected.add(id);
       else this.selected.delete(id);
       row.box.checked = on;
@@ -197,21 +249,19 @@ export class FleetTable {
     this.selected.clear();
     for (const row of this.rows.values()) {
       row.box.checked = false;
-      row.tr.classList.remove("selected");
+      row.node.classList.remove("selected");
     }
     this.selectAll.checked = false;
     this.onSelection(this.selected);
   }
 
   applyFilters() {
-    let shown = 0;
     for (const row of this.rows.values()) {
       const visible = this.matches(row.station);
-      if (row.tr.hidden === visible) row.tr.hidden = !visible;
-      if (visible) shown += 1;
+      if (row.node.hidden === visible) row.node.hidden = !visible;
     }
-    this.empty.hidden = shown > 0 || this.rows.size === 0;
-    this.shown = shown;
+    this.shown = this.stations.filter((station) => this.matches(station)).length;
+    this.empty.hidden = this.shown > 0 || this.stations.length === 0;
     this.renderTotals(this.stations);
   }
 
