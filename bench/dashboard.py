@@ -123,7 +123,8 @@ def run_once(browser: Any, url: str, n: int) -> dict[str, float]:
         page.wait_for_function("() => performance.getEntriesByName('fleet-rendered').length > 0", timeout=30_000)
         clicked = page.evaluate(TIME_CLICK, "#fleet-body .frow:nth-child(3) span:nth-child(3)")
         assert page.locator("#selection-count").inner_text() == "1 selected"
-        page.wait_for_function("(n) => document.querySelectorAll('#fleet-body .frow').length === n", arg=n, timeout=30_000)
+        every = "(n) => document.querySelectorAll('#fleet-body .frow').length === n"
+        page.wait_for_function(every, arg=n, timeout=30_000)
         page.wait_for_function("() => performance.getEntriesByName('fleet-complete').length > 0", timeout=30_000)
         marks = page.evaluate("() => Object.fromEntries(performance.getEntriesByType('mark')"
                               ".map(m => [m.name, m.startTime]))")
