@@ -43,10 +43,12 @@ class Dashboard:
     def chart(self, connector: int) -> Any:
         return self.page.locator(f'.chart[data-connector="{connector}"]')
 
-    async def screenshot(self, folder: Path, name: str) -> Path:
+    async def screenshot(self, folder: Path, name: str, height: int | None = None) -> Path:
+        """The whole page (or its top `height` pixels) as a PNG in `folder`."""
         path = folder / name
         await self.page.evaluate("window.scrollTo(0, 0)")
-        await self.page.screenshot(path=str(path), full_page=True)
+        clip = {"x": 0, "y": 0, "width": 1440, "height": height} if height else None
+        await self.page.screenshot(path=str(path), full_page=True, clip=clip)
         assert path.stat().st_size > 10_000, path
         return path
 
