@@ -215,16 +215,17 @@ async function init() {
     signOut();
     location.reload();
   });
-  try {
-    state.config = await get("/dashboard/config");
-  } catch (error) {
-    reportError("Dashboard", error);
-  }
+  const config = get("/dashboard/config").then((value) => {
+    state.config = value;
+    document.getElementById("demo-controls").hidden = !value.demo;
+    document.getElementById("demo-station").hidden = !value.demo;
+  }, (error) => reportError("Dashboard", error));
   onUnauthorized(() => login({ openReads: state.config.open_reads }));
-  if (!state.config.open_reads && !authorization()) await login({ openReads: false });
+  if (!authorization()) {
+    await config; // without credentials: are reads open, or must the operator sign in first?
+    if (!state.config.open_reads) await login({ openReads: false });
+  }
   document.getElementById("sign-out").hidden = !authorization();
-  document.getElementById("demo-controls").hidden = !state.config.demo;
-  document.getElementById("demo-station").hidden = !state.config.demo;
   window.addEventListener("hashchange", route);
   await route();
   document.body.dataset.ready = "true";
