@@ -144,6 +144,8 @@ def run_once(browser: Any, url: str, n: int) -> dict[str, float]:
         return {"table_ms": marks["fleet-rendered"], "interactive_ms": clicked["at"], "first_click_ms": clicked["ms"],
                 "stations_request_ms": fetch[1] - fetch[0], "stations_answered_ms": fetch[1],
                 "painted_after_answer_ms": marks["fleet-rendered"] - fetch[1],
+                "parsed_ms": marks["fleet-fetched"] - fetch[1],
+                "built_ms": marks["fleet-built"] - marks["fleet-fetched"],
                 "complete_ms": marks["fleet-complete"], "click_ms": again["ms"], "filter_ms": filtered["ms"],
                 "station_view_ms": station}  # fmt: skip
     finally:
@@ -222,6 +224,7 @@ def main() -> None:
               "stations_request_ms": "  of which the page's GET /stations",
               "stations_answered_ms": "  navigation -> GET /stations answered",
               "painted_after_answer_ms": "  answer -> first rows painted",
+              "parsed_ms": "    answer -> parsed (JSON)", "built_ms": "    parsed -> first rows built",
               "click_ms": "click (row N-2) -> selection painted",
               "filter_ms": "filter -> table filtered, painted", "station_view_ms": "station link -> charts drawn",
               "get_stations_ms": "GET /stations alone (httpx)"}  # fmt: skip

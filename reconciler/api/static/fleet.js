@@ -6,7 +6,7 @@ import { ago, kw, labels, localTime, revision } from "./format.js";
 
 const CONDITIONS = ["Synced", "OutOfSync", "Progressing", "Degraded", "Offline", "Suspended"];
 const FIRST_ROWS = 60; // more than a laptop screen shows
-const CHUNK_ROWS = 200;
+const CHUNK_ROWS = 120;
 
 // Rows are written as HTML (parsed natively: a thousand rows in one go), every value escaped.
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
@@ -151,7 +151,7 @@ export class FleetTable {
         if (next < stations.length) setTimeout(more, 0);
         else this.finish(stations, true);
       };
-      setTimeout(more, 0);
+      requestAnimationFrame(() => setTimeout(more, 0)); // the first rows are painted before the rest is built
       return;
     }
     this.place(stations);

@@ -35,15 +35,18 @@ export function until(iso, now = Date.now()) {
   return seconds <= 0 ? "now" : `in ${duration(seconds)}`;
 }
 
+// Formatters are built once: toLocaleString() builds one per call, which a thousand rows feel.
+const DATE_TIME = new Intl.DateTimeFormat([], { dateStyle: "short", timeStyle: "medium" });
+const HH_MM = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+const HH_MM_SS = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+
 export function localTime(iso) {
   if (!iso) return "—";
-  return new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "medium" });
+  return DATE_TIME.format(new Date(iso));
 }
 
 export function clock(date, withSeconds = false) {
-  const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
-  if (withSeconds) options.second = "2-digit";
-  return date.toLocaleTimeString([], options);
+  return (withSeconds ? HH_MM_SS : HH_MM).format(date);
 }
 
 export function revision(value) {
