@@ -10,10 +10,9 @@ unless the daemon runs with `--open-reads`. Errors are `{"detail": ...}`, never 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from reconciler import clock
 from reconciler.api import control, dashboard, observed, stations
@@ -39,18 +38,27 @@ def create_app(daemon: Daemon) -> FastAPI:
     app.include_router(stations.router(daemon, guard))
     app.include_router(observed.router(daemon, guard))  # schedules with drift, connectors (the dashboard's data)
     app.include_router(dashboard.router(daemon))  # GET / and its files, built on this API alone
-    latency = daemon.metrics.api_latency
-
-    @app.middleware("http")
-    async def timed(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = clock.monotonic()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        latency.labels(request.method, path).observe(clock.monotonic() - started)
-        return response
-
+    app.add_middleware(Timed, histogram=daemon.metrics.api_latency)
     return app
+
+
+class Timed:
+    """Pure ASGI middleware: each HTTP request's latency, labelled by method and route template."""
+
+    def __init__(self, app: Any, histogram: Any) -> None:
+        self.app = app
+        self.histogram = histogram
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = clock.monotonic()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.histogram.labels(scope.get("method", "?"), route).observe(clock.monotonic() - started)
 
 
 def _gateway(daemon: Daemon) -> Gateway:

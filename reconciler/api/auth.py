@@ -88,8 +88,11 @@ class Credentials:
         unknown = set(values) - {"user", "password", "token"}
         if unknown:
             raise CredentialsError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; use user, password, token")
-        creds = cls(values.get("user") or ("admin" if values.get("password") else None),
-                    values.get("password") or None, values.get("token") or None)  # fmt: skip
+        creds = cls(
+            values.get("user") or ("admin" if values.get("password") else None),
+            values.get("password") or None,
+            values.get("token") or None,
+        )
         if not creds.configured:
             raise CredentialsError(f"{path}: no password or token in the credentials file")
         return creds
@@ -136,8 +139,9 @@ class Guard:
     def _require(self, request: Request) -> None:
         header = request.headers.get("authorization")
         if not self.credentials.configured or not self.credentials.check(header):
-            raise HTTPException(401, "authentication required: HTTP basic or a bearer token",
-                                headers={"WWW-Authenticate": REALM})  # fmt: skip
+            raise HTTPException(
+                401, "authentication required: HTTP basic or a bearer token", headers={"WWW-Authenticate": REALM}
+            )
 
     async def writer(self, request: Request) -> None:
         self._require(request)

@@ -60,8 +60,12 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
     async def readyz() -> Response:
         """Ready: policies loaded, transport and API up (503 otherwise)."""
         ready = daemon.ready
-        body = {"status": "ready" if ready else "starting", "revision": daemon.policies.revision,
-                "stations": len(daemon.policies.stations), "policy_errors": len(daemon.policy_errors)}  # fmt: skip
+        body = {
+            "status": "ready" if ready else "starting",
+            "revision": daemon.policies.revision,
+            "stations": len(daemon.policies.stations),
+            "policy_errors": len(daemon.policy_errors),
+        }
         return Response(json.dumps(body), 200 if ready else 503, media_type="application/json")
 
     @api.get("/metrics", dependencies=read, tags=["metrics"])
@@ -79,12 +83,22 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
             limit = limit_in_force(daemon, name)["value_w"]
             power = drawn_w(info.meter_values) if info is not None else None
             condition = conditions.get(name)
-            per.append({"id": name, "power_w": power, "limit_w": limit,
-                        "condition": condition.status.value if condition else None})  # fmt: skip
+            per.append(
+                {
+                    "id": name,
+                    "power_w": power,
+                    "limit_w": limit,
+                    "condition": condition.status.value if condition else None,
+                }
+            )
         drawn = sum(p["power_w"] or 0.0 for p in per)
         limits = [p["limit_w"] for p in per if p["limit_w"] is not None]
-        return {"metrics": daemon.metrics.snapshot(), "power_drawn_w": drawn, "limit_w": sum(limits) if limits else None,
-                "stations": per}  # fmt: skip
+        return {
+            "metrics": daemon.metrics.snapshot(),
+            "power_drawn_w": drawn,
+            "limit_w": sum(limits) if limits else None,
+            "stations": per,
+        }
 
     @api.post("/reconcile", dependencies=write, tags=["fleet"])
     async def reconcile(body: ReconcileRequest | None = None) -> dict[str, Any]:
@@ -92,8 +106,11 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
         body = body or ReconcileRequest(station_id=None, selector=None, wait=30.0)
         ids = selected(body.station_id, body.selector)
         outcomes = await ops.reconcile(ids, "API request", wait=body.wait)
-        return {"status": "success", "queued": ids,
-                "outcomes": {s: {"condition": o.status.value, "reason": o.reason} for s, o in outcomes.items()}}  # fmt: skip
+        return {
+            "status": "success",
+            "queued": ids,
+            "outcomes": {s: {"condition": o.status.value, "reason": o.reason} for s, o in outcomes.items()},
+        }
 
     @api.get("/plan", dependencies=read, tags=["fleet"])
     async def plan(
@@ -107,24 +124,31 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
 
     @api.get("/events", dependencies=read, tags=["events"])
     async def list_events(
-        station: Annotated[str | None, Query()] = None, kind: Annotated[str | None, Query()] = None,
+        station: Annotated[str | None, Query()] = None,
+        kind: Annotated[str | None, Query()] = None,
         since: Annotated[int, Query(ge=0, description="events after this id")] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         """The event log, oldest first (filter by station, kind prefix, id)."""
         found = events(daemon, station, kind, since, limit)
-        return {"events": found, "last_id": found[-1]["id"] if found else since,
-                "policy_errors": [d.format_text() for d in daemon.policy_errors]}  # fmt: skip
+        return {
+            "events": found,
+            "last_id": found[-1]["id"] if found else since,
+            "policy_errors": [d.format_text() for d in daemon.policy_errors],
+        }
 
     @api.get("/events/stream", dependencies=read, tags=["events"])
     async def stream(
-        request: Request, station: Annotated[str | None, Query()] = None, kind: Annotated[str | None, Query()] = None,
+        request: Request,
+        station: Annotated[str | None, Query()] = None,
+        kind: Annotated[str | None, Query()] = None,
         since: Annotated[int | None, Query(ge=0)] = None,
-    ) -> StreamingResponse:  # fmt: skip
+    ) -> StreamingResponse:
         """Server-sent events: each new event as `data: {json}` (id = event id); a comment every 15 s."""
         assert daemon.store is not None
-        start = since if since is not None else (daemon.store.events(limit=1)[-1].id if daemon.store.events(limit=1)
-                                                 else 0)  # fmt: skip
+        start = (
+            since if since is not None else (daemon.store.events(limit=1)[-1].id if daemon.store.events(limit=1) else 0)
+        )
 
         async def feed() -> AsyncIterator[bytes]:
             last, idle = start, 0.0
@@ -144,8 +168,9 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
         return StreamingResponse(feed(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     @api.get("/overrides", dependencies=read, tags=["overrides"])
-    async def list_overrides(station: Annotated[str | None, Query()] = None,
-                             include_removed: Annotated[bool, Query()] = False) -> dict[str, Any]:  # fmt: skip
+    async def list_overrides(
+        station: Annotated[str | None, Query()] = None, include_removed: Annotated[bool, Query()] = False
+    ) -> dict[str, Any]:
         """Active overrides (who, when, why, expiry); with include_removed, their history too."""
         assert daemon.state is not None
         return {"overrides": [o.to_json() for o in daemon.state.overrides(station, active=not include_removed)]}
@@ -157,10 +182,15 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
             override, outcome = await ops.remove_override(override_id, caller(request))
         except OperationError as exc:
             raise HTTPException(exc.status, exc.message) from None
-        return {"status": "success", "override_id": override.id, "station_id": override.station_id,
-                "condition": outcome.status.value if outcome else None,
-                "message": f"override #{override.id} removed; git's state is back"
-                if outcome is not None and outcome.status.value == "Synced" else f"override #{override.id} removed"}  # fmt: skip
+        return {
+            "status": "success",
+            "override_id": override.id,
+            "station_id": override.station_id,
+            "condition": outcome.status.value if outcome else None,
+            "message": f"override #{override.id} removed; git's state is back"
+            if outcome is not None and outcome.status.value == "Synced"
+            else f"override #{override.id} removed",
+        }
 
     # --- demo mode --------------------------------------------------------------------------------------
 

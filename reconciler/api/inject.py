@@ -30,12 +30,29 @@ from reconciler.transport.gateway import Gateway, Reply, ReplyKind
 
 # OCPP 1.6 (core, firmware, local list, reservation, remote trigger, smart charging profiles):
 # every action the Central System may send to a charge point.
-CENTRAL_SYSTEM_ACTIONS = frozenset({
-    "CancelReservation", "ChangeAvailability", "ChangeConfiguration", "ClearCache", "ClearChargingProfile",
-    "DataTransfer", "GetCompositeSchedule", "GetConfiguration", "GetDiagnostics", "GetLocalListVersion",
-    "RemoteStartTransaction", "RemoteStopTransaction", "ReserveNow", "Reset", "SendLocalList",
-    "SetChargingProfile", "TriggerMessage", "UnlockConnector", "UpdateFirmware",
-})  # fmt: skip
+CENTRAL_SYSTEM_ACTIONS = frozenset(
+    {
+        "CancelReservation",
+        "ChangeAvailability",
+        "ChangeConfiguration",
+        "ClearCache",
+        "ClearChargingProfile",
+        "DataTransfer",
+        "GetCompositeSchedule",
+        "GetConfiguration",
+        "GetDiagnostics",
+        "GetLocalListVersion",
+        "RemoteStartTransaction",
+        "RemoteStopTransaction",
+        "ReserveNow",
+        "Reset",
+        "SendLocalList",
+        "SetChargingProfile",
+        "TriggerMessage",
+        "UnlockConnector",
+        "UpdateFirmware",
+    }
+)
 MAX_BODY = 1 << 20
 
 
@@ -108,12 +125,19 @@ def inject_router(gateway: Callable[[], Gateway], guard: Guard, observe: Observe
     @router.post(
         "/api/inject/{chargePointId}",
         dependencies=[Depends(guard.writer)],
-        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-            "schema": InjectRequest.model_json_schema()}}}},
-        responses={200: {"description": "the charger's reply payload, or {error: {code, description}}"},
-                   400: {"description": "bad body or action"}, 404: {"description": "station not connected"},
-                   504: {"description": "the charger did not answer in time"}},
-    )  # fmt: skip
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": InjectRequest.model_json_schema()}},
+            }
+        },
+        responses={
+            200: {"description": "the charger's reply payload, or {error: {code, description}}"},
+            400: {"description": "bad body or action"},
+            404: {"description": "station not connected"},
+            504: {"description": "the charger did not answer in time"},
+        },
+    )
     async def inject(chargePointId: str, request: Request) -> JSONResponse:
         """Send any OCPP 1.6 call to a connected station and return the charger's reply."""
         data, problem = await read_json_body(request)

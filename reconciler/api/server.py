@@ -75,18 +75,33 @@ class HttpServer:
     """uvicorn serving `app` on host:port of the running loop."""
 
     def __init__(
-        self, app: Any, host: str = "127.0.0.1", port: int = 0, *, read_timeout: float = 10.0,
-        shutdown_timeout: float = 5.0, log_level: str = "warning",
-    ) -> None:  # fmt: skip
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        read_timeout: float = 10.0,
+        shutdown_timeout: float = 5.0,
+        log_level: str = "warning",
+    ) -> None:
         self.app = app
         self.host = host
         self.port = port
         protocol = type("Protocol", (ReadTimeoutProtocol,), {"read_timeout": read_timeout})
         self.config = uvicorn.Config(
-            app, host=host, port=port, http=protocol, lifespan="off", log_level=log_level, access_log=False,
-            timeout_keep_alive=5, timeout_graceful_shutdown=int(max(1, shutdown_timeout)), server_header=False,
-            log_config=None, ws="none",
-        )  # fmt: skip
+            app,
+            host=host,
+            port=port,
+            http=protocol,
+            lifespan="off",
+            log_level=log_level,
+            access_log=False,
+            timeout_keep_alive=5,
+            timeout_graceful_shutdown=int(max(1, shutdown_timeout)),
+            server_header=False,
+            log_config=None,
+            ws="none",
+        )
         self._server = _Server(self.config)
         self._task: asyncio.Task[None] | None = None
         self._socket: socket.socket | None = None

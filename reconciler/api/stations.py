@@ -78,7 +78,7 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
         import json
         import time
 
-        key = (daemon.generation, int(time.monotonic()), condition, selector)
+        key = (daemon.generation, int(time.monotonic() / 2), condition, selector)  # fresh within 2 s
         body = cache.get(key)
         if body is None:
             try:
@@ -86,7 +86,8 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
             except ValueError as exc:
                 raise HTTPException(400, str(exc)) from None
             body = json.dumps(stations(daemon, condition, labels)).encode()
-            cache.clear()
+            if len(cache) > 32:
+                cache.clear()
             cache[key] = body
         return Response(body, media_type="application/json")
 
@@ -100,25 +101,33 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
     async def set_profile(station_id: str, body: ChargingProfileRequest, request: Request) -> dict[str, Any]:
         """Install a profile as an override (recorded with who/why/expiry, applied and verified by the engine)."""
         try:
-            applied = await ops.add_override(station_id, body.connector_id, body.profile, who=caller(request),
-                                             why=body.reason, ttl=body.ttl_seconds)  # fmt: skip
+            applied = await ops.add_override(
+                station_id, body.connector_id, body.profile, who=caller(request), why=body.reason, ttl=body.ttl_seconds
+            )
         except OperationError as exc:
             raise _fail(exc) from None
         ok = applied.csms_status == "Accepted" or applied.outcome is None or applied.csms_status is None
-        return {"status": "success" if ok else "error", "station_id": station_id,
-                "profile_id": applied.override.profile.get("chargingProfileId"), "csms_status": applied.csms_status,
-                "message": applied.message, "override_id": applied.override.id,
-                "expires_at": applied.override.to_json()["expires_at"]}  # fmt: skip
+        return {
+            "status": "success" if ok else "error",
+            "station_id": station_id,
+            "profile_id": applied.override.profile.get("chargingProfileId"),
+            "csms_status": applied.csms_status,
+            "message": applied.message,
+            "override_id": applied.override.id,
+            "expires_at": applied.override.to_json()["expires_at"],
+        }
 
     @api.delete("/stations/{station_id}/charging_profile", dependencies=write)
     async def clear_profile(
-        station_id: str, request: Request,
+        station_id: str,
+        request: Request,
         profile_id: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
         connector_id: Annotated[int | None, Query(ge=0, le=64)] = None,
         charging_profile_purpose: Annotated[
-            Literal["ChargePointMaxProfile", "TxDefaultProfile", "TxProfile"] | None, Query()] = None,
+            Literal["ChargePointMaxProfile", "TxDefaultProfile", "TxProfile"] | None, Query()
+        ] = None,
         stack_level: Annotated[int | None, Query(ge=0, le=1000)] = None,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         """ClearChargingProfile with these filters (none: clear all); says whether self-heal restores git's."""
         filters: dict[str, Any] = {}
         if profile_id is not None:
@@ -136,10 +145,11 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
 
     @api.get("/stations/{station_id}/composite_schedule", dependencies=read)
     async def composite_schedule(
-        station_id: str, connector_id: Annotated[int, Query(ge=0, le=64)] = 0,
+        station_id: str,
+        connector_id: Annotated[int, Query(ge=0, le=64)] = 0,
         duration: Annotated[int, Query(gt=0, le=7 * 86_400)] = 86_400,
         charging_rate_unit: Annotated[Literal["W", "A"], Query()] = "W",
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         """The charger's live GetCompositeSchedule answer (default unit W)."""
         ops.require_connected(station_id) if station_id in daemon.policies.stations else known(station_id)
         assert daemon.gateway is not None
@@ -155,17 +165,19 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
 
     @api.get("/stations/{station_id}/expected_schedule", dependencies=read)
     async def expected(
-        station_id: str, connector_id: Annotated[int, Query(ge=0, le=64)] = 0,
+        station_id: str,
+        connector_id: Annotated[int, Query(ge=0, le=64)] = 0,
         duration: Annotated[int, Query(gt=0, le=7 * 86_400)] = 86_400,
         charging_rate_unit: Annotated[Literal["W", "A"], Query()] = "W",
         explain: Annotated[bool, Query(description="add which profile governs each period")] = False,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         """The composite the charger should report, from the desired state (git + overrides), same shape."""
         known(station_id)
         if connector_id > daemon.policies.stations[station_id].connectors:
             raise HTTPException(400, f"connector_id {connector_id} does not exist on {station_id}")
-        schedule = expected_schedule(daemon, station_id, connector_id, duration, RateUnit(charging_rate_unit),
-                                     explain=explain)  # fmt: skip
+        schedule = expected_schedule(
+            daemon, station_id, connector_id, duration, RateUnit(charging_rate_unit), explain=explain
+        )
         return {"station_id": station_id, **schedule}
 
     @api.post("/stations/{station_id}/test_profiles", dependencies=write)
@@ -177,19 +189,36 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
             ops.require_connected(station_id)
             state = daemon.policies.desired[station_id]
             running = daemon.engine.transactions(station_id) if daemon.engine is not None else {}
-            scenario = build_scenario(body.scenario, params, timezone=state.site_timezone, now=daemon.now(),
-                                      transactions={t.transaction_id: c for c, t in running.items()
-                                                    if t.transaction_id is not None})  # fmt: skip
-            applied = await ops.add_override(station_id, scenario.connector_id, scenario.profile, who=caller(request),
-                                             why=body.reason or f"test_profiles {scenario.name}",
-                                             ttl=body.ttl_seconds, scenario=scenario)  # fmt: skip
+            scenario = build_scenario(
+                body.scenario,
+                params,
+                timezone=state.site_timezone,
+                now=daemon.now(),
+                transactions={t.transaction_id: c for c, t in running.items() if t.transaction_id is not None},
+            )
+            applied = await ops.add_override(
+                station_id,
+                scenario.connector_id,
+                scenario.profile,
+                who=caller(request),
+                why=body.reason or f"test_profiles {scenario.name}",
+                ttl=body.ttl_seconds,
+                scenario=scenario,
+            )
         except (OperationError, ScenarioError) as exc:
             raise _fail(exc) from None
         ok = applied.csms_status in ("Accepted", None)
-        return {"status": "success" if ok else "error", "station_id": station_id, "scenario": scenario.name,
-                "profile_id": applied.override.profile.get("chargingProfileId"), "csms_status": applied.csms_status,
-                "message": applied.message, "computed": scenario.computed, "override_id": applied.override.id,
-                "expires_at": applied.override.to_json()["expires_at"]}  # fmt: skip
+        return {
+            "status": "success" if ok else "error",
+            "station_id": station_id,
+            "scenario": scenario.name,
+            "profile_id": applied.override.profile.get("chargingProfileId"),
+            "csms_status": applied.csms_status,
+            "message": applied.message,
+            "computed": scenario.computed,
+            "override_id": applied.override.id,
+            "expires_at": applied.override.to_json()["expires_at"],
+        }
 
     @api.post("/stations/{station_id}/suspend", dependencies=write)
     async def suspend(station_id: str, request: Request, body: ActionRequest | None = None) -> dict[str, Any]:
@@ -198,8 +227,12 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
         assert daemon.state is not None
         daemon.state.suspend(station_id, caller(request), body.reason if body else None, daemon.now())
         await ops.reconcile([station_id], "suspended", wait=10)
-        return {"status": "success", "station_id": station_id, "condition": "Suspended",
-                "message": "reconciling paused; manual changes stay until resume"}  # fmt: skip
+        return {
+            "status": "success",
+            "station_id": station_id,
+            "condition": "Suspended",
+            "message": "reconciling paused; manual changes stay until resume",
+        }
 
     @api.post("/stations/{station_id}/resume", dependencies=write)
     async def resume(station_id: str) -> dict[str, Any]:
@@ -208,8 +241,13 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
         assert daemon.state is not None
         was = daemon.state.resume(station_id)
         outcome = (await ops.reconcile([station_id], "resumed", wait=30)).get(station_id)
-        return {"status": "success", "station_id": station_id, "was_suspended": was,
-                "condition": outcome.status.value if outcome else None, "reason": outcome.reason if outcome else None}  # fmt: skip
+        return {
+            "status": "success",
+            "station_id": station_id,
+            "was_suspended": was,
+            "condition": outcome.status.value if outcome else None,
+            "reason": outcome.reason if outcome else None,
+        }
 
     return api
 

@@ -41,8 +41,15 @@ def limit_in_force(daemon: Daemon, station_id: str, ledger: list[Any] | None = N
     ledger = daemon.store.ledger(station_id) if ledger is None else ledger
     installed = [(e.connector_id, e.profile) for e in ledger]
     context = station.context.with_(uncovered=Uncovered.NO_LIMIT, limit_step=None)
-    composite = compute_composite(installed, connector_id=0, now=daemon.now(), duration=1, unit=RateUnit.W,
-                                  context=context, transactions=daemon.engine.transactions(station_id))  # fmt: skip
+    composite = compute_composite(
+        installed,
+        connector_id=0,
+        now=daemon.now(),
+        duration=1,
+        unit=RateUnit.W,
+        context=context,
+        transactions=daemon.engine.transactions(station_id),
+    )
     first = composite.periods[0].limit if composite.periods else None
     value = hardware if first is None else min(first, hardware)
     per = {str(c): limit_w(daemon, station_id, c) for c in range(1, station.connectors + 1)}
@@ -54,8 +61,14 @@ def limit_in_force(daemon: Daemon, station_id: str, ledger: list[Any] | None = N
         source = "override"
     else:
         source = "policy"
-    return {"value_w": value, "unit": "W", "connectors": per, "source": source, "hardware_w": hardware,
-            "governed_by": governing.describe() if governing is not None else None}  # fmt: skip
+    return {
+        "value_w": value,
+        "unit": "W",
+        "connectors": per,
+        "source": source,
+        "hardware_w": hardware,
+        "governed_by": governing.describe() if governing is not None else None,
+    }
 
 
 def station_summary(daemon: Daemon, station_id: str, conditions: dict[str, Any]) -> dict[str, Any]:
@@ -129,38 +142,70 @@ def station_detail(daemon: Daemon, station_id: str) -> dict[str, Any]:
     station = daemon.policies.stations[station_id]
     layered = daemon.engine.desired_state(station_id)
     desired = [
-        {"connector_id": p.connector_id, "profile_id": p.profile.charging_profile_id, "source": p.policy,
-         "location": str(p.location), "template": p.template, "profile": profile_to_ocpp(p.profile)}
+        {
+            "connector_id": p.connector_id,
+            "profile_id": p.profile.charging_profile_id,
+            "source": p.policy,
+            "location": str(p.location),
+            "template": p.template,
+            "profile": profile_to_ocpp(p.profile),
+        }
         for p in layered.profiles
-    ]  # fmt: skip
+    ]
     ledger = [
-        {"connector_id": e.connector_id, "profile_id": e.profile.charging_profile_id, "revision": e.revision,
-         "confirmed": e.confirmed, "purpose": e.profile.purpose.value, "stack_level": e.profile.stack_level}
+        {
+            "connector_id": e.connector_id,
+            "profile_id": e.profile.charging_profile_id,
+            "revision": e.revision,
+            "confirmed": e.confirmed,
+            "purpose": e.profile.purpose.value,
+            "stack_level": e.profile.stack_level,
+        }
         for e in daemon.store.ledger(station_id)
-    ]  # fmt: skip
+    ]
     configuration = daemon.store.configuration(station_id)
     caps = station.context.capabilities
-    capabilities = {"ChargeProfileMaxStackLevel": caps.max_stack_level, "ChargingScheduleMaxPeriods": caps.max_periods,
-                    "MaxChargingProfilesInstalled": caps.max_profiles,
-                    "ChargingScheduleAllowedChargingRateUnit": [u.value for u in caps.allowed_units],
-                    "read_from_charger": {k: v.get("value") for k, v in configuration[0].items()} if configuration
-                    else None}  # fmt: skip
+    capabilities = {
+        "ChargeProfileMaxStackLevel": caps.max_stack_level,
+        "ChargingScheduleMaxPeriods": caps.max_periods,
+        "MaxChargingProfilesInstalled": caps.max_profiles,
+        "ChargingScheduleAllowedChargingRateUnit": [u.value for u in caps.allowed_units],
+        "read_from_charger": {k: v.get("value") for k, v in configuration[0].items()} if configuration else None,
+    }
     events = [_event(e) for e in daemon.store.events(station_id=station_id, limit=50)]
     outcome = daemon.latest.get(station_id)
     plan = None
     if outcome is not None and outcome.plan is not None:
-        plan = {"actions": [f"{a.kind.symbol} {a.describe()}" for a in outcome.plan.actions],
-                "blocked": outcome.plan.blocked, "refused": outcome.plan.refused, "notes": list(outcome.plan.notes)}  # fmt: skip
-    return {**summary, "desired_profiles": desired, "ledger": ledger,
-            "override_details": [o.to_json() for o in daemon.state.overrides(station_id)],
-            "intents": [{"transaction_id": i.transaction_id, "connector_id": i.connector_id, "policy": i.policy}
-                        for i in daemon.state.intents(station_id)],
-            "capabilities": capabilities, "last_plan": plan, "events": events}  # fmt: skip
+        plan = {
+            "actions": [f"{a.kind.symbol} {a.describe()}" for a in outcome.plan.actions],
+            "blocked": outcome.plan.blocked,
+            "refused": outcome.plan.refused,
+            "notes": list(outcome.plan.notes),
+        }
+    return {
+        **summary,
+        "desired_profiles": desired,
+        "ledger": ledger,
+        "override_details": [o.to_json() for o in daemon.state.overrides(station_id)],
+        "intents": [
+            {"transaction_id": i.transaction_id, "connector_id": i.connector_id, "policy": i.policy}
+            for i in daemon.state.intents(station_id)
+        ],
+        "capabilities": capabilities,
+        "last_plan": plan,
+        "events": events,
+    }
 
 
 def _event(event: Any) -> dict[str, Any]:
-    return {"id": event.id, "at": _time(event.at), "station_id": event.station_id, "kind": event.kind,
-            "message": event.message, "revision": event.revision}  # fmt: skip
+    return {
+        "id": event.id,
+        "at": _time(event.at),
+        "station_id": event.station_id,
+        "kind": event.kind,
+        "message": event.message,
+        "revision": event.revision,
+    }
 
 
 def events(daemon: Daemon, station: str | None, kind: str | None, since: int, limit: int) -> list[dict[str, Any]]:
@@ -170,8 +215,9 @@ def events(daemon: Daemon, station: str | None, kind: str | None, since: int, li
     return out[-limit:]
 
 
-def expected_schedule(daemon: Daemon, station_id: str, connector_id: int, duration: int, unit: RateUnit,
-                      *, explain: bool = False) -> dict[str, Any]:  # fmt: skip
+def expected_schedule(
+    daemon: Daemon, station_id: str, connector_id: int, duration: int, unit: RateUnit, *, explain: bool = False
+) -> dict[str, Any]:
     """What the charger should answer to GetCompositeSchedule, from the desired state (with overrides)."""
     assert daemon.engine is not None
     state = daemon.engine.desired_state(station_id)
@@ -180,14 +226,29 @@ def expected_schedule(daemon: Daemon, station_id: str, connector_id: int, durati
     transactions = daemon.engine.transactions(station_id)
     now = daemon.now()
     if explain:
-        composite, explanations = explain_composite(installed, connector_id=connector_id, now=now, duration=duration,
-                                                    unit=unit, context=context, transactions=transactions)  # fmt: skip
+        composite, explanations = explain_composite(
+            installed,
+            connector_id=connector_id,
+            now=now,
+            duration=duration,
+            unit=unit,
+            context=context,
+            transactions=transactions,
+        )
     else:
-        composite = compute_composite(installed, connector_id=connector_id, now=now, duration=duration, unit=unit,
-                                      context=context, transactions=transactions)  # fmt: skip
+        composite = compute_composite(
+            installed,
+            connector_id=connector_id,
+            now=now,
+            duration=duration,
+            unit=unit,
+            context=context,
+            transactions=transactions,
+        )
         explanations = []
     out = composite_to_ocpp(composite)
     if explain:
-        out["explain"] = [{"startPeriod": e.period.start_period, "limit": e.period.limit, "why": e.reason}
-                          for e in explanations]  # fmt: skip
+        out["explain"] = [
+            {"startPeriod": e.period.start_period, "limit": e.period.limit, "why": e.reason} for e in explanations
+        ]
     return out

@@ -65,17 +65,26 @@ def greeting(daemon: Daemon, credentials: Credentials, out: Console) -> None:
     out.print(f"dashboard:            {url}/      (sign in with the credentials below)", highlight=False)
     out.print(f"API and OpenAPI docs: {url}/docs", highlight=False)
     out.print(f"Central System:       {daemon.transport_url}", highlight=False)
-    out.print(f"credentials (generated for this run, shown only here): user {user}  password {password}",
-              highlight=False)  # fmt: skip
+    out.print(
+        f"credentials (generated for this run, shown only here): user {user}  password {password}", highlight=False
+    )
     out.print("\ntry:", highlight=False)
     out.print(f"  curl -s -u {user}:{password} {url}/stations", highlight=False, markup=False)
-    out.print(f"  curl -s -u {user}:{password} -X POST {url}/stations/{first}/test_profiles "
-              "-H 'Content-Type: application/json' -d '{\"scenario\": \"peak_shaving\", \"max_power_w\": 7400}'",
-              highlight=False, markup=False)  # fmt: skip
-    out.print(f"  curl -s -u {user}:{password} '{url}/stations/{first}/composite_schedule?connector_id=0&duration=3600'",
-              highlight=False, markup=False)  # fmt: skip
-    out.print("\nedit a file under the policy directory and watch the daemon converge; Ctrl-C stops everything.",
-              highlight=False)  # fmt: skip
+    out.print(
+        f"  curl -s -u {user}:{password} -X POST {url}/stations/{first}/test_profiles "
+        '-H \'Content-Type: application/json\' -d \'{"scenario": "peak_shaving", "max_power_w": 7400}\'',
+        highlight=False,
+        markup=False,
+    )
+    out.print(
+        f"  curl -s -u {user}:{password} '{url}/stations/{first}/composite_schedule?connector_id=0&duration=3600'",
+        highlight=False,
+        markup=False,
+    )
+    out.print(
+        "\nedit a file under the policy directory and watch the daemon converge; Ctrl-C stops everything.",
+        highlight=False,
+    )
 
 
 async def wait_synced(daemon: Daemon, timeout: float) -> bool:
@@ -83,7 +92,9 @@ async def wait_synced(daemon: Daemon, timeout: float) -> bool:
     deadline = loop.time() + timeout
     while loop.time() < deadline:
         conditions = daemon.conditions()
-        if all(conditions.get(s) is not None and conditions[s].status is Status.SYNCED for s in daemon.policies.stations):
+        if all(
+            conditions.get(s) is not None and conditions[s].status is Status.SYNCED for s in daemon.policies.stations
+        ):
             return True
         await asyncio.sleep(0.2)
     return False
@@ -95,26 +106,40 @@ def demo_daemon(policies: Path, state: Path, http: str | None, out: Console, syn
     credentials = Credentials.generate()
     http = http or f"127.0.0.1:{free_port(8000)}"
     settings = DaemonSettings(
-        policies=(policies,), db=state / "state.db", credentials=credentials, listen=f"127.0.0.1:{free_port()}",
-        station_passwords={"*": station_password}, http=http, queue=QueueSettings(interval=60.0), demo=True,
+        policies=(policies,),
+        db=state / "state.db",
+        credentials=credentials,
+        listen=f"127.0.0.1:{free_port()}",
+        station_passwords={"*": station_password},
+        http=http,
+        queue=QueueSettings(interval=60.0),
+        demo=True,
         shutdown_timeout=5.0,
-    )  # fmt: skip
+    )
     setup_logging("text", logging.WARNING)
     daemon = Daemon(settings, loaded)
 
     async def ready(running: Daemon) -> None:
         assert running.central is not None
         central = running.central
-        running.fleet = DemoFleet(central.url, loaded, station_password, state_dir=state / "simulators",
-                                  admit=lambda s: central.add_station(s))  # fmt: skip
-        out.print(f"starting {len(loaded.stations)} simulated charge points for {policies} -> {central.url}/...",
-                  highlight=False)  # fmt: skip
+        running.fleet = DemoFleet(
+            central.url,
+            loaded,
+            station_password,
+            state_dir=state / "simulators",
+            admit=lambda s: central.add_station(s),
+        )
+        out.print(
+            f"starting {len(loaded.stations)} simulated charge points for {policies} -> {central.url}/...",
+            highlight=False,
+        )
         await running.fleet.start()
         if await wait_synced(running, synced_timeout):
             greeting(running, credentials, out)
         else:
-            not_yet = {s: (c.status.value, c.reason) for s, c in running.conditions().items()
-                       if c.status is not Status.SYNCED}  # fmt: skip
+            not_yet = {
+                s: (c.status.value, c.reason) for s, c in running.conditions().items() if c.status is not Status.SYNCED
+            }
             out.print(f"not every station is Synced after {synced_timeout:g}s: {not_yet}", highlight=False)
             greeting(running, credentials, out)
 
@@ -140,8 +165,10 @@ async def run_once(policies: Path, state: Path, out: Console, *, keep: bool) -> 
     async with CentralSystem(port=port, passwords={"*": password}, known_stations=selected) as central:
         fleet = DemoFleet(central.url, loaded, password, state_dir=state / "simulators")
         out.rule("1. simulated chargers")
-        out.print(f"starting {len(selected)} simulated charge points for the stations of {policies} -> "
-                  f"{central.url}/...", highlight=False)  # fmt: skip
+        out.print(
+            f"starting {len(selected)} simulated charge points for the stations of {policies} -> {central.url}/...",
+            highlight=False,
+        )
         try:
             await fleet.start()
             reachable = await central.wait_for_stations(selected, 30.0)
@@ -173,16 +200,28 @@ async def run_once(policies: Path, state: Path, out: Console, *, keep: bool) -> 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
-        policies: Annotated[Path, typer.Option("--policies", "-p", metavar="DIR", help="policy directory; one "
-                            "simulated charge point per Station it declares")] = Path("policies"),
+        policies: Annotated[
+            Path,
+            typer.Option(
+                "--policies",
+                "-p",
+                metavar="DIR",
+                help="policy directory; one simulated charge point per Station it declares",
+            ),
+        ] = Path("policies"),
         once: Annotated[bool, typer.Option("--once", help="plan -> apply -> plan, then exit (no daemon)")] = False,
-        http: Annotated[str | None, typer.Option("--http", metavar="HOST:PORT",
-                        help="API address (default 127.0.0.1:8000, or a free port)")] = None,
-        state_dir: Annotated[Path | None, typer.Option("--state-dir", metavar="DIR",
-                             help="keep state here (default: a temp dir)")] = None,
-        synced_timeout: Annotated[float, typer.Option("--synced-timeout", metavar="SECONDS",
-                                  help="how long to wait for every station to be Synced")] = 60.0,
-    ) -> None:  # fmt: skip
+        http: Annotated[
+            str | None,
+            typer.Option("--http", metavar="HOST:PORT", help="API address (default 127.0.0.1:8000, or a free port)"),
+        ] = None,
+        state_dir: Annotated[
+            Path | None, typer.Option("--state-dir", metavar="DIR", help="keep state here (default: a temp dir)")
+        ] = None,
+        synced_timeout: Annotated[
+            float,
+            typer.Option("--synced-timeout", metavar="SECONDS", help="how long to wait for every station to be Synced"),
+        ] = 60.0,
+    ) -> None:
         """Run the product locally: the watch daemon, its API and simulated chargers for the policies' stations.
 
         Waits until every station is Synced, prints the API URL, generated credentials and curl examples,

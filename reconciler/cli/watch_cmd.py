@@ -99,38 +99,71 @@ async def run_daemon(daemon: Daemon, on_ready: Callable[[Daemon], Awaitable[None
 def register(app: typer.Typer) -> None:
     @app.command("watch", help=HELP)
     def watch(
-        policies: Annotated[list[Path] | None, typer.Option("--policies", "-p", metavar="DIR",
-                            help="policy directory or file (repeatable); default policies/")] = None,
-        listen: Annotated[str | None, typer.Option("--listen", metavar="HOST:PORT",
-                          help="embedded Central System (default 127.0.0.1:9000)")] = None,
-        via: Annotated[str | None, typer.Option("--via", metavar="URL", help="reach chargers through this inject API")] = None,
+        policies: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--policies", "-p", metavar="DIR", help="policy directory or file (repeatable); default policies/"
+            ),
+        ] = None,
+        listen: Annotated[
+            str | None,
+            typer.Option("--listen", metavar="HOST:PORT", help="embedded Central System (default 127.0.0.1:9000)"),
+        ] = None,
+        via: Annotated[
+            str | None, typer.Option("--via", metavar="URL", help="reach chargers through this inject API")
+        ] = None,
         http: Annotated[str, typer.Option("--http", metavar="HOST:PORT", help="REST API address")] = "127.0.0.1:8000",
-        db: Annotated[Path | None, typer.Option("--db", metavar="FILE",
-                      help="state file; default .reconciler/state.db beside the policies")] = None,
-        passwords: Annotated[Path | None, typer.Option("--passwords", metavar="FILE",
-                             help="YAML/JSON file: station id -> password")] = None,
-        credentials: Annotated[Path | None, typer.Option("--credentials", metavar="FILE",
-                               help="API credentials file (user, password, token)")] = None,
-        open_reads: Annotated[bool, typer.Option("--open-reads", help="serve read-only endpoints without credentials")] = False,
-        drift_interval: Annotated[float, typer.Option("--drift-interval", metavar="SECONDS", min=1.0,
-                                  help="periodic drift check per station")] = 300.0,
-        jitter: Annotated[float, typer.Option("--jitter", metavar="SHARE", min=0.0, max=0.9,
-                          help="+- share of the interval")] = 0.1,
-        concurrency: Annotated[int, typer.Option("--concurrency", metavar="N", min=1, help="stations reconciled at once")] = 32,
+        db: Annotated[
+            Path | None,
+            typer.Option("--db", metavar="FILE", help="state file; default .reconciler/state.db beside the policies"),
+        ] = None,
+        passwords: Annotated[
+            Path | None, typer.Option("--passwords", metavar="FILE", help="YAML/JSON file: station id -> password")
+        ] = None,
+        credentials: Annotated[
+            Path | None,
+            typer.Option("--credentials", metavar="FILE", help="API credentials file (user, password, token)"),
+        ] = None,
+        open_reads: Annotated[
+            bool, typer.Option("--open-reads", help="serve read-only endpoints without credentials")
+        ] = False,
+        drift_interval: Annotated[
+            float, typer.Option("--drift-interval", metavar="SECONDS", min=1.0, help="periodic drift check per station")
+        ] = 300.0,
+        jitter: Annotated[
+            float, typer.Option("--jitter", metavar="SHARE", min=0.0, max=0.9, help="+- share of the interval")
+        ] = 0.1,
+        concurrency: Annotated[
+            int, typer.Option("--concurrency", metavar="N", min=1, help="stations reconciled at once")
+        ] = 32,
         debounce: Annotated[int, typer.Option("--debounce", metavar="MS", min=1, help="file-change debounce")] = 50,
-        override_ttl: Annotated[float, typer.Option("--override-ttl", metavar="SECONDS", min=1.0,
-                                help="default lifetime of an override")] = 3600.0,
-        pull: Annotated[float | None, typer.Option("--pull", metavar="SECONDS", min=5.0,
-                        help="git pull --ff-only the policy repository this often")] = None,
-        notify: Annotated[list[str] | None, typer.Option("--notify", metavar="URL",
-                          help="POST a JSON event here on condition changes (repeatable)")] = None,
-        call_timeout: Annotated[float, typer.Option("--call-timeout", metavar="SECONDS", help="per charger call")] = 10.0,
-        shutdown_timeout: Annotated[float, typer.Option("--shutdown-timeout", metavar="SECONDS",
-                                    help="how long in-flight reconciles may take at shutdown")] = 10.0,
+        override_ttl: Annotated[
+            float, typer.Option("--override-ttl", metavar="SECONDS", min=1.0, help="default lifetime of an override")
+        ] = 3600.0,
+        pull: Annotated[
+            float | None,
+            typer.Option(
+                "--pull", metavar="SECONDS", min=5.0, help="git pull --ff-only the policy repository this often"
+            ),
+        ] = None,
+        notify: Annotated[
+            list[str] | None,
+            typer.Option("--notify", metavar="URL", help="POST a JSON event here on condition changes (repeatable)"),
+        ] = None,
+        call_timeout: Annotated[
+            float, typer.Option("--call-timeout", metavar="SECONDS", help="per charger call")
+        ] = 10.0,
+        shutdown_timeout: Annotated[
+            float,
+            typer.Option(
+                "--shutdown-timeout", metavar="SECONDS", help="how long in-flight reconciles may take at shutdown"
+            ),
+        ] = 10.0,
         log_format: Annotated[str, typer.Option("--log-format", metavar="text|json", help="log line format")] = "text",
-        via_user: Annotated[str | None, typer.Option("--user", metavar="USER",
-                            help="inject API user (or RECONCILER_INJECT_USER)")] = None,
-    ) -> None:  # fmt: skip
+        via_user: Annotated[
+            str | None, typer.Option("--user", metavar="USER", help="inject API user (or RECONCILER_INJECT_USER)")
+        ] = None,
+    ) -> None:
         err = Console(stderr=True, soft_wrap=True)
         if log_format not in ("text", "json"):
             raise typer.BadParameter("use text or json", param_hint="--log-format")
@@ -145,15 +178,25 @@ def register(app: typer.Typer) -> None:
             )
         first = paths[0].resolve()
         settings = DaemonSettings(
-            policies=tuple(paths), db=db or (first if first.is_dir() else first.parent).parent / ".reconciler" / "state.db",
-            credentials=api_credentials(credentials), listen=listen or ("127.0.0.1:9000" if not via else None), via=via,
+            policies=tuple(paths),
+            db=db or (first if first.is_dir() else first.parent).parent / ".reconciler" / "state.db",
+            credentials=api_credentials(credentials),
+            listen=listen or ("127.0.0.1:9000" if not via else None),
+            via=via,
             via_user=via_user or os.environ.get("RECONCILER_INJECT_USER"),
-            via_password=os.environ.get("RECONCILER_INJECT_PASSWORD"), station_passwords=station_secrets, http=http,
-            open_reads=open_reads, queue=QueueSettings(concurrency=concurrency, interval=drift_interval, jitter=jitter),
+            via_password=os.environ.get("RECONCILER_INJECT_PASSWORD"),
+            station_passwords=station_secrets,
+            http=http,
+            open_reads=open_reads,
+            queue=QueueSettings(concurrency=concurrency, interval=drift_interval, jitter=jitter),
             engine=Settings(concurrency=concurrency, retry=RetryPolicy(attempts=2, call_timeout=call_timeout)),
-            call_timeout=call_timeout, debounce_ms=debounce, override_ttl=override_ttl, pull=pull,
-            notify=tuple(notify or ()), shutdown_timeout=shutdown_timeout,
-        )  # fmt: skip
+            call_timeout=call_timeout,
+            debounce_ms=debounce,
+            override_ttl=override_ttl,
+            pull=pull,
+            notify=tuple(notify or ()),
+            shutdown_timeout=shutdown_timeout,
+        )
         setup_logging(log_format)
         daemon = Daemon(settings, loaded)
         try:

@@ -20,9 +20,14 @@ from reconciler.simulator.fleet import Fleet, station_ids
 
 class DemoFleet:
     def __init__(
-        self, url: str, policies: PolicySet, password: str, *, state_dir: Path | None = None,
+        self,
+        url: str,
+        policies: PolicySet,
+        password: str,
+        *,
+        state_dir: Path | None = None,
         admit: Callable[[str], None] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.url = url.rstrip("/")
         self.policies = policies
         self.password = password
@@ -35,9 +40,12 @@ class DemoFleet:
         spec = self.policies.stations.get(station_id)
         connectors = spec.connectors if spec is not None else 2
         max_current = spec.max_current_a if spec is not None else 32.0
-        fleet.add(SimulatedChargePoint(station_id, connectors=connectors, max_current=max_current,
-                                       state_dir=self.state_dir), password=self.password,
-                  backoff_initial=0.2, backoff_max=2.0)  # fmt: skip
+        fleet.add(
+            SimulatedChargePoint(station_id, connectors=connectors, max_current=max_current, state_dir=self.state_dir),
+            password=self.password,
+            backoff_initial=0.2,
+            backoff_max=2.0,
+        )
         return fleet
 
     async def start_station(self, station_id: str) -> None:

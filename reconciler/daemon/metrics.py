@@ -50,24 +50,40 @@ class DaemonMetrics:
         r = self.registry
         r.register(_Conditions(conditions))
         self.reconciles = PromCounter("reconciler_reconciles", "Reconciles by outcome", ["outcome"], registry=r)
-        self.duration = Histogram("reconciler_reconcile_duration_seconds", "Duration of one station's reconcile",
-                                  buckets=FAST, registry=r)  # fmt: skip
-        self.calls = PromCounter("reconciler_ocpp_calls", "OCPP calls to chargers by action and outcome",
-                                 ["action", "outcome"], registry=r)  # fmt: skip
-        self.acceptance = Gauge("reconciler_profile_acceptance_ratio",
-                                "Share of SetChargingProfile calls the chargers answered Accepted", registry=r)  # fmt: skip
-        self.compliance = Gauge("reconciler_limit_compliance_ratio",
-                                "Share of MeterValues power samples within the limit in force", registry=r)  # fmt: skip
-        self.samples = PromCounter("reconciler_meter_samples", "MeterValues power samples judged against the limit",
-                                   ["within"], registry=r)  # fmt: skip
-        self.boot_to_reapplied = Histogram("reconciler_boot_to_reapplied_seconds",
-                                           "From a BootNotification to the station verified Synced again",
-                                           buckets=SLOW, registry=r)  # fmt: skip
-        self.api_latency = Histogram("reconciler_api_request_duration_seconds", "API request latency",
-                                     ["method", "route"], buckets=FAST, registry=r)  # fmt: skip
+        self.duration = Histogram(
+            "reconciler_reconcile_duration_seconds", "Duration of one station's reconcile", buckets=FAST, registry=r
+        )
+        self.calls = PromCounter(
+            "reconciler_ocpp_calls", "OCPP calls to chargers by action and outcome", ["action", "outcome"], registry=r
+        )
+        self.acceptance = Gauge(
+            "reconciler_profile_acceptance_ratio",
+            "Share of SetChargingProfile calls the chargers answered Accepted",
+            registry=r,
+        )
+        self.compliance = Gauge(
+            "reconciler_limit_compliance_ratio",
+            "Share of MeterValues power samples within the limit in force",
+            registry=r,
+        )
+        self.samples = PromCounter(
+            "reconciler_meter_samples", "MeterValues power samples judged against the limit", ["within"], registry=r
+        )
+        self.boot_to_reapplied = Histogram(
+            "reconciler_boot_to_reapplied_seconds",
+            "From a BootNotification to the station verified Synced again",
+            buckets=SLOW,
+            registry=r,
+        )
+        self.api_latency = Histogram(
+            "reconciler_api_request_duration_seconds",
+            "API request latency",
+            ["method", "route"],
+            buckets=FAST,
+            registry=r,
+        )
         self.reloads = PromCounter("reconciler_policy_reloads", "Policy reloads by result", ["result"], registry=r)
-        self.notifications = PromCounter("reconciler_notifications", "Notifications by result", ["result"],
-                                         registry=r)  # fmt: skip
+        self.notifications = PromCounter("reconciler_notifications", "Notifications by result", ["result"], registry=r)
         self.sets: Counter[str] = Counter()  # answers to SetChargingProfile: Accepted / other
         self.within = Counter[bool]()
         self.acceptance.set(1.0)
@@ -101,8 +117,11 @@ class DaemonMetrics:
                 total = sum(s.value for s in samples if s.name.endswith("_sum"))
                 out[family.name] = {"count": count, "sum": total, "mean": total / count if count else None}
             else:
-                out[family.name] = [{"labels": s.labels, "value": s.value} for s in samples
-                                    if s.name.endswith("_total") or family.type == "gauge"]  # fmt: skip
+                out[family.name] = [
+                    {"labels": s.labels, "value": s.value}
+                    for s in samples
+                    if s.name.endswith("_total") or family.type == "gauge"
+                ]
         return out
 
 

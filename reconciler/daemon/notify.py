@@ -26,9 +26,16 @@ log = logging.getLogger(__name__)
 
 class Notifier:
     def __init__(
-        self, urls: Sequence[str], *, attempts: int = 4, base_delay: float = 0.5, max_delay: float = 10.0,
-        timeout: float = 5.0, maxsize: int = 1000, counted: Callable[[str], None] | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        urls: Sequence[str],
+        *,
+        attempts: int = 4,
+        base_delay: float = 0.5,
+        max_delay: float = 10.0,
+        timeout: float = 5.0,
+        maxsize: int = 1000,
+        counted: Callable[[str], None] | None = None,
+    ) -> None:
         self.urls = list(urls)
         self.attempts = attempts
         self.base_delay = base_delay
@@ -82,6 +89,7 @@ class Notifier:
             if attempt + 1 < self.attempts:
                 ceiling = min(self.max_delay, self.base_delay * 2**attempt)
                 await asyncio.sleep(self._rng.uniform(ceiling / 2, ceiling))
-        log.warning("notification %s to %s failed after %d attempts (%s)", event.get("kind"), host, self.attempts,
-                    problem)  # fmt: skip
+        log.warning(
+            "notification %s to %s failed after %d attempts (%s)", event.get("kind"), host, self.attempts, problem
+        )
         self._count("failed")

@@ -68,9 +68,17 @@ class Operations:
     # --- overrides ------------------------------------------------------------------------------------
 
     async def add_override(
-        self, station_id: str, connector_id: int, profile: dict[str, Any], *, who: str, why: str | None,
-        ttl: float | None, scenario: Scenario | None = None, wait: float = 30.0,
-    ) -> Applied:  # fmt: skip
+        self,
+        station_id: str,
+        connector_id: int,
+        profile: dict[str, Any],
+        *,
+        who: str,
+        why: str | None,
+        ttl: float | None,
+        scenario: Scenario | None = None,
+        wait: float = 30.0,
+    ) -> Applied:
         self.require_connected(station_id)
         daemon = self.daemon
         desired = daemon.policies.desired[station_id]
@@ -83,8 +91,9 @@ class Operations:
             assert daemon.store is not None
             ledger_ids = {e.profile.charging_profile_id for e in daemon.store.ledger(station_id)}
             try:
-                body["chargingProfileId"], body["stackLevel"] = free_slot(desired, active, ledger_ids, connector_id,
-                                                                          scenario.purpose)  # fmt: skip
+                body["chargingProfileId"], body["stackLevel"] = free_slot(
+                    desired, active, ledger_ids, connector_id, scenario.purpose
+                )
             except LayerError as exc:
                 raise OperationError(exc.status, exc.message) from None
         try:
@@ -93,17 +102,32 @@ class Operations:
             raise OperationError(400, f"profile: {getattr(exc, 'message', None) or exc}") from None
         transactions = daemon.engine.transactions(station_id) if daemon.engine is not None else {}
         try:
-            check_override(desired, Candidate(connector_id, parsed), active, now=daemon.now(), transactions=transactions)
+            check_override(
+                desired, Candidate(connector_id, parsed), active, now=daemon.now(), transactions=transactions
+            )
         except LayerError as exc:
             raise OperationError(exc.status, exc.message) from None
         expires = daemon.override_expiry(ttl)
-        override = self._state.add_override(station_id, connector_id, body, who=who, why=why,
-                                            scenario=scenario.name if scenario else None, at=daemon.now(),
-                                            expires=expires)  # fmt: skip
+        override = self._state.add_override(
+            station_id,
+            connector_id,
+            body,
+            who=who,
+            why=why,
+            scenario=scenario.name if scenario else None,
+            at=daemon.now(),
+            expires=expires,
+        )
         assert daemon.store is not None
-        daemon.store.event("override.added", f"override #{override.id} (profile #{parsed.charging_profile_id}) by "
-                           f"{who}, expires {override.to_json()['expires_at']}", daemon.now(), station_id=station_id,
-                           revision=daemon.policies.revision, data=override.to_json())  # fmt: skip
+        daemon.store.event(
+            "override.added",
+            f"override #{override.id} (profile #{parsed.charging_profile_id}) by "
+            f"{who}, expires {override.to_json()['expires_at']}",
+            daemon.now(),
+            station_id=station_id,
+            revision=daemon.policies.revision,
+            data=override.to_json(),
+        )
         daemon.generation += 1
         outcome = (await self.reconcile([station_id], f"override #{override.id}", wait=wait)).get(station_id)
         return self._applied(override, outcome, desired.sync)
@@ -114,29 +138,49 @@ class Operations:
         if outcome is None:
             return Applied(override, None, None, f"override #{override.id} recorded; the reconcile is still running")
         if outcome.status is Status.SUSPENDED:
-            return Applied(override, outcome, None, f"override #{override.id} recorded; the station is suspended, "
-                           "it is applied on resume")  # fmt: skip
+            return Applied(
+                override,
+                outcome,
+                None,
+                f"override #{override.id} recorded; the station is suspended, it is applied on resume",
+            )
         if sync == "reportOnly":
-            return Applied(override, outcome, None, f"override #{override.id} recorded; the station is report-only, "
-                           "nothing is sent to it")  # fmt: skip
+            return Applied(
+                override,
+                outcome,
+                None,
+                f"override #{override.id} recorded; the station is report-only, nothing is sent to it",
+            )
         if outcome.status is Status.OFFLINE and "did not answer" in (outcome.reason or ""):
             raise OperationError(504, f"the charger did not answer: {outcome.reason}")
         if outcome.status is Status.SYNCED:
-            return Applied(override, outcome, "Accepted", f"profile #{profile_id} applied and verified by read-back "
-                           f"as override #{override.id}; it expires at {until}, then git's state returns")  # fmt: skip
+            return Applied(
+                override,
+                outcome,
+                "Accepted",
+                f"profile #{profile_id} applied and verified by read-back "
+                f"as override #{override.id}; it expires at {until}, then git's state returns",
+            )
         reason = outcome.reason or outcome.status.value
         csms = next((w for w in ("Rejected", "NotSupported", "NotImplemented") if w in reason), outcome.status.value)
         return Applied(override, outcome, csms, f"override #{override.id}: {reason}")
 
-    async def remove_override(self, override_id: int, who: str, *, wait: float = 30.0) -> tuple[Override, Outcome | None]:
+    async def remove_override(
+        self, override_id: int, who: str, *, wait: float = 30.0
+    ) -> tuple[Override, Outcome | None]:
         override = self._state.override(override_id)
         if override is None or override.removed_at is not None:
             raise OperationError(404, f"Override {override_id} not found or no longer active")
         daemon = self.daemon
         self._state.remove_override(override_id, daemon.now(), f"removed by {who}")
         assert daemon.store is not None
-        daemon.store.event("override.removed", f"override #{override_id} removed by {who}; git's state returns",
-                           daemon.now(), station_id=override.station_id, revision=daemon.policies.revision)  # fmt: skip
+        daemon.store.event(
+            "override.removed",
+            f"override #{override_id} removed by {who}; git's state returns",
+            daemon.now(),
+            station_id=override.station_id,
+            revision=daemon.policies.revision,
+        )
         daemon.generation += 1
         outcome = (await self.reconcile([override.station_id], f"override #{override_id} removed", wait=wait)).get(
             override.station_id
@@ -155,10 +199,18 @@ class Operations:
         if reply.kind is ReplyKind.TIMEOUT:
             raise OperationError(504, f"the charger did not answer ClearChargingProfile: {reply.description}")
         csms = reply.status if reply.kind is ReplyKind.ANSWERED else f"{reply.error_code}: {reply.description}"
-        daemon.store.event("profile.cleared", f"ClearChargingProfile {filters} by {who}: {reply.describe()}",
-                           daemon.now(), station_id=station_id, revision=daemon.policies.revision)  # fmt: skip
-        removed = [o.id for o in self._state.overrides(station_id)
-                   if filters.get("id") in (None, o.profile.get("chargingProfileId"))]  # fmt: skip
+        daemon.store.event(
+            "profile.cleared",
+            f"ClearChargingProfile {filters} by {who}: {reply.describe()}",
+            daemon.now(),
+            station_id=station_id,
+            revision=daemon.policies.revision,
+        )
+        removed = [
+            o.id
+            for o in self._state.overrides(station_id)
+            if filters.get("id") in (None, o.profile.get("chargingProfileId"))
+        ]
         if "id" in filters:
             for override_id in removed:
                 self._state.remove_override(override_id, daemon.now(), f"cleared by {who}")
@@ -175,9 +227,14 @@ class Operations:
             heal = f"self-heal will restore git's profile(s) {_ids(git)}"
             daemon.queue.request(station_id, "profiles cleared through the API", delay=1.0)
         accepted = reply.kind is ReplyKind.ANSWERED
-        return {"status": "success" if accepted else "error", "station_id": station_id, "csms_status": csms,
-                "message": f"ClearChargingProfile answered {csms}; {heal}", "filters": filters,
-                "self_heal": bool(git) and not suspended and state.sync != "reportOnly"}  # fmt: skip
+        return {
+            "status": "success" if accepted else "error",
+            "station_id": station_id,
+            "csms_status": csms,
+            "message": f"ClearChargingProfile answered {csms}; {heal}",
+            "filters": filters,
+            "self_heal": bool(git) and not suspended and state.sync != "reportOnly",
+        }
 
 
 def _matches(item: Any, filters: dict[str, Any]) -> bool:

@@ -64,9 +64,15 @@ async def watch(
     """Call `on_change` after every debounced burst of changes to policy files under `paths`."""
     existing = [str(p) for p in paths if p.exists()]
     async for changes in watchfiles.awatch(
-        *existing, debounce=debounce_ms, step=min(debounce_ms, 50), stop_event=stop, watch_filter=None,
-        recursive=True, rust_timeout=1000, yield_on_timeout=False,
-    ):  # fmt: skip
+        *existing,
+        debounce=debounce_ms,
+        step=min(debounce_ms, 50),
+        stop_event=stop,
+        watch_filter=None,
+        recursive=True,
+        rust_timeout=1000,
+        yield_on_timeout=False,
+    ):
         if any(_relevant(c) for c in changes):
             try:
                 await on_change()
@@ -83,13 +89,20 @@ async def pull_forever(directory: Path, every: float, stop: asyncio.Event) -> No
             return
         try:
             process = await asyncio.create_subprocess_exec(
-                "git", "-C", str(directory), "pull", "--ff-only", "--quiet",
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            )  # fmt: skip
+                "git",
+                "-C",
+                str(directory),
+                "pull",
+                "--ff-only",
+                "--quiet",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
             await asyncio.wait_for(process.communicate(), timeout=max(30.0, every))
         except (OSError, TimeoutError) as exc:
             log.warning("git pull in %s failed: %s", directory, exc.__class__.__name__)
             continue
         if process.returncode != 0:  # git's message may name a remote URL with credentials: not logged
-            log.warning("git pull --ff-only in %s failed (exit %s); run it by hand to see why", directory,
-                        process.returncode)  # fmt: skip
+            log.warning(
+                "git pull --ff-only in %s failed (exit %s); run it by hand to see why", directory, process.returncode
+            )

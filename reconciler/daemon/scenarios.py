@@ -67,9 +67,13 @@ def _hour(params: Mapping[str, Any], key: str) -> int:
 
 
 def build_scenario(
-    name: Any, params: Mapping[str, Any], *, timezone: str, now: datetime,
+    name: Any,
+    params: Mapping[str, Any],
+    *,
+    timezone: str,
+    now: datetime,
     transactions: Mapping[int, int] | None = None,
-) -> Scenario:  # fmt: skip
+) -> Scenario:
     """`transactions`: transactionId -> connectorId of the station's running transactions."""
     if name not in SCENARIOS:
         raise ScenarioError(f"Unknown scenario: {name}. Must be one of: {', '.join(SCENARIOS)}")
@@ -84,11 +88,16 @@ def build_scenario(
         if name == "time_of_use":
             start, end = _hour(params, "peak_start_hour"), _hour(params, "peak_end_hour")
             off_peak, peak = _number(params, "off_peak_w", name), _number(params, "peak_w", name)
-            call = TemplateCall("time_of_use", {"offPeakW": off_peak, "peakW": peak, "peakStartHour": start,
-                                                "peakEndHour": end}, 0, 0)  # fmt: skip
+            call = TemplateCall(
+                "time_of_use", {"offPeakW": off_peak, "peakW": peak, "peakStartHour": start, "peakEndHour": end}, 0, 0
+            )
             profile = expand(call, timezone_name=timezone, now=now)
-            computed = {"timezone": timezone, "peak": f"{start:02d}:00-{end:02d}:00", "peak_w": peak,
-                        "off_peak_w": off_peak}  # fmt: skip
+            computed = {
+                "timezone": timezone,
+                "peak": f"{start:02d}:00-{end:02d}:00",
+                "peak_w": peak,
+                "off_peak_w": off_peak,
+            }
             return Scenario(name, 0, Purpose.TX_DEFAULT, profile_to_ocpp(profile), computed)
         return _energy_cap(params, transactions or {})
     except TemplateError as exc:
@@ -104,17 +113,27 @@ def _energy_cap(params: Mapping[str, Any], transactions: Mapping[int, int]) -> S
     seconds = min(duration, by_energy)
     if seconds < 1:
         raise ScenarioError(f"{energy:g} Wh at {power:g} W lasts less than one second; raise max_energy_wh")
-    schedule = {"chargingRateUnit": "W", "duration": seconds,
-                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": power}]}  # fmt: skip
+    schedule = {
+        "chargingRateUnit": "W",
+        "duration": seconds,
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": power}],
+    }
     if seconds < duration:
         schedule["duration"] = duration
         schedule["chargingSchedulePeriod"].append({"startPeriod": seconds, "limit": 0.0})  # type: ignore[attr-defined]
-    profile: dict[str, Any] = {"chargingProfileId": 0, "stackLevel": 0, "chargingProfileKind": "Relative",
-                               "chargingSchedule": schedule}  # fmt: skip
+    profile: dict[str, Any] = {
+        "chargingProfileId": 0,
+        "stackLevel": 0,
+        "chargingProfileKind": "Relative",
+        "chargingSchedule": schedule,
+    }
     computed = {
-        "power_limit_w": power, "charging_seconds": seconds, "limited_by": "energy" if by_energy < duration else "duration",
-        "max_energy_wh": energy, "energy_wh": round(power * seconds / 3600, 1),
-    }  # fmt: skip
+        "power_limit_w": power,
+        "charging_seconds": seconds,
+        "limited_by": "energy" if by_energy < duration else "duration",
+        "max_energy_wh": energy,
+        "energy_wh": round(power * seconds / 3600, 1),
+    }
     transaction = params.get("transaction_id")
     if transaction is None:
         profile["chargingProfilePurpose"] = Purpose.TX_DEFAULT.value

@@ -84,7 +84,9 @@ def host_port(value: str, default_port: int) -> tuple[str, int]:
 
 
 class Daemon:
-    def __init__(self, settings: DaemonSettings, policies: PolicySet, *, now: Callable[[], datetime] = clock.now) -> None:
+    def __init__(
+        self, settings: DaemonSettings, policies: PolicySet, *, now: Callable[[], datetime] = clock.now
+    ) -> None:
         if not policies.ok:
             raise ValueError("the daemon starts only with valid policies")
         self.settings = settings
@@ -122,14 +124,21 @@ class Daemon:
         self.store = Store(s.db)
         self.state = DaemonState(self.store)
         self.gateway = await self._open_gateway()
-        self.engine = Reconciler(self.gateway, self.store, self.policies, s.engine, now=self.now,
-                                 desired=Layers(lambda: self.policies, self.state).desired)  # fmt: skip
+        self.engine = Reconciler(
+            self.gateway,
+            self.store,
+            self.policies,
+            s.engine,
+            now=self.now,
+            desired=Layers(lambda: self.policies, self.state).desired,
+        )
         from reconciler.api.app import create_app
         from reconciler.api.server import HttpServer
 
         host, port = host_port(s.http, 8000)
-        self.http = HttpServer(create_app(self), host, port, read_timeout=s.read_timeout,
-                               shutdown_timeout=min(5.0, s.shutdown_timeout))  # fmt: skip
+        self.http = HttpServer(
+            create_app(self), host, port, read_timeout=s.read_timeout, shutdown_timeout=min(5.0, s.shutdown_timeout)
+        )
         await self.http.start()
         self.queue.start()
         self.notifier.start()
@@ -146,8 +155,13 @@ class Daemon:
             else:
                 self._record(station_id, Status.OFFLINE, "not connected yet")
         self.ready = True
-        log.info("reconciler watch ready: API %s, %s, %d station(s), revision %s", self.http.url, self.transport_url,
-                 len(self.policies.desired), self.policies.revision or "not in git")  # fmt: skip
+        log.info(
+            "reconciler watch ready: API %s, %s, %d station(s), revision %s",
+            self.http.url,
+            self.transport_url,
+            len(self.policies.desired),
+            self.policies.revision or "not in git",
+        )
 
     @property
     def transport_url(self) -> str:
@@ -161,8 +175,13 @@ class Daemon:
             self.inject = InjectGateway(s.via, username=s.via_user, password=s.via_password, timeout=s.call_timeout)
             return MeteredGateway(self.inject, self.metrics)
         host, port = host_port(s.listen or "127.0.0.1:9000", 9000)
-        self.central = CentralSystem(host=host, port=port, passwords=s.station_passwords,
-                                     known_stations=list(self.policies.stations), call_timeout=s.call_timeout)  # fmt: skip
+        self.central = CentralSystem(
+            host=host,
+            port=port,
+            passwords=s.station_passwords,
+            known_stations=list(self.policies.stations),
+            call_timeout=s.call_timeout,
+        )
         await self.central.start()
         return MeteredGateway(self.central, self.metrics)
 
@@ -178,9 +197,12 @@ class Daemon:
         self._stop.set()
         cancelled = await self.queue.close(self.settings.shutdown_timeout)
         if cancelled:
-            log.warning("%d reconcile(s) did not finish within %gs and were cancelled; their calls in flight are "
-                        "recorded as pending and accounted for at the next start", cancelled,
-                        self.settings.shutdown_timeout)  # fmt: skip
+            log.warning(
+                "%d reconcile(s) did not finish within %gs and were cancelled; their calls in flight are "
+                "recorded as pending and accounted for at the next start",
+                cancelled,
+                self.settings.shutdown_timeout,
+            )
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -227,10 +249,18 @@ class Daemon:
                 log.error("policy error: %s", line)
             message = f"{len(lines)} error(s) in the policies; nothing applied, the last good state stays enforced"
             assert self.store is not None
-            self.store.event("policy.invalid", message, now, revision=loaded.revision,
-                             data={"errors": lines[:100]})  # fmt: skip
-            self.notifier.send({"kind": "policy.invalid", "station_id": None, "condition": None, "reason": message,
-                                "errors": lines[:20], "revision": loaded.revision, "at": format_time(now)})  # fmt: skip
+            self.store.event("policy.invalid", message, now, revision=loaded.revision, data={"errors": lines[:100]})
+            self.notifier.send(
+                {
+                    "kind": "policy.invalid",
+                    "station_id": None,
+                    "condition": None,
+                    "reason": message,
+                    "errors": lines[:20],
+                    "revision": loaded.revision,
+                    "at": format_time(now),
+                }
+            )
             self.generation += 1
             return
         change = compare(self.policies, loaded)
@@ -243,11 +273,16 @@ class Daemon:
             for name in loaded.stations:
                 self.central.add_station(name)
         assert self.store is not None
-        self.store.event("policy.loaded", f"policies reloaded: {len(change.changed)} station(s) changed, "
-                         f"{len(change.removed)} removed", now, revision=loaded.revision,
-                         data={"changed": list(change.changed[:200]), "removed": list(change.removed[:200])})  # fmt: skip
-        log.info("policies reloaded (revision %s): %d station(s) to reconcile", loaded.revision or "-",
-                 len(change.changed))  # fmt: skip
+        self.store.event(
+            "policy.loaded",
+            f"policies reloaded: {len(change.changed)} station(s) changed, {len(change.removed)} removed",
+            now,
+            revision=loaded.revision,
+            data={"changed": list(change.changed[:200]), "removed": list(change.removed[:200])},
+        )
+        log.info(
+            "policies reloaded (revision %s): %d station(s) to reconcile", loaded.revision or "-", len(change.changed)
+        )
         for name in change.removed:
             self.queue.forget(name)
         for name in change.changed:
@@ -304,9 +339,18 @@ class Daemon:
         for intent in self.state.end_intents(station_id, transaction_id, self.now()):
             # The charger drops a TxProfile when its transaction ends: the ledger forgets it, nothing is sent.
             profile_id = intent.profile.get("chargingProfileId")
-            self.store.record_clear(None, station_id, profile_id, self.now(), self.policies.revision,
-                                    ("intent.ended", f"transaction {transaction_id} stopped: session profile "
-                                     f"#{profile_id} ended with it", None))  # fmt: skip
+            self.store.record_clear(
+                None,
+                station_id,
+                profile_id,
+                self.now(),
+                self.policies.revision,
+                (
+                    "intent.ended",
+                    f"transaction {transaction_id} stopped: session profile #{profile_id} ended with it",
+                    None,
+                ),
+            )
 
     def _meter(self, station_id: str, data: dict[str, Any]) -> None:
         from reconciler.daemon.power import power_samples
@@ -327,16 +371,22 @@ class Daemon:
             for override in self.state.expired_overrides(now):
                 self.state.remove_override(override.id, now, "expired")
                 assert self.store is not None
-                self.store.event("override.expired", f"override #{override.id} expired; git's state returns", now,
-                                 station_id=override.station_id, revision=self.policies.revision)  # fmt: skip
+                self.store.event(
+                    "override.expired",
+                    f"override #{override.id} expired; git's state returns",
+                    now,
+                    station_id=override.station_id,
+                    revision=self.policies.revision,
+                )
                 self.queue.request(override.station_id, f"override #{override.id} expired")
                 self.generation += 1
 
     def _gave_up(self, station_id: str, failures: int, wait: float) -> None:
         reason = f"{failures} failed reconciles in a row; retrying every {wait:.0f}s until a trigger says otherwise"
         assert self.store is not None
-        self.store.event("reconcile.backoff", reason, self.now(), station_id=station_id,
-                         revision=self.policies.revision)  # fmt: skip
+        self.store.event(
+            "reconcile.backoff", reason, self.now(), station_id=station_id, revision=self.policies.revision
+        )
         log.warning("%s: giving up for now: %s", station_id, reason)
         self.notifier.send(self._notice("station.gave_up", station_id, None, reason))
 
@@ -374,17 +424,32 @@ class Daemon:
             self.metrics.boot_to_reapplied.observe(clock.monotonic() - self._boot_at.pop(station_id))
         self._notify_change(station_id, before, outcome)
         ok = outcome.status in (Status.SYNCED, Status.OUT_OF_SYNC, Status.SUSPENDED) or (
-            outcome.status is Status.OFFLINE and outcome.reason == "not connected")  # fmt: skip
+            outcome.status is Status.OFFLINE and outcome.reason == "not connected"
+        )
         interval = self.settings.queue.interval
         sent = ", ".join(f"{n} {k}" for k, n in sorted(outcome.sent.items())) or "nothing sent"
-        log.info("%s %s in %.3fs (%s); next check in %s [%s]%s", station_id, outcome.status.value, outcome.seconds,
-                 sent, f"~{interval:.0f}s" if ok else "backoff", ", ".join(sorted(reasons)),
-                 f": {outcome.reason}" if outcome.reason else "",
-                 extra={"fields": {"station": station_id, "outcome": outcome.status.value,
-                                   "duration_s": round(outcome.seconds, 4), "sent": dict(outcome.sent),
-                                   "reason": outcome.reason, "triggers": sorted(reasons),
-                                   "next_check_s": interval if ok else None,
-                                   "revision": self.policies.revision}})  # fmt: skip
+        log.info(
+            "%s %s in %.3fs (%s); next check in %s [%s]%s",
+            station_id,
+            outcome.status.value,
+            outcome.seconds,
+            sent,
+            f"~{interval:.0f}s" if ok else "backoff",
+            ", ".join(sorted(reasons)),
+            f": {outcome.reason}" if outcome.reason else "",
+            extra={
+                "fields": {
+                    "station": station_id,
+                    "outcome": outcome.status.value,
+                    "duration_s": round(outcome.seconds, 4),
+                    "sent": dict(outcome.sent),
+                    "reason": outcome.reason,
+                    "triggers": sorted(reasons),
+                    "next_check_s": interval if ok else None,
+                    "revision": self.policies.revision,
+                }
+            },
+        )
         return ok
 
     def _record(self, station_id: str, status: Status, reason: str | None) -> None:
@@ -396,17 +461,33 @@ class Daemon:
             self.notifier.send(self._notice("condition.Offline", station_id, status, reason))
 
     def _notice(self, kind: str, station_id: str | None, status: Status | None, reason: str | None) -> dict[str, Any]:
-        return {"kind": kind, "station_id": station_id, "condition": status.value if status else None,
-                "reason": reason, "revision": self.policies.revision, "at": format_time(self.now())}  # fmt: skip
+        return {
+            "kind": kind,
+            "station_id": station_id,
+            "condition": status.value if status else None,
+            "reason": reason,
+            "revision": self.policies.revision,
+            "at": format_time(self.now()),
+        }
 
     def _notify_change(self, station_id: str, before: Any, outcome: Outcome) -> None:
         previous = before.status if before is not None else None
         if outcome.status is Status.DEGRADED and previous is not Status.DEGRADED:
             self.notifier.send(self._notice("condition.Degraded", station_id, outcome.status, outcome.reason))
-        elif (outcome.status is Status.SYNCED and outcome.sent and outcome.plan is not None
-              and not outcome.plan.as_recorded):  # fmt: skip
-            self.notifier.send(self._notice("drift.healed", station_id, outcome.status,
-                                            f"drift healed: {sum(outcome.sent.values())} call(s) sent"))  # fmt: skip
+        elif (
+            outcome.status is Status.SYNCED
+            and outcome.sent
+            and outcome.plan is not None
+            and not outcome.plan.as_recorded
+        ):
+            self.notifier.send(
+                self._notice(
+                    "drift.healed",
+                    station_id,
+                    outcome.status,
+                    f"drift healed: {sum(outcome.sent.values())} call(s) sent",
+                )
+            )
 
     # --- views for the API ------------------------------------------------------------------------------
 

@@ -54,10 +54,14 @@ class _Slot:
 
 class WorkQueue:
     def __init__(
-        self, work: Work, settings: QueueSettings | None = None, *, rng: random.Random | None = None,
+        self,
+        work: Work,
+        settings: QueueSettings | None = None,
+        *,
+        rng: random.Random | None = None,
         monotonic: Callable[[], float] = clock.monotonic,
         on_give_up: Callable[[str, int, float], None] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.work = work
         self.settings = settings or QueueSettings()
         self.rng = rng or random.Random()
@@ -162,8 +166,9 @@ class WorkQueue:
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
-    async def _run(self, station_id: str, slot: _Slot, reasons: frozenset[str],
-                   waiting: list[asyncio.Future[None]]) -> None:  # fmt: skip
+    async def _run(
+        self, station_id: str, slot: _Slot, reasons: frozenset[str], waiting: list[asyncio.Future[None]]
+    ) -> None:
         ok = False
         try:
             ok = await self.work(station_id, reasons)
@@ -224,4 +229,3 @@ class WorkQueue:
         if pending:
             await asyncio.wait(pending, timeout=5)
         return len(pending)
-

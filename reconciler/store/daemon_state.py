@@ -38,12 +38,19 @@ class Override:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "station_id": self.station_id, "connector_id": self.connector_id,
-            "profile_id": self.profile.get("chargingProfileId"), "profile": self.profile, "who": self.who,
-            "why": self.why, "scenario": self.scenario, "created_at": format_time(self.created_at),
+            "id": self.id,
+            "station_id": self.station_id,
+            "connector_id": self.connector_id,
+            "profile_id": self.profile.get("chargingProfileId"),
+            "profile": self.profile,
+            "who": self.who,
+            "why": self.why,
+            "scenario": self.scenario,
+            "created_at": format_time(self.created_at),
             "expires_at": format_time(self.expires_at),
-            "removed_at": format_time(self.removed_at) if self.removed_at else None, "removed_why": self.removed_why,
-        }  # fmt: skip
+            "removed_at": format_time(self.removed_at) if self.removed_at else None,
+            "removed_why": self.removed_why,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +72,25 @@ class Intent:
     started_at: datetime
 
 
-_OVERRIDE = "id, station_id, connector_id, profile_json, who, why, scenario, created_at, expires_at, removed_at, removed_why"
+_OVERRIDE = (
+    "id, station_id, connector_id, profile_json, who, why, scenario, created_at, expires_at, removed_at, removed_why"
+)
 
 
 def _override(row: tuple[Any, ...]) -> Override:
-    return Override(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], parse_time(row[7]),
-                    parse_time(row[8]), parse_time(row[9]) if row[9] else None, row[10])  # fmt: skip
+    return Override(
+        row[0],
+        row[1],
+        row[2],
+        json.loads(row[3]),
+        row[4],
+        row[5],
+        row[6],
+        parse_time(row[7]),
+        parse_time(row[8]),
+        parse_time(row[9]) if row[9] else None,
+        row[10],
+    )
 
 
 class DaemonState:
@@ -82,15 +102,32 @@ class DaemonState:
     # --- overrides ----------------------------------------------------------------------------------
 
     def add_override(
-        self, station_id: str, connector_id: int, profile: dict[str, Any], *, who: str, why: str | None,
-        scenario: str | None, at: datetime, expires: datetime,
-    ) -> Override:  # fmt: skip
+        self,
+        station_id: str,
+        connector_id: int,
+        profile: dict[str, Any],
+        *,
+        who: str,
+        why: str | None,
+        scenario: str | None,
+        at: datetime,
+        expires: datetime,
+    ) -> Override:
         with self.store.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO overrides (station_id, connector_id, profile_json, who, why, scenario, created_at, "
                 "expires_at) VALUES (?,?,?,?,?,?,?,?)",
-                (station_id, connector_id, json.dumps(profile), who, why, scenario, format_time(at), format_time(expires)),
-            )  # fmt: skip
+                (
+                    station_id,
+                    connector_id,
+                    json.dumps(profile),
+                    who,
+                    why,
+                    scenario,
+                    format_time(at),
+                    format_time(expires),
+                ),
+            )
             new_id = int(cursor.lastrowid or 0)
         found = self.override(new_id)
         assert found is not None
@@ -139,9 +176,14 @@ class DaemonState:
     # --- per-session intents --------------------------------------------------------------------------
 
     def start_intent(
-        self, station_id: str, transaction_id: int, connector_id: int, policy: str, profile: dict[str, Any],
+        self,
+        station_id: str,
+        transaction_id: int,
+        connector_id: int,
+        policy: str,
+        profile: dict[str, Any],
         at: datetime,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.store._write(
             "INSERT OR IGNORE INTO intents VALUES (?,?,?,?,?,?,?,NULL)",
             (station_id, transaction_id, connector_id, policy, json.dumps(profile), "Active", format_time(at)),

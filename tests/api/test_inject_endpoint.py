@@ -158,7 +158,7 @@ async def test_idle_and_partial_sockets_are_closed(server: HttpServer) -> None:
     for i in range(200):
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         if i % 2:
-            writer.write(b"POST /api/inject/CP-1 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"act")
+            writer.write(b'POST /api/inject/CP-1 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"act')
             await writer.drain()
         streams.append((reader, writer))
     async with httpx.AsyncClient(base_url=server.url, timeout=WAIT) as http:

@@ -59,23 +59,43 @@ FAST_ENGINE = Settings(horizon=6 * 3600, settle=0.05, verify_attempts=3, retry=R
 
 @asynccontextmanager
 async def running(
-    tmp: Path, files: dict[str, str], ids: list[str], *, quirks: Quirks | None = None, interval: float = 300.0,
+    tmp: Path,
+    files: dict[str, str],
+    ids: list[str],
+    *,
+    quirks: Quirks | None = None,
+    interval: float = 300.0,
     **overrides: Any,
-) -> AsyncIterator[Running]:  # fmt: skip
+) -> AsyncIterator[Running]:
     policies = write(tmp / "policies", files)
     settings = DaemonSettings(
-        policies=(policies,), db=tmp / "state.db", credentials=CREDENTIALS, listen="127.0.0.1:0",
-        station_passwords={"*": PASSWORD}, http="127.0.0.1:0", engine=FAST_ENGINE, call_timeout=3.0,
-        queue=QueueSettings(interval=interval, jitter=0.1, backoff_base=0.2, backoff_cap=2.0), debounce_ms=20,
-        shutdown_timeout=3.0, connect_grace=0.1,
-    )  # fmt: skip
+        policies=(policies,),
+        db=tmp / "state.db",
+        credentials=CREDENTIALS,
+        listen="127.0.0.1:0",
+        station_passwords={"*": PASSWORD},
+        http="127.0.0.1:0",
+        engine=FAST_ENGINE,
+        call_timeout=3.0,
+        queue=QueueSettings(interval=interval, jitter=0.1, backoff_base=0.2, backoff_cap=2.0),
+        debounce_ms=20,
+        shutdown_timeout=3.0,
+        connect_grace=0.1,
+    )
     settings = replace(settings, **overrides)
     daemon = Daemon(settings, load(policies))
     await daemon.start()
     try:
         assert daemon.central is not None
-        fleet = Fleet(daemon.central.url, len(ids), prefix=ids[0][:-4], password=PASSWORD, quirks=quirks,
-                      backoff_initial=0.05, backoff_max=0.3)  # fmt: skip
+        fleet = Fleet(
+            daemon.central.url,
+            len(ids),
+            prefix=ids[0][:-4],
+            password=PASSWORD,
+            quirks=quirks,
+            backoff_initial=0.05,
+            backoff_max=0.3,
+        )
         async with fleet, httpx.AsyncClient(base_url=daemon.http.url, auth=AUTH, timeout=WAIT) as http:
             yield Running(daemon, fleet, http, policies)
     finally:
@@ -89,7 +109,12 @@ def limit_a(station: Any, connector: int = 1) -> float | None:
     from reconciler.core.profiles import RateUnit
 
     composite = compute_composite(
-        station.installed.pairs(), connector_id=connector, now=station.clock(), duration=60, unit=RateUnit.A,
-        context=station.context.with_(uncovered=Uncovered.NO_LIMIT), transactions=station.transactions,
-    )  # fmt: skip
+        station.installed.pairs(),
+        connector_id=connector,
+        now=station.clock(),
+        duration=60,
+        unit=RateUnit.A,
+        context=station.context.with_(uncovered=Uncovered.NO_LIMIT),
+        transactions=station.transactions,
+    )
     return composite.periods[0].limit if composite.periods else None

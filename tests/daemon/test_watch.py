@@ -62,15 +62,21 @@ async def test_a_rebooted_station_is_healed_without_a_request(tmp_path: Path) ->
         await run.synced()
         assert limit_a(run.fleet["CP-0002"]) == 20
         metrics = (await run.http.get("/metrics")).text
-        count = next(line for line in metrics.splitlines() if line.startswith("reconciler_boot_to_reapplied_seconds_count"))
+        count = next(
+            line for line in metrics.splitlines() if line.startswith("reconciler_boot_to_reapplied_seconds_count")
+        )
         assert float(count.split()[-1]) >= 1
 
 
 async def test_override_is_applied_listed_expires_and_rolls_back(tmp_path: Path) -> None:
     async with running(tmp_path, fleet_files(), IDS) as run:
         await run.synced()
-        body = {"connector_id": 0, "profile": {**cp_max(8, profile_id=50, stack_level=2)["csChargingProfiles"]},
-                "ttl_seconds": 1.5, "reason": "test"}
+        body = {
+            "connector_id": 0,
+            "profile": {**cp_max(8, profile_id=50, stack_level=2)["csChargingProfiles"]},
+            "ttl_seconds": 1.5,
+            "reason": "test",
+        }
         answer = (await run.http.post("/stations/CP-0001/charging_profile", json=body)).json()
         assert answer["status"] == "success" and answer["csms_status"] == "Accepted" and answer["profile_id"] == 50
         assert set(answer) >= {"status", "station_id", "profile_id", "csms_status", "message"}
@@ -87,8 +93,10 @@ async def test_override_is_applied_listed_expires_and_rolls_back(tmp_path: Path)
 
 async def test_override_collisions_and_site_caps_are_refused(tmp_path: Path) -> None:
     files = fleet_files()
-    files["site.yaml"] = ("apiVersion: reconciler/v1\nkind: Site\nmetadata: {name: depot}\nspec:\n"
-                          "  selector: {matchLabels: {site: depot}}\n  maxPowerW: 30000\n")
+    files["site.yaml"] = (
+        "apiVersion: reconciler/v1\nkind: Site\nmetadata: {name: depot}\nspec:\n"
+        "  selector: {matchLabels: {site: depot}}\n  maxPowerW: 30000\n"
+    )
     async with running(tmp_path, files, IDS) as run:
         await run.synced()
         same_id = {"connector_id": 0, "profile": cp_max(10, profile_id=1, stack_level=3)["csChargingProfiles"]}
@@ -130,8 +138,10 @@ async def test_foreign_profile_is_drift_healed_or_only_reported(tmp_path: Path) 
 
 
 async def test_session_intent_follows_the_transaction(tmp_path: Path) -> None:
-    session = ("  sessionProfiles:\n    - template: energy_cap\n      connectorId: 1\n      chargingProfileId: 60\n"
-               "      stackLevel: 1\n      with: {energyWh: 5000, powerW: 7000}\n")
+    session = (
+        "  sessionProfiles:\n    - template: energy_cap\n      connectorId: 1\n      chargingProfileId: 60\n"
+        "      stackLevel: 1\n      with: {energyWh: 5000, powerW: 7000}\n"
+    )
     files = fleet_files(extra=session)
     async with running(tmp_path, files, IDS) as run:
         await run.synced()

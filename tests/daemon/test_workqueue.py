@@ -52,8 +52,13 @@ async def test_failures_back_off_then_give_up_and_urgent_cuts_short() -> None:
         return False
 
     settings = QueueSettings(concurrency=1, interval=60, backoff_base=1, backoff_cap=8, give_up_after=4)
-    queue = WorkQueue(work, settings, rng=random.Random(2), monotonic=lambda: now[0],
-                      on_give_up=lambda s, n, w: gave_up.append((s, n)))  # fmt: skip
+    queue = WorkQueue(
+        work,
+        settings,
+        rng=random.Random(2),
+        monotonic=lambda: now[0],
+        on_give_up=lambda s, n, w: gave_up.append((s, n)),
+    )
     queue.start()
     await queue.request("S", "start")
     waits = []
