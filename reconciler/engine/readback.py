@@ -1,0 +1,99 @@
+"""Read a station's composites back, and record in the ledger what the read-back proves.
+
+Flow: (reconcile) after the sets and before a clear that relies on them (a *checkpoint* of the
+plan), and after the last action -> `read_until` (a settle delay, then a few attempts until the
+answer is the expected one) -> `settle_ledger`: the states the ledger allows (`core.holdings`)
+that the read-back agrees with -> `Store.record_verdicts` (entries confirmed, marked NotEnforced,
+or forgotten) -> what the engine tells the operator.
+
+A checkpoint that does not see the sets in force stops the station before the clear: the charger
+keeps the caps it had, the ledger keeps every entry that may still be there, and the station ends
+Degraded with what was observed ("accepted but not enforced").
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from reconciler.core.actions import Action, LedgerState
+from reconciler.core.diff import ConnectorDrift
+from reconciler.core.holdings import Holding, possible_holdings, verdicts
+from reconciler.core.installed import InstalledProfiles
+from reconciler.core.plan import StationPlan, Window
+from reconciler.core.safety import apply_action
+from reconciler.core.status import Status
+from reconciler.engine.calls import Caller
+from reconciler.engine.observe import Failure, Observation, read_composites
+from reconciler.store.sqlite import Store
+
+DriftOf = Callable[[Observation, InstalledProfiles], list[ConnectorDrift]]
+
+
+def agrees(drift: Sequence[ConnectorDrift]) -> bool:
+    return all(d.in_sync for d in drift)
+
+
+async def read_until(
+    caller: Caller, station_id: str, before: Observation, *, horizon: int, settle: float, attempts: int,
+    now: Callable[[], datetime], done: Callable[[Observation], bool],
+) -> Observation | Failure:  # fmt: skip
+    """Read the composites of the connectors `before` observed until `done` (at most `attempts`
+    times, `settle` seconds apart, the first after `settle`); the last read, or why none worked."""
+    after = before
+    for _attempt in range(max(1, attempts)):
+        await asyncio.sleep(settle)
+        timelines = await read_composites(
+            caller, station_id, sorted(before.timelines), unit=before.unit, horizon=horizon,
+            normaliser=before.normaliser, now=now(),
+        )  # fmt: skip
+        if isinstance(timelines, Failure):
+            return timelines
+        after = replace(before, timelines=timelines, at=now())
+        if done(after):
+            break
+    return after
+
+
+def settle_ledger(
+    store: Store, station_id: str, observation: Observation, drift_of: DriftOf, *, trust_nominal: bool
+) -> list[Holding]:
+    """Record what `observation` proves about the station's ledger; the states it agrees with."""
+    ledger = store.ledger(station_id)
+    if all(e.state.certain for e in ledger):
+        return []  # nothing uncertain to settle (the common case: no composite to compute)
+    explained = [h for h in possible_holdings(ledger) if agrees(drift_of(observation, h.installed))]
+    store.record_verdicts(station_id, verdicts(ledger, explained, trust_nominal=trust_nominal))
+    return explained
+
+
+def predicted(plan: StationPlan, done: Sequence[Action], window: Window) -> list[InstalledProfiles]:
+    """What the charger should hold after `done`, from each state the plan started from."""
+    out = []
+    for start in plan.starts or (InstalledProfiles(),):
+        state = start
+        for action in done:
+            state, _ = apply_action(state, action, window)
+        out.append(state)
+    return out
+
+
+def not_enforced_reason(
+    store: Store, station_id: str, after: Observation, expected: Sequence[ConnectorDrift], sets: Sequence[Action]
+) -> Failure:
+    """The checkpoint did not see the sets in force: what was sent, what was observed, what stays."""
+    ledger = store.ledger(station_id)
+    doubted = sorted({e.profile.charging_profile_id for e in ledger if e.state is LedgerState.NOT_ENFORCED})
+    sent = ", ".join(f"#{a.profile.charging_profile_id}" for a in sets if a.profile is not None)
+    wrong = next((d for d in expected if not d.in_sync), None)
+    seen = f"; connector {wrong.connector_id} {wrong.describe()}" if wrong else ""
+    if doubted:
+        what = (
+            f"accepted but not enforced: the charger accepted {sent} but its composite does not show "
+            f"{'them' if len(doubted) > 1 else 'it'}{seen}"
+        )
+    else:
+        what = f"the read-back after setting {sent} is not what the charger should report{seen}"
+    return Failure(Status.DEGRADED, f"{what}; nothing was cleared, the caps it had stay")
