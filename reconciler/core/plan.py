@@ -29,14 +29,14 @@ A station whose charger matches gets no actions: applying a synced fleet sends n
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from reconciler.core.actions import Action, ActionKind, ConfigValue, LedgerEntry, LedgerState, content_hash
 from reconciler.core.diff import ConnectorDrift, DriftClass
 from reconciler.core.holdings import Holding, possible_holdings
 from reconciler.core.installed import InstalledProfiles
 from reconciler.core.profiles import ChargingProfile, Purpose
-from reconciler.core.safety import Window, prove_order
+from reconciler.core.safety import Checkpoint, Window, prove_order
 
 __all__ = [
     "Action", "ActionKind", "ConfigValue", "Desired", "LedgerEntry", "StationPlan", "Window",
@@ -56,7 +56,7 @@ class StationPlan:
     foreign: bool = False  # the charger shows caps the ledger cannot explain
     as_recorded: bool = True  # the charger reports what the ledger says it holds (differences are policy changes)
     owned: int = 0  # profiles the ledger records for the station
-    checkpoints: tuple[int, ...] = ()  # indices into `actions`: read the composite back before these
+    checkpoints: tuple[Checkpoint, ...] = ()  # where in `actions` to read the composites back
     starts: tuple[InstalledProfiles, ...] = ()  # the states the charger may be in, as planned from
     not_enforced: tuple[int, ...] = ()  # ids the charger accepted earlier without enforcing them
 
@@ -217,10 +217,10 @@ def plan_station(
         else "nothing to change"
     )
     # Sets, then prunes (they remove only foreign profiles: what stays is ours, old and new), then clears.
-    set_count = sum(1 for a in ordered if a.kind is not ActionKind.CLEAR)
-    final = (*actions, *ordered[:set_count], *prunes, *ordered[set_count:])
+    cut = next((i for i, a in enumerate(ordered) if a.kind is ActionKind.CLEAR), len(ordered))
+    final = (*actions, *ordered[:cut], *prunes, *ordered[cut:])
     shift = len(actions) + len(prunes)
-    points = tuple(i + shift for i in (proof.checkpoints if proof else ()))
+    points = tuple(replace(c, index=c.index + shift) for c in (proof.checkpoints if proof else ()))
     not_enforced = tuple(
         sorted({e.profile.charging_profile_id for e in ledger if e.state is LedgerState.NOT_ENFORCED})
     )

@@ -29,10 +29,10 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from reconciler.core.actions import Action, ActionKind
+from reconciler.core.actions import Action, ActionKind, content_hash
 from reconciler.core.composite import compute_composite
 from reconciler.core.context import StationContext, Transaction, Uncovered
 from reconciler.core.diff import Normaliser, compare_connector, expected_timeline
@@ -94,6 +94,12 @@ class Window:
             return self.timelines(installed)
         ctx = reporting_context(self.context)
         return [self._timeline(installed, c, ctx, self.normaliser) for c in self.connectors]
+
+    def reported_total(self, installed: InstalledProfiles) -> Timeline:
+        """Connector 0 as a charger holding `installed` reports it (its connector-0 convention),
+        not capped by any one connector's hardware maximum."""
+        raw = replace(self.normaliser, max_current_a=None)
+        return self._timeline(installed, 0, reporting_context(self.context), raw)
 
     @property
     def reports_as_judged(self) -> bool:
@@ -178,9 +184,18 @@ def _same_report(a: list[Timeline], b: list[Timeline], normaliser: Normaliser) -
     return all(compare_connector(0, x, y, normaliser).in_sync for x, y in zip(a, b, strict=True))
 
 
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Read the composites back before action `index`; also connector 0 when `total` (a set the
+    clear relies on shows only in the station's total)."""
+
+    index: int
+    total: bool = False
+
+
 def checkpoints(
     start: InstalledProfiles, order: Sequence[Action], window: Window, old: Bounds, new: Bounds
-) -> tuple[tuple[int, ...], str | None]:
+) -> tuple[tuple[Checkpoint, ...], Blind | None]:
     """Before which actions of `order` the composite must be read back, and why the order cannot
     be verified (None when it can): see the module docstring. A clear depends on the sets not yet
     verified when it breaks the bounds without all of them (a charger that enforces nothing) or
@@ -189,9 +204,10 @@ def checkpoints(
     clears = [i for i, a in enumerate(order) if a.kind is ActionKind.CLEAR]
     if not clears or not any(is_set[: clears[-1]]):
         return (), None
+    several = window.context.number_of_connectors > 1
     if len(order) > MAX_ANALYSED:
         first = next(i for i in clears if any(is_set[:i]))
-        return (first,), None
+        return (Checkpoint(first, several),), None
 
     def without(dropped: Sequence[int], upto: int) -> InstalledProfiles:
         return _run(start, [a for j, a in enumerate(order[:upto]) if j not in dropped], window)
@@ -208,7 +224,8 @@ def checkpoints(
             return sets[0], problem
         return None
 
-    points: list[int] = []
+    raw = replace(window.normaliser, max_current_a=None)
+    points: list[Checkpoint] = []
     unverified: list[int] = []
     for i, action in enumerate(order):
         if is_set[i]:
@@ -216,26 +233,66 @@ def checkpoints(
             continue
         if action.kind is not ActionKind.CLEAR or not unverified or reliance(unverified, i + 1) is None:
             continue
-        points.append(i)
-        shown = window.reported(_run(start, order[:i], window))
-        hidden = [s for s in unverified if _same_report(window.reported(without([s], i)), shown, window.normaliser)]
+        state = _run(start, order[:i], window)
+        shown, total = window.reported(state), window.reported_total(state) if several else None
+        hidden, by_total = [], False
+        for s in unverified:
+            alternative = without([s], i)
+            if _same_report(window.reported(alternative), shown, window.normaliser):
+                if total is not None and not _same_report([window.reported_total(alternative)], [total], raw):
+                    by_total = True  # only connector 0 shows it
+                else:
+                    hidden.append(s)
+        points.append(Checkpoint(i, by_total))
         blind = reliance(hidden, i + 1)
         if blind is not None:
-            return tuple(points), (
+            return tuple(points), Blind(blind[0], i, (
                 f"{order[blind[0]].describe()} stays hidden until {action.kind.value} {action.describe()}, so a "
-                f"read-back cannot show the charger enforces it before that clear; without it {blind[1]}. "
-                "Give the new profile a stack level above the one it replaces, or that profile's id "
-                "(replaced in place)"
-            )
+                f"read-back cannot show the charger enforces it before that clear; without it {blind[1]}"
+            ))  # fmt: skip
         unverified = hidden
     return tuple(points), None
+
+
+@dataclass(frozen=True, slots=True)
+class Blind:
+    """A clear (`clear`, an index) relies on a set (`set`) no read-back can show before it."""
+
+    set: int
+    clear: int
+    problem: str
+
+
+def bridged(order: Sequence[Action], blind: Blind) -> list[Action] | None:
+    """The order with the hidden set sent, in its place, into the slot of the profile the clear
+    removes (an atomic replacement a read-back shows), and moved to its own slot by id where that
+    clear was (another atomic replacement, of identical limits): no clear, nothing to trust. None
+    when that slot cannot take the profile (another purpose)."""
+    hidden, clear = order[blind.set], order[blind.clear]
+    profile = hidden.profile
+    if profile is None or clear.purpose is not profile.purpose or clear.stack_level is None:
+        return None
+    if clear.connector_id is None or hidden.connector_id is None:
+        return None
+    stand_in = replace(profile, stack_level=clear.stack_level)
+    first = Action(
+        ActionKind.SET,
+        f"in the slot of #{clear.profile_id} first (replacing it), so a read-back can show it before it moves "
+        f"to stack {profile.stack_level}",
+        clear.connector_id, stand_in, digest=content_hash(clear.connector_id, stand_in),
+    )  # fmt: skip
+    move = replace(hidden, kind=ActionKind.REPLACE, reason=f"to its own stack level ({hidden.reason})")
+    out: list[Action] = []
+    for j, action in enumerate(order):
+        out.append(first if j == blind.set else move if j == blind.clear else action)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
 class Proof:
     order: list[Action]
     problem: str | None = None  # why no order is safe (or verifiable); None: `order` is proved
-    checkpoints: tuple[int, ...] = ()  # indices into `order`: read the composite back before these
+    checkpoints: tuple[Checkpoint, ...] = ()  # where in `order` to read the composites back
 
 
 def orders(sets: list[Action], clears: list[Action]) -> Iterator[list[Action]]:
@@ -264,26 +321,49 @@ def orders(sets: list[Action], clears: list[Action]) -> Iterator[list[Action]]:
         yield from once([*set_order, *clear_order])
 
 
+def _proved(
+    starts: Sequence[InstalledProfiles], order: list[Action], window: Window, olds: Sequence[Bounds], new: Bounds
+) -> tuple[str | None, tuple[Checkpoint, ...], Blind | None]:
+    """(why `order` is unsafe from some start, or None; its checkpoints; what cannot be verified)."""
+    for start, old in zip(starts, olds, strict=True):
+        problem = simulate(start, order, window, old, new)
+        if problem is not None:
+            return problem, (), None
+    points, blind = checkpoints(starts[0], order, window, olds[0], new)
+    return None, points, blind
+
+
 def prove_order(
     starts: Sequence[InstalledProfiles], sets: list[Action], clears: list[Action], window: Window,
     olds: Sequence[Bounds], new: Bounds,
 ) -> Proof:  # fmt: skip
-    """The first order that is safe from every starting state and verifiable, or (the natural order,
-    why none is). `olds[k]` are the bounds of `starts[k]`."""
+    """The first order that is safe from every starting state and verifiable (bridging a hidden
+    set through the slot of the profile that hides it when that is what it takes), or (the natural
+    order, why none is). `olds[k]` are the bounds of `starts[k]`."""
     first_problem: str | None = None
-    unverifiable: Proof | None = None
+    unverifiable: tuple[list[Action], Blind] | None = None
     for candidate in orders(sets, clears):
-        problem = next(
-            (p for start, old in zip(starts, olds, strict=True) if (p := simulate(start, candidate, window, old, new))),
-            None,
-        )
+        problem, points, blind = _proved(starts, candidate, window, olds, new)
         if problem is not None:
             first_problem = first_problem or problem
             continue
-        points, blind = checkpoints(starts[0], candidate, window, olds[0], new)
         if blind is None:
             return Proof(candidate, None, points)
-        unverifiable = unverifiable or Proof(candidate, f"no verifiable order: {blind}", points)
-    if unverifiable is not None:
-        return unverifiable
-    return Proof([*sets, *clears], first_problem)
+        unverifiable = unverifiable or (candidate, blind)
+    if unverifiable is None:
+        return Proof([*sets, *clears], first_problem)
+    order, blind = unverifiable
+    for _attempt in range(len(sets)):
+        attempt = bridged(order, blind)
+        if attempt is None:
+            break
+        problem, points, again = _proved(starts, attempt, window, olds, new)
+        if problem is not None:
+            break
+        if again is None:
+            return Proof(attempt, None, points)
+        order, blind = attempt, again
+    return Proof(
+        order, f"no verifiable order: {blind.problem}. Give the new profile the id or a stack level above the "
+        "profile it replaces, or make the change in two applies (add the new profile, then remove the old one)"
+    )  # fmt: skip

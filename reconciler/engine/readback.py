@@ -38,19 +38,29 @@ def agrees(drift: Sequence[ConnectorDrift]) -> bool:
 
 async def read_until(
     caller: Caller, station_id: str, before: Observation, *, horizon: int, settle: float, attempts: int,
-    now: Callable[[], datetime], done: Callable[[Observation], bool],
+    now: Callable[[], datetime], done: Callable[[Observation], bool], total: bool = False,
 ) -> Observation | Failure:  # fmt: skip
-    """Read the composites of the connectors `before` observed until `done` (at most `attempts`
-    times, `settle` seconds apart, the first after `settle`); the last read, or why none worked."""
+    """Read the composites of the connectors `before` observed (and connector 0, the station's
+    total, when `total`) until `done` (at most `attempts` times, `settle` seconds apart, the first
+    after `settle`); the last read, or why none worked."""
     after = before
+    connectors = [c for c in sorted(before.timelines) if c != 0]
     for _attempt in range(max(1, attempts)):
         await asyncio.sleep(settle)
         timelines = await read_composites(
-            caller, station_id, sorted(before.timelines), unit=before.unit, horizon=horizon,
-            normaliser=before.normaliser, now=now(),
+            caller, station_id, connectors, unit=before.unit, horizon=horizon, normaliser=before.normaliser,
+            now=now(),
         )  # fmt: skip
         if isinstance(timelines, Failure):
             return timelines
+        if total or 0 in before.timelines:
+            raw = replace(before.normaliser, max_current_a=None)
+            station = await read_composites(
+                caller, station_id, [0], unit=before.unit, horizon=horizon, normaliser=raw, now=now()
+            )
+            if isinstance(station, Failure):
+                return station
+            timelines = {**station, **timelines}
         after = replace(before, timelines=timelines, at=now())
         if done(after):
             break

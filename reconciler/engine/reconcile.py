@@ -20,7 +20,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -184,11 +184,15 @@ class Reconciler:
         `known` is (instant, reported timelines per connector) already computed for one instant."""
         drift = []
         for connector, observed in sorted(observation.timelines.items()):
-            if known is not None and known[0] == observed.start:
+            normaliser = observation.normaliser
+            if connector == 0:  # the station's total, as the charger reports it (read at a checkpoint)
+                expected = self.window(observation, from_epoch(observed.start)).reported_total(installed)
+                normaliser = replace(normaliser, max_current_a=None)
+            elif known is not None and known[0] == observed.start:
                 expected = known[1][connector - 1]
             else:
                 expected = self.window(observation, from_epoch(observed.start)).reported(installed)[connector - 1]
-            drift.append(compare_connector(connector, expected, observed, observation.normaliser))
+            drift.append(compare_connector(connector, expected, observed, normaliser))
         return drift
 
     def plan_for(self, station_id: str, observation: Observation) -> StationPlan:
@@ -349,9 +353,11 @@ class Reconciler:
         clear whose sets a read-back does not show in force (the plan's checkpoints)."""
         accepted_sets = 0
         notes: list[str] = []
+        checkpoints = {c.index: c for c in plan.checkpoints}
         for index, action in enumerate(plan.actions):
-            if index in plan.checkpoints:
-                failure = await self._checkpoint(station_id, plan, observation, plan.actions[:index])
+            if index in checkpoints:
+                total = checkpoints[index].total
+                failure = await self._checkpoint(station_id, plan, observation, plan.actions[:index], total)
                 if failure is not None:
                     return failure, accepted_sets, notes
             name, payload = action.ocpp()
@@ -396,10 +402,10 @@ class Reconciler:
         return None, accepted_sets, notes
 
     async def _checkpoint(
-        self, station_id: str, plan: StationPlan, before: Observation, done: Sequence[Action]
+        self, station_id: str, plan: StationPlan, before: Observation, done: Sequence[Action], total: bool
     ) -> Failure | None:
-        """Set, verify, then clear: read back, and go on only if the charger shows what the sets done
-        so far should give (from a state the plan started from)."""
+        """Set, verify, then clear: read back (connector 0 too when `total`), and go on only if the
+        charger shows what the sets done so far should give (from a state the plan started from)."""
         window = self.window(before)
         expected = predicted(plan, done, window)
 
@@ -408,7 +414,7 @@ class Reconciler:
 
         after = await read_until(
             self.caller, station_id, before, horizon=self.settings.horizon, settle=self.settings.settle,
-            attempts=self.settings.verify_attempts, now=self.now, done=matches,
+            attempts=self.settings.verify_attempts, now=self.now, done=matches, total=total,
         )  # fmt: skip
         if isinstance(after, Failure):
             return after

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from reconciler.core.actions import LedgerState
 from reconciler.core.context import Capabilities, StationContext
 from reconciler.core.diff import DriftClass, Normaliser, compare_connector
 from reconciler.core.installed import InstalledProfiles
-from reconciler.core.actions import LedgerState
 from reconciler.core.plan import (
     ActionKind,
     ConfigValue,
@@ -16,6 +16,7 @@ from reconciler.core.plan import (
     plan_station,
 )
 from reconciler.core.profiles import Purpose, RateUnit
+from reconciler.core.safety import Checkpoint
 from tests.core.builders import T0, profile
 
 CTX = StationContext(number_of_connectors=2)
@@ -142,19 +143,34 @@ def test_clears_are_ordered_and_permuted_to_find_a_safe_order():
     result = plan([(1, x)], [(1, a), (1, b)])
     assert result.refused is None
     assert [(k, i) for k, i in kinds(result)] == [(ActionKind.SET, 13), (ActionKind.CLEAR, 12), (ActionKind.CLEAR, 11)]
-    assert result.checkpoints == (2,)  # one read-back, before the clear that relies on the set (B does not)
+    # one read-back, before the clear that relies on the set (clearing B does not: A still caps)
+    assert result.checkpoints == (Checkpoint(2),)
 
 
-def test_a_clear_relying_on_a_set_no_read_back_can_show_is_refused_with_the_fix():
-    # X (stack 0) stays hidden under A and B until both are cleared: whether the charger enforces it
-    # cannot be read back before the clear that leaves it alone, and without it connector 1 is uncapped.
+def test_a_set_hidden_until_the_clear_it_relies_on_goes_through_the_slot_of_what_hides_it():
+    # X (stack 0) stays hidden under A and B until both are cleared: no read-back could show it before
+    # the clear that leaves it alone. So X first takes A's slot (replacing A: visible), then moves to
+    # its own stack level by id where A's clear was. No clear relies on anything unverified.
     a = profile(11, [(0, 8)], stack=2)
     b = profile(12, [(0, 30)], stack=1)
     x = profile(13, [(0, 10)], stack=0)
     result = plan([(1, x)], [(1, a), (1, b)])
+    assert result.refused is None
+    steps = [(a.kind, a.profile.stack_level if a.profile else a.profile_id) for a in result.actions]
+    assert steps == [(ActionKind.SET, 2), (ActionKind.CLEAR, 12), (ActionKind.REPLACE, 0)]
+    assert "in the slot of #11" in result.actions[0].reason and result.checkpoints == ()
+
+
+def test_a_clear_relying_on_a_set_no_read_back_can_show_is_refused_with_the_fix():
+    # A station cap becomes a connector default of the same value: the new profile changes nothing
+    # a read-back shows until the cap is cleared, and it cannot take the cap's slot (another purpose).
+    one = CTX.with_(number_of_connectors=1)
+    cap = profile(1, [(0, 10)], purpose="ChargePointMaxProfile")
+    default = profile(3, [(0, 10)], stack=1)
+    result = plan([(1, default)], [(0, cap)], ctx=one)
     assert result.refused is not None and not result.executable
-    assert "#13" in result.refused and "hidden" in result.refused and "uncapped" in result.refused
-    assert "stack level above" in result.refused
+    assert "#3" in result.refused and "hidden" in result.refused and "uncapped" in result.refused
+    assert "two applies" in result.refused
 
 
 def test_configuration_keys_come_first_and_readonly_ones_are_only_reported():
