@@ -213,6 +213,10 @@ class Reconciler:
             for h in holdings
         ]
         explained = [i for i, d in enumerate(judged) if agrees(d)]
+        if explained and holdings[explained[0]].nominal:
+            # An Accepted answer whose absence no read-back can show is taken at its word.
+            unverified = {e.seq for e in ledger if e.state is LedgerState.UNVERIFIED}
+            explained = [i for i in explained if not holdings[i].missing & unverified]
         # A cap below every state the ledger allows: a profile the reconciler did not install.
         foreign_caps = all(any(DriftClass.EXTRA in d.classes for d in by_state) for by_state in judged)
         chosen = explained or list(range(len(holdings)))
@@ -333,6 +337,8 @@ class Reconciler:
         if plan.blocked:
             return planned  # a person decides first; nothing is sent
         if plan.in_sync:
+            # This observation is a read-back: what it proves about uncertain entries is recorded.
+            settle_ledger(self.store, station_id, observation, self.drift, trust_nominal=True)
             return planned
         self.store.set_condition(
             station_id, Status.PROGRESSING, f"applying {len(plan.actions)} action(s)", self.revision, self.now(),
