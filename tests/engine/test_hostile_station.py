@@ -22,8 +22,10 @@ from reconciler.store.sqlite import Store
 from reconciler.transport.gateway import Reply
 from reconciler.transport.memory import MemoryGateway
 from tests.engine.fleetkit import FAST, cap_policy, load, rig, station_doc, write
+from tests.engine import test_cli_apply as processes
 
 IDS = [f"CP-{i:04d}" for i in range(1, 7)]
+CLI_IDS = IDS[:2]
 BAD = IDS[2]
 
 HOSTILE: dict[str, tuple[dict[str, Any], str]] = {  # what the reply carries, what the reason must say
@@ -104,3 +106,31 @@ async def test_an_unexpected_error_in_one_station_is_its_own_degraded_outcome(tm
     planned = {o.station_id: o for o in await engine.plan(ids)}
     assert planned["CP-2"].status is Status.DEGRADED and planned["CP-1"].status is Status.SYNCED
     store.close()
+
+
+def _strict(text: str) -> Any:
+    def refuse(token: str) -> Any:
+        raise ValueError(f"non-standard JSON token {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.slow
+async def test_plan_prints_a_nan_answer_as_a_reason_in_text_and_in_standard_json(tmp_path: Path):
+    async with processes.setup(tmp_path, CLI_IDS) as (cli, fleet):
+        client = fleet.clients[CLI_IDS[1]]
+        honest_answer = client._answer
+
+        def hostile(action: str, payload: Any, unique_id: str) -> str | None:
+            reply = honest_answer(action, payload, unique_id)
+            return corrupt(reply, "NaN limit") if action == "GetCompositeSchedule" and reply else reply
+
+        client._answer = hostile
+        code, out, err = await cli.run("plan")
+        assert code == 1 and "Traceback" not in err + out, err
+        assert "limit nan is not a finite number" in out
+        code, out, err = await cli.run("plan", "--json")
+        assert "Traceback" not in err, err
+        document = _strict(out)
+        text = json.dumps(document)
+        assert "limit nan is not a finite number" in text and CLI_IDS[0] in text
