@@ -21,8 +21,8 @@ from reconciler.simulator.charge_point import SimulatedChargePoint
 from reconciler.store.sqlite import Store
 from reconciler.transport.gateway import Reply
 from reconciler.transport.memory import MemoryGateway
-from tests.engine.fleetkit import FAST, cap_policy, load, rig, station_doc, write
 from tests.engine import test_cli_apply as processes
+from tests.engine.fleetkit import FAST, cap_policy, load, rig, station_doc, write
 
 IDS = [f"CP-{i:04d}" for i in range(1, 7)]
 CLI_IDS = IDS[:2]
