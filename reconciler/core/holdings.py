@@ -132,8 +132,6 @@ def verdicts(ledger: Sequence[LedgerEntry], explained: Sequence[Holding], *, tru
     return Verdicts(tuple(confirm), tuple(not_enforced), tuple(forget))
 
 
-def explained_by(
-    holdings: Sequence[Holding], agrees: Callable[[InstalledProfiles], bool]
-) -> list[Holding]:
+def explained_by(holdings: Sequence[Holding], agrees: Callable[[InstalledProfiles], bool]) -> list[Holding]:
     """The holdings whose predicted composites agree with what the charger reported."""
     return [h for h in holdings if agrees(h.installed)]

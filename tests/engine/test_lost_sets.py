@@ -75,8 +75,9 @@ async def test_a_set_whose_process_was_killed_before_it_went_out(tmp_path: Path,
     new = policies(tmp_path, text)
     item = new.desired["CP-1"].profiles[0]
     payload = {"connectorId": 0, "csChargingProfiles": profile_to_ocpp(item.profile)}
-    store.begin_call("CP-1", "SetChargingProfile", json.dumps(payload), clock.now(),
-                     content_hash=content_hash(0, item.profile))  # fmt: skip  (the intent, then kill -9)
+    store.begin_call(
+        "CP-1", "SetChargingProfile", json.dumps(payload), clock.now(), content_hash=content_hash(0, item.profile)
+    )  # fmt: skip  (the intent, then kill -9)
     await rerun_converges(gateway, store, cp, new, wanted)
     store.close()
 
