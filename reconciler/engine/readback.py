@@ -68,13 +68,22 @@ async def read_until(
 
 
 def settle_ledger(
-    store: Store, station_id: str, observation: Observation, drift_of: DriftOf, *, trust_nominal: bool
-) -> list[Holding]:
-    """Record what `observation` proves about the station's ledger; the states it agrees with."""
+    store: Store, station_id: str, observation: Observation, drift_of: DriftOf, *, trust_nominal: bool,
+    agreed: frozenset[tuple[int, str]] | None = None,
+) -> list[Holding]:  # fmt: skip
+    """Record what `observation` proves about the station's ledger; the states it agrees with.
+    `agreed`: (profile id, content hash) of a set of profiles the observation is already known to
+    agree with (the desired state, when the station verified Synced): a nominal state holding
+    exactly those needs no composite computed."""
     ledger = store.ledger(station_id)
     if all(e.state.certain for e in ledger):
-        return []  # nothing uncertain to settle (the common case: no composite to compute)
-    explained = [h for h in possible_holdings(ledger) if agrees(drift_of(observation, h.installed))]
+        return []  # nothing uncertain to settle
+    holdings = possible_holdings(ledger)
+    nominal = holdings[0]
+    if agreed is not None and {(e.profile.charging_profile_id, e.content_hash) for e in nominal.entries} == agreed:
+        explained = [nominal]  # the common case after an apply: what was sent is what was verified
+    else:
+        explained = [h for h in holdings if agrees(drift_of(observation, h.installed))]
     store.record_verdicts(station_id, verdicts(ledger, explained, trust_nominal=trust_nominal))
     return explained
 

@@ -461,7 +461,12 @@ class Reconciler:
             return Verdict(after.status, after.reason)
         drift = self.drift(after, desired)
         synced = agrees(drift)
-        explained = settle_ledger(self.store, station_id, after, self.drift, trust_nominal=synced)
+        wanted = frozenset(
+            (p.profile.charging_profile_id, content_hash(p.connector_id, p.profile)) for p in state.profiles
+        )
+        explained = settle_ledger(
+            self.store, station_id, after, self.drift, trust_nominal=synced, agreed=wanted if synced else None
+        )
         if synced:
             return Verdict(Status.SYNCED, "; ".join(plan.notes) or None)
         unchanged = all(
