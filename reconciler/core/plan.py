@@ -59,6 +59,7 @@ class StationPlan:
     checkpoints: tuple[Checkpoint, ...] = ()  # where in `actions` to read the composites back
     starts: tuple[InstalledProfiles, ...] = ()  # the states the charger may be in, as planned from
     not_enforced: tuple[int, ...] = ()  # ids the charger accepted earlier without enforcing them
+    uncertain: int = 0  # ledger entries whose arrival is uncertain (a read-back may settle them)
 
     @property
     def in_sync(self) -> bool:
@@ -200,10 +201,12 @@ def plan_station(
             "policy to let the reconciler take the charger over, or remove that cap"
         )
 
-    new_bounds = window.bounds(InstalledProfiles.of(list(desired.profiles)))
     proof = None
     if sets or clears:
-        proof = prove_order(starts, sets, clears, window, [window.bounds(s) for s in starts], new_bounds)
+        olds = [window.bounds(s) for s in starts]
+        # From an empty charger nothing can break the bounds (simulation checks acceptance only).
+        new_bounds = window.bounds(InstalledProfiles.of(list(desired.profiles))) if any(starts) else olds[0]
+        proof = prove_order(starts, sets, clears, window, olds, new_bounds)
     ordered = proof.order if proof else []
     refused = None
     if proof is not None and proof.problem is not None:
@@ -225,7 +228,7 @@ def plan_station(
     return StationPlan(
         station_id, final, tuple(drift), invariant, refused, tuple(notes), blocked,
         foreign_caps, as_recorded, len({e.profile.charging_profile_id for e in ledger}), points, tuple(starts),
-        not_enforced,
+        not_enforced, sum(1 for e in ledger if not e.state.certain),
     )  # fmt: skip
 
 

@@ -38,7 +38,7 @@ from reconciler.core.context import StationContext, Transaction, Uncovered
 from reconciler.core.diff import Normaliser, compare_connector, expected_timeline
 from reconciler.core.installed import InstalledProfiles
 from reconciler.core.physical import enforcing_context, physical_limits
-from reconciler.core.profiles import Purpose, RateUnit
+from reconciler.core.profiles import Purpose, RateUnit, epoch_seconds
 from reconciler.core.timeline import Timeline, loosest, walk
 
 _PURPOSE_RANK = {Purpose.CHARGE_POINT_MAX: 0, Purpose.TX_DEFAULT: 1, Purpose.TX: 2}
@@ -115,6 +115,12 @@ class Window:
     def bounds(self, installed: InstalledProfiles) -> Bounds:
         """What safety compares, in W: each connector's limit in force and, when there are several,
         the station's total (`core.physical`)."""
+        if not installed:  # nothing installed: nothing limits anything
+            start = epoch_seconds(self.now)
+            free = Timeline(start, start + self.horizon, RateUnit.W, ((start, None),))
+            return [(f"connector {c}", free) for c in self.connectors] + (
+                [("the station's total", free)] if self.context.number_of_connectors > 1 else []
+            )
         per_connector, total = physical_limits(
             installed.pairs(), context=self.context, now=self.now, horizon=self.horizon,
             transactions=self.transactions, normaliser=self.normaliser,
@@ -161,12 +167,16 @@ def simulate(
 ) -> str | None:
     """Run `actions` on a model of the charger; None if every intermediate state is safe."""
     installed = start
+    # Where the old state caps nothing (e.g. an empty charger) no state can break the bounds.
+    unbounded = all(limit is None for _, timeline in old for _, limit in timeline.steps)
     for action in actions:
         if action.kind not in (ActionKind.SET, ActionKind.REPLACE, ActionKind.CLEAR):
             continue
         installed, refusal = apply_action(installed, action, window)
         if refusal:
             return refusal
+        if unbounded:
+            continue
         problem = bounded(window.bounds(installed), old, new, window)
         if problem:
             return f"after {action.kind.value} {action.describe()}: {problem}"

@@ -337,8 +337,8 @@ class Reconciler:
         if plan.blocked:
             return planned  # a person decides first; nothing is sent
         if plan.in_sync:
-            # This observation is a read-back: what it proves about uncertain entries is recorded.
-            settle_ledger(self.store, station_id, observation, self.drift, trust_nominal=True)
+            if plan.uncertain:  # this observation is a read-back: record what it proves
+                settle_ledger(self.store, station_id, observation, self.drift, trust_nominal=True)
             return planned
         self.store.set_condition(
             station_id, Status.PROGRESSING, f"applying {len(plan.actions)} action(s)", self.revision, self.now(),
@@ -424,10 +424,9 @@ class Reconciler:
         )  # fmt: skip
         if isinstance(after, Failure):
             return after
-        ok = matches(after)
-        settle_ledger(self.store, station_id, after, self.drift, trust_nominal=ok)
-        if ok:
-            return None
+        if matches(after):
+            return None  # the verification after the last action settles the ledger
+        settle_ledger(self.store, station_id, after, self.drift, trust_nominal=False)
         sets = [a for a in done if a.kind in (ActionKind.SET, ActionKind.REPLACE)]
         failure = not_enforced_reason(self.store, station_id, after, self.drift(after, expected[0]), sets)
         self._log(station_id, ("checkpoint", failure.reason, None))
