@@ -224,7 +224,8 @@ def plan_station(
     final = (*actions, *ordered[:cut], *prunes, *ordered[cut:])
     shift = len(actions) + len(prunes)
     points = tuple(replace(c, index=c.index + shift) for c in (proof.checkpoints if proof else ()))
-    not_enforced = tuple(sorted({e.profile.charging_profile_id for e in ledger if e.state is LedgerState.NOT_ENFORCED}))
+    again = _AGAIN[LedgerState.NOT_ENFORCED]
+    not_enforced = tuple(sorted({a.profile.charging_profile_id for a in sets if a.profile and a.reason == again}))
     return StationPlan(
         station_id, final, tuple(drift), invariant, refused, tuple(notes), blocked,
         foreign_caps, as_recorded, len({e.profile.charging_profile_id for e in ledger}), points, tuple(starts),

@@ -44,7 +44,7 @@ from reconciler.core.status import Status
 from reconciler.core.timeline import Timeline
 from reconciler.engine.calls import Caller, RateLimit, RetryPolicy
 from reconciler.engine.observe import Failure, Observation, failure_of, observe_station
-from reconciler.engine.readback import agrees, not_enforced_reason, predicted, read_until, settle_ledger
+from reconciler.engine.readback import ReadBack, agrees
 from reconciler.policy import DesiredState, PolicySet
 from reconciler.store.sqlite import UNVERIFIED, Store, StoreError
 from reconciler.transport.gateway import Gateway, ReplyKind
@@ -126,6 +126,8 @@ class Reconciler:
         self.now = now
         self.caller = Caller(gateway, self.settings.retry, RateLimit(self.settings.rate_limit))
         self.limit = asyncio.Semaphore(self.settings.concurrency)
+        s = self.settings
+        self.readback = ReadBack(self.caller, store, self.drift, s.horizon, s.settle, s.verify_attempts, now)
 
     @property
     def revision(self) -> str | None:
@@ -338,7 +340,7 @@ class Reconciler:
             return planned  # a person decides first; nothing is sent
         if plan.in_sync:
             if plan.uncertain:  # this observation is a read-back: record what it proves
-                settle_ledger(self.store, station_id, observation, self.drift, trust_nominal=True)
+                self.readback.settle_ledger(station_id, observation, trust_nominal=True)
             return planned
         self.store.set_condition(
             station_id, Status.PROGRESSING, f"applying {len(plan.actions)} action(s)", self.revision, self.now(),
@@ -362,9 +364,12 @@ class Reconciler:
         checkpoints = {c.index: c for c in plan.checkpoints}
         for index, action in enumerate(plan.actions):
             if index in checkpoints:
-                total = checkpoints[index].total
-                failure = await self._checkpoint(station_id, plan, observation, plan.actions[:index], total)
+                failure = await self.readback.checkpoint(
+                    station_id, plan, observation, plan.actions[:index], self.window(observation),
+                    total=checkpoints[index].total,
+                )  # fmt: skip
                 if failure is not None:
+                    self._log(station_id, ("checkpoint", failure.reason, None))
                     return failure, accepted_sets, notes
             name, payload = action.ocpp()
             body = json.dumps(payload)
@@ -407,31 +412,6 @@ class Reconciler:
                 self._log(station_id, event)
         return None, accepted_sets, notes
 
-    async def _checkpoint(
-        self, station_id: str, plan: StationPlan, before: Observation, done: Sequence[Action], total: bool
-    ) -> Failure | None:
-        """Set, verify, then clear: read back (connector 0 too when `total`), and go on only if the
-        charger shows what the sets done so far should give (from a state the plan started from)."""
-        window = self.window(before)
-        expected = predicted(plan, done, window)
-
-        def matches(observed: Observation) -> bool:
-            return any(agrees(self.drift(observed, state)) for state in expected)
-
-        after = await read_until(
-            self.caller, station_id, before, horizon=self.settings.horizon, settle=self.settings.settle,
-            attempts=self.settings.verify_attempts, now=self.now, done=matches, total=total,
-        )  # fmt: skip
-        if isinstance(after, Failure):
-            return after
-        if matches(after):
-            return None  # the verification after the last action settles the ledger
-        settle_ledger(self.store, station_id, after, self.drift, trust_nominal=False)
-        sets = [a for a in done if a.kind in (ActionKind.SET, ActionKind.REPLACE)]
-        failure = not_enforced_reason(self.store, station_id, after, self.drift(after, expected[0]), sets)
-        self._log(station_id, ("checkpoint", failure.reason, None))
-        return failure
-
     async def _guarded(self, station_id: str, work: Awaitable[Outcome]) -> Outcome:
         """One station's unexpected failure is that station's Degraded outcome, never the run's."""
         try:
@@ -452,10 +432,7 @@ class Reconciler:
         """Read the composites back until they match; say what is wrong when they do not."""
         state = self.policies.desired[station_id]
         desired = InstalledProfiles.of([(p.connector_id, p.profile) for p in state.profiles])
-        after = await read_until(
-            self.caller, station_id, before, horizon=self.settings.horizon, settle=self.settings.settle,
-            attempts=self.settings.verify_attempts, now=self.now, done=lambda seen: agrees(self.drift(seen, desired)),
-        )  # fmt: skip
+        after = await self.readback.until(station_id, before, lambda seen: agrees(self.drift(seen, desired)))
         if isinstance(after, Failure):
             return Verdict(after.status, after.reason)
         drift = self.drift(after, desired)
@@ -463,8 +440,8 @@ class Reconciler:
         wanted = frozenset(
             (p.profile.charging_profile_id, content_hash(p.connector_id, p.profile)) for p in state.profiles
         )
-        explained = settle_ledger(
-            self.store, station_id, after, self.drift, trust_nominal=synced, agreed=wanted if synced else None
+        explained = self.readback.settle_ledger(
+            station_id, after, trust_nominal=synced, agreed=wanted if synced else None
         )
         if synced:
             return Verdict(Status.SYNCED, "; ".join(plan.notes) or None)

@@ -38,8 +38,9 @@ from typing import Any
 
 from reconciler.core.actions import LedgerEntry, LedgerState
 from reconciler.core.holdings import Verdicts
-from reconciler.core.profiles import ProfileError, format_time, parse_time, profile_from_ocpp
+from reconciler.core.profiles import format_time, parse_time
 from reconciler.core.status import Status
+from reconciler.store import ledger as ledger_log
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,6 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-_SLOT_KEYS = {"chargingProfileId", "chargingProfilePurpose", "stackLevel"}
 UNCONFIRMED = LedgerState.UNCONFIRMED.value  # ledger outcome: sent, answer never recorded
 UNVERIFIED = LedgerState.UNVERIFIED.value  # ledger outcome: accepted, not yet shown in force by a read-back
 
@@ -246,20 +246,10 @@ class Store:
     def ledger(self, station_id: str) -> list[LedgerEntry]:
         """The SetChargingProfile calls the reconciler sent to a station and may still be in force, in
         installation order, each with how sure it is (`LedgerState`; `core.holdings` replays them)."""
-        rows = self.db.execute(
-            "SELECT connector_id, profile_json, content_hash, revision, outcome, seq FROM ledger WHERE station_id=? "
-            "ORDER BY seq",
-            (station_id,),
-        ).fetchall()
-        entries = []
-        for connector_id, profile_json, digest, revision, outcome, seq in rows:
-            try:
-                profile = profile_from_ocpp(json.loads(profile_json))
-                state = LedgerState(outcome)
-                entries.append(LedgerEntry(connector_id, profile, digest, revision, state, seq))
-            except (ProfileError, ValueError) as exc:
-                raise StoreError(f"{self.path}: ledger row of {station_id} is unreadable ({exc})") from None
-        return entries
+        try:
+            return ledger_log.read_entries(self.db, station_id)
+        except ValueError as exc:
+            raise StoreError(f"{self.path}: {exc}") from None
 
     def begin_call(
         self, station_id: str, action: str, payload: Mapping[str, Any] | str, at: datetime, *,
@@ -293,41 +283,11 @@ class Store:
         pending row goes and the event (kind, message, data) is logged in the same transaction."""
         stamp = format_time(at)
         with self.transaction() as db:
-            self._put(db, station_id, connector_id, profile_json, content_hash, revision, stamp, outcome)
+            ledger_log.put(db, station_id, connector_id, profile_json, content_hash, revision, stamp, outcome)
             if pending_id is not None:
                 db.execute("DELETE FROM pending WHERE id=?", (pending_id,))
             if event is not None:
                 self._event(db, event, stamp, station_id, revision)
-
-    @staticmethod
-    def _put(
-        db: sqlite3.Connection, station_id: str, connector_id: int, profile_json: Mapping[str, Any],
-        content_hash: str, revision: str | None, stamp: str, outcome: str,
-    ) -> None:  # fmt: skip
-        """Log a profile sent to the charger. When its arrival is certain it replaces, as on the
-        charger, the profile with the same id and the one in the same (connector, purpose,
-        stackLevel) slot; when it is not, those stay (they may still be there) and only an earlier
-        entry of the very same id and content gives way to it."""
-        profile_id = profile_json["chargingProfileId"]
-        purpose = profile_json["chargingProfilePurpose"]
-        stack = profile_json["stackLevel"]
-        if LedgerState(outcome).certain:
-            db.execute(
-                "DELETE FROM ledger WHERE station_id=? AND "
-                "(profile_id=? OR (connector_id=? AND purpose=? AND stack_level=?))",
-                (station_id, profile_id, connector_id, purpose, stack),
-            )
-        else:
-            db.execute(
-                "DELETE FROM ledger WHERE station_id=? AND profile_id=? AND content_hash=?",
-                (station_id, profile_id, content_hash),
-            )
-        db.execute(
-            "INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?,?,?,"
-            "(SELECT COALESCE(MAX(seq), 0) + 1 FROM ledger WHERE station_id=?))",
-            (station_id, profile_id, connector_id, purpose, stack, content_hash, json.dumps(profile_json),
-             revision, stamp, outcome, station_id),
-        )  # fmt: skip
 
     def record_clear(
         self, pending_id: int | None, station_id: str, profile_id: int | None, at: datetime,
@@ -338,57 +298,18 @@ class Store:
         may be back in force: it becomes Unconfirmed."""
         with self.transaction() as db:
             if profile_id is not None:
-                self._clear_entries(db, station_id, profile_id)
+                ledger_log.clear(db, station_id, profile_id)
             if pending_id is not None:
                 db.execute("DELETE FROM pending WHERE id=?", (pending_id,))
             if event is not None:
                 self._event(db, event, format_time(at), station_id, revision)
 
-    @staticmethod
-    def _clear_entries(db: sqlite3.Connection, station_id: str, profile_id: int) -> None:
-        gone = db.execute(
-            "SELECT connector_id, purpose, stack_level, seq FROM ledger WHERE station_id=? AND profile_id=? "
-            "AND outcome != ?",
-            (station_id, profile_id, LedgerState.ACCEPTED.value),
-        ).fetchall()
-        for connector_id, purpose, stack, seq in gone:
-            db.execute(
-                "UPDATE ledger SET outcome=? WHERE station_id=? AND seq < ? AND profile_id != ? AND "
-                "connector_id=? AND purpose=? AND stack_level=?",
-                (UNCONFIRMED, station_id, seq, profile_id, connector_id, purpose, stack),
-            )
-        db.execute("DELETE FROM ledger WHERE station_id=? AND profile_id=?", (station_id, profile_id))
-
     def record_verdicts(self, station_id: str, verdicts: Verdicts) -> None:
         """What a read-back proved (`core.holdings.verdicts`): entries confirmed (their certain
         arrival replaces what they replace), marked not enforced, or forgotten."""
-        if verdicts.empty:
-            return
-        with self.transaction() as db:
-            for seq in verdicts.forget:
-                db.execute("DELETE FROM ledger WHERE station_id=? AND seq=?", (station_id, seq))
-            for seq in verdicts.not_enforced:
-                db.execute(
-                    "UPDATE ledger SET outcome=? WHERE station_id=? AND seq=?",
-                    (LedgerState.NOT_ENFORCED.value, station_id, seq),
-                )
-            for seq in sorted(verdicts.confirm):
-                row = db.execute(
-                    "SELECT profile_id, connector_id, purpose, stack_level FROM ledger WHERE station_id=? AND seq=?",
-                    (station_id, seq),
-                ).fetchone()
-                if row is None:
-                    continue
-                profile_id, connector_id, purpose, stack = row
-                db.execute(
-                    "DELETE FROM ledger WHERE station_id=? AND seq < ? AND "
-                    "(profile_id=? OR (connector_id=? AND purpose=? AND stack_level=?))",
-                    (station_id, seq, profile_id, connector_id, purpose, stack),
-                )
-                db.execute(
-                    "UPDATE ledger SET outcome=? WHERE station_id=? AND seq=?",
-                    (LedgerState.ACCEPTED.value, station_id, seq),
-                )
+        if not verdicts.empty:
+            with self.transaction() as db:
+                ledger_log.record(db, station_id, verdicts)
 
     @staticmethod
     def _event(
@@ -417,18 +338,12 @@ class Store:
         stamp = format_time(at)
         with self.transaction() as db:
             for row in rows:
-                if row.action != "SetChargingProfile" or row.content_hash is None:
-                    continue
-                try:
-                    connector = int(row.payload["connectorId"])
-                    body = row.payload["csChargingProfiles"]
-                except (KeyError, TypeError, ValueError):
-                    continue
-                if not isinstance(body, dict) or not body.keys() >= _SLOT_KEYS:
+                sent = ledger_log.unanswered_set(row.action, row.payload)
+                if sent is None or row.content_hash is None:
                     continue
                 # A recorded answer would have removed the row in the same transaction: this call's
                 # outcome is unknown, even when an earlier identical Set is in the ledger.
-                self._put(db, station_id, connector, body, row.content_hash, row.revision, stamp, UNCONFIRMED)
+                ledger_log.put(db, station_id, *sent, row.content_hash, row.revision, stamp, UNCONFIRMED)
             db.execute("DELETE FROM pending WHERE station_id=?", (station_id,))
         return len(rows)
 
