@@ -1,7 +1,7 @@
 """The ledger's rules in SQL: a log of the SetChargingProfile calls sent, and what may still be in force.
 
 Flow: `store.sqlite.Store` (inside its transactions) -> these functions -> the `ledger` table
-(migration 2: keyed by (station, seq), the installation order). `core.holdings` replays the rows;
+(keyed by (station, seq), the installation order, since the ledger-log migration). `core.holdings` replays the rows;
 `read_entries` gives them back as `LedgerEntry`s.
 
 The rules, as the charger applies them: a profile whose arrival is certain (`Accepted`) replaces
