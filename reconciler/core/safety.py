@@ -291,7 +291,9 @@ def bridged(order: Sequence[Action], blind: Blind) -> list[Action] | None:
         f"to stack {profile.stack_level}",
         clear.connector_id, stand_in, digest=content_hash(clear.connector_id, stand_in),
     )  # fmt: skip
-    move = replace(hidden, kind=ActionKind.REPLACE, reason=f"to its own stack level ({hidden.reason})")
+    move = replace(
+        hidden, kind=ActionKind.REPLACE, reason=f"moved from the slot of #{clear.profile_id} to its own stack level"
+    )
     out: list[Action] = []
     for j, action in enumerate(order):
         out.append(first if j == blind.set else move if j == blind.clear else action)

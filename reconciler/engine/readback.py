@@ -147,4 +147,4 @@ def not_enforced_reason(
         )
     else:
         what = f"the read-back after setting {sent} is not what the charger should report{seen}"
-    return Failure(Status.DEGRADED, f"{what}; nothing was cleared, the caps it had stay")
+    return Failure(Status.DEGRADED, f"{what}; no clear that relies on them was sent: the caps it had stay")

@@ -383,7 +383,7 @@ class Reconciler:
                     total=checkpoints[index].total,
                 )  # fmt: skip
                 if failure is not None:
-                    self._log(station_id, ("checkpoint", failure.reason, None))
+                    self._log(station_id, ("verify.checkpoint", failure.reason, None))
                     return failure, accepted_sets, notes
             name, payload = action.ocpp()
             body = json.dumps(payload)
