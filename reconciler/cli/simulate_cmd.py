@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated
@@ -98,12 +99,22 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--ev", help="plug an EV into connector 1 of each station and start charging")
         ] = False,
         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log connections and errors")] = False,
+        ca_file: Annotated[
+            Path | None,
+            typer.Option("--ca-file", metavar="FILE", help="PEM certificates to trust for a wss:// Central System"),
+        ] = None,
     ) -> None:
         try:
             parsed = parse_quirks(quirks or [])
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--quirks") from None
         logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(message)s")
+        context = None
+        if ca_file is not None:
+            try:
+                context = ssl.create_default_context(cafile=str(ca_file))
+            except (OSError, ssl.SSLError) as exc:
+                raise typer.BadParameter(f"{ca_file}: {exc}", param_hint="--ca-file") from None
         ids = station_ids(stations, prefix, start)
         typer.echo(f"simulating {stations} station(s) {ids[0]}..{ids[-1]} -> {url} (Ctrl-C to stop)")
 
@@ -119,6 +130,7 @@ def register(app: typer.Typer) -> None:
                 quirks=parsed,
                 state_dir=state_dir,
                 auto_ev=ev,
+                ssl_context=context,
             )
             await _run(fleet)
 
