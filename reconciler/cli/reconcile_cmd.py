@@ -468,7 +468,8 @@ def _calls_since(store: Store, mark: int) -> dict[str, list[str]]:
     calls: dict[str, list[str]] = {}
     for event in store.events(after=mark, limit=1_000_000):
         if event.kind.startswith("action.") and event.station_id is not None:
-            calls.setdefault(event.station_id, []).append(event.message)
+            symbol, _, rest = event.message.partition(" ")
+            calls.setdefault(event.station_id, []).append(f"{symbol} {event.kind.split('.', 1)[1]} {rest}")
     return calls
 
 
