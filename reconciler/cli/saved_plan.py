@@ -252,6 +252,9 @@ def station_stale(
     if observation is None:
         return None
     for connector, then in (entry.get("observed") or {}).items():
+        starts = [s for s, _ in then["steps"]]
+        if not then["start"] < then["end"] or starts != sorted(set(starts)) or (starts and starts[0] < then["start"]):
+            return f"the saved observation of connector {connector} is malformed (the file was edited)"
         now = observation.timelines.get(int(connector))
         old = Timeline(then["start"], then["end"], RateUnit(then["unit"]), tuple((s, v) for s, v in then["steps"]))
         if now is None or not timelines_agree(old, now, observation.normaliser):
