@@ -216,10 +216,23 @@ def store_path(common: Common) -> Path:
     return base / ".reconciler" / "state.db"
 
 
+def keep_out_of_git(path: Path) -> None:
+    """The default state directory sits in the policy repository: a `.gitignore` of `*` inside it
+    keeps it out of `git status` (and the policies' revision from reading `+dirty`)."""
+    directory = path.parent
+    if directory.name != ".reconciler":
+        return
+    ignore = directory / ".gitignore"
+    if not ignore.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        ignore.write_text("# reconciler state (ledger, events): never committed\n*\n", encoding="utf-8")
+
+
 def open_store(common: Common, err: Console) -> Store:
     try:
+        keep_out_of_git(store_path(common))
         return Store(store_path(common))
-    except StoreError as exc:
+    except (StoreError, OSError) as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None
 
@@ -227,6 +240,11 @@ def open_store(common: Common, err: Console) -> Store:
 @contextmanager
 def state_lock(path: Path, timeout: float, err: Console, command: str) -> Iterator[StateLock]:
     """Hold the state lock for the block; a clear message naming the holder when it is taken."""
+    try:
+        keep_out_of_git(path)
+    except OSError as exc:
+        err.print(f"error: {path.parent}: {exc.strerror or exc}", markup=False)
+        raise typer.Exit(1) from None
     lock = StateLock(path, command=command)
 
     def waiting(holder: Any) -> None:

@@ -28,7 +28,8 @@ def policy_files(stations: Sequence[str] = IDS, declared_only: Sequence[str] = (
     """Three profiles per station: a cap (#1) and two TxDefault (#5, #6); `declared_only` are
     further declared stations no policy targets beyond the cap (e.g. one that never connects)."""
     everyone = [*stations, *declared_only]
-    tx = cap_policy("defaults", stations, 10, profile_id=5, stack=1).replace("ChargePointMaxProfile", "TxDefaultProfile")
+    tx = cap_policy("defaults", stations, 10, profile_id=5, stack=1)
+    tx = tx.replace("ChargePointMaxProfile", "TxDefaultProfile")
     return {
         "stations.yaml": "---\n".join(station_doc(s, "x") for s in everyone),
         "cap.yaml": cap_policy("cap", everyone, 16),

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.simulator.fleet import Fleet
 from reconciler.store.lock import lock_path, read_holder
 from reconciler.store.sqlite import Store
-from reconciler.simulator.fleet import Fleet
 from tests.cli.clikit import IDS, Cli, free_port, policy_files, received, setup, until
 from tests.engine.fleetkit import PASSWORD, cap_policy, write
 
@@ -58,7 +58,7 @@ async def test_two_applies_at_once_the_second_is_refused_naming_the_holder(tmp_p
         waiter = await cli.start("apply", "--auto-approve", "--lock-timeout", "60", wait=1)
         out, err = await first.communicate()
         assert first.returncode == 0, (out + err).decode()  # CP-0009 offline is reported, not an error
-        code, out2, err2 = second
+        code, _out2, err2 = second
         assert code == 1
         assert f"the state is locked by reconciler apply (pid {first.pid} on {socket.gethostname()}" in err2
         assert received(fleet, "SetChargingProfile") == 9  # only one apply sent anything
@@ -126,7 +126,7 @@ async def test_a_removed_station_that_is_unreachable_is_reported_as_orphans(tmp_
 
 
 async def test_apply_prints_the_plan_then_what_was_sent_and_verbose_shows_the_after_state(tmp_path: Path):
-    async with setup(tmp_path, IDS[:1]) as (cli, fleet):
+    async with setup(tmp_path, IDS[:1]) as (cli, _fleet):
         code, out, err = await cli.run("apply", "--auto-approve", "--verbose")
         assert code == 0, out + err
         planned, applied = out.split("Plan: 3 to set", 1)
@@ -139,7 +139,7 @@ async def test_apply_prints_the_plan_then_what_was_sent_and_verbose_shows_the_af
 
 
 async def test_exit_codes_when_some_stations_are_offline(tmp_path: Path):
-    async with setup(tmp_path, declared_only=["CP-0009"]) as (cli, fleet):
+    async with setup(tmp_path, declared_only=["CP-0009"]) as (cli, _fleet):
         code, out, err = await cli.run("plan", "--detailed-exitcode", wait=2)
         assert code == 2, out + err  # changes among the reachable ones; CP-0009 offline is no error
         assert "CP-0009  Offline  (did not connect)" in out and "1 offline" in out
@@ -184,13 +184,13 @@ async def test_plan_shows_the_code_of_each_policy_error(tmp_path: Path):
     write(tmp_path / "p", policy_files(IDS[:1]))
     (tmp_path / "p" / "dup.yaml").write_text(cap_policy("dup", ["CP-0001"], 8, profile_id=1, stack=4))
     cli = Cli(tmp_path, free_port())
-    code, out, err = await cli.run("plan", connect=False)
+    code, _out, err = await cli.run("plan", connect=False)
     assert code == 1
     assert "dup.yaml:" in err and "[duplicate-profile-id]" in err
 
 
 async def test_status_history_show_and_state_read_what_apply_recorded(tmp_path: Path):
-    async with setup(tmp_path, IDS[:1]) as (cli, fleet):
+    async with setup(tmp_path, IDS[:1]) as (cli, _fleet):
         code, out, err = await cli.run("plan", "--out", str(tmp_path / "p.json"))
         assert code == 0, err
         code, out, err = await cli.run("show", str(tmp_path / "p.json"), common=False, connect=False)
