@@ -20,7 +20,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-
 from reconciler.core.installed import InstalledProfiles
 from reconciler.core.profiles import parse_time, profile_from_ocpp
 from reconciler.core.wire import answer, composite_to_ocpp, request_from_json
