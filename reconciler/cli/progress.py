@@ -20,9 +20,12 @@ EVERY = 5.0  # seconds between lines when stderr is not a terminal
 class FleetProgress:
     """Counts stations done; `print_phases` also prints each station's end state (apply, no terminal)."""
 
-    def __init__(self, err: Console, label: str, total: int, *, print_phases: bool = False) -> None:
+    def __init__(
+        self, err: Console, label: str, total: int, *, print_phases: bool = False, every: float = EVERY
+    ) -> None:
         self.err, self.label, self.total = err, label, total
         self.print_phases = print_phases
+        self.every = every
         self.done = 0
         self.started = clock.monotonic()
         self.said = self.started
@@ -50,7 +53,7 @@ class FleetProgress:
             self.err.print(f"{station_id}: {phase}", markup=False, highlight=False)
             return
         now = clock.monotonic()
-        if now - self.said >= EVERY and self.done < self.total:
+        if now - self.said >= self.every and self.done < self.total:
             self.err.print(f"  {self.label}: {self.done} of {self.total} station(s) ({now - self.started:.0f} s)",
                            markup=False, highlight=False)  # fmt: skip
             self.said = now

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
+from rich.console import Console
+
+from reconciler.cli.progress import FleetProgress
 from reconciler.cli.render import outcomes_json, render_text
 from reconciler.core.status import Status
 from reconciler.engine.reconcile import Outcome, pending_reason
@@ -39,3 +44,12 @@ def test_a_set_that_failed_before_is_not_called_a_policy_change():
     reason = pending_reason(retry)
     assert "policy changed" not in reason and "1 not installed yet" in reason
     assert pending_reason(plan([(0, CAP16)], [])) == "not reconciled yet: 1 action(s) to apply"
+
+
+def test_reading_thousands_of_stations_shows_progress_in_a_log():
+    log = io.StringIO()
+    with FleetProgress(Console(file=log, force_terminal=False), "reading", 3000, every=0.0) as progress:
+        for i in range(3000):
+            progress(f"PY-SIM-{i:05d}", "planned")
+    lines = log.getvalue().splitlines()
+    assert lines[0].startswith("  reading: 1 of 3000 station(s)") and lines[-1].startswith("  reading: 2999 of 3000")
