@@ -157,9 +157,7 @@ def render_text(
     blocks = []
     offline: dict[str, list[str]] = {}
     for outcome in sorted(outcomes, key=lambda o: o.station_id):
-        quiet = not (outcome.plan and (outcome.plan.notes or outcome.plan.actions)) and not (calls or {}).get(
-            outcome.station_id
-        )
+        quiet = not (outcome.plan and outcome.plan.notes) and not (calls or {}).get(outcome.station_id)
         if outcome.status is Status.SYNCED and not verbose and quiet:
             continue
         if outcome.status is Status.OFFLINE and outcome.plan is None and not verbose:
