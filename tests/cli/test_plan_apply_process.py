@@ -13,8 +13,10 @@ import pytest
 from reconciler.simulator.fleet import Fleet
 from reconciler.store.lock import lock_path, read_holder
 from reconciler.store.sqlite import Store
+from reconciler.transport.central_system import CentralSystem
+from reconciler.transport.inject_server import InjectServer
 from tests.cli.clikit import IDS, Cli, free_port, policy_files, received, setup, until
-from tests.engine.fleetkit import PASSWORD, cap_policy, write
+from tests.engine.fleetkit import PASSWORD, WAIT, cap_policy, write
 
 pytestmark = pytest.mark.slow
 
@@ -50,24 +52,35 @@ async def test_a_saved_plan_carries_how_to_reach_the_chargers_but_no_secret(tmp_
 
 
 async def test_two_applies_at_once_the_second_is_refused_naming_the_holder(tmp_path: Path):
-    # CP-0009 is declared but never connects: the first apply holds the lock while it waits for it
-    async with setup(tmp_path, declared_only=["CP-0009"]) as (cli, fleet):
-        first = await cli.start("apply", "--auto-approve", wait=4)
-        await until(lambda: read_holder(cli.db) is not None)
-        second = await cli.run("apply", "--auto-approve")
-        waiter = await cli.start("apply", "--auto-approve", "--lock-timeout", "60", wait=1)
-        out, err = await first.communicate()
-        assert first.returncode == 0, (out + err).decode()  # CP-0009 offline is reported, not an error
-        code, _out2, err2 = second
-        assert code == 1
-        assert f"the state is locked by reconciler apply (pid {first.pid} on {socket.gethostname()}" in err2
-        assert received(fleet, "SetChargingProfile") == 9  # only one apply sent anything
-        out3, err3 = await waiter.communicate()
-        assert waiter.returncode == 0, (out3 + err3).decode()
-        assert b"waiting up to 60 s for the state lock held by reconciler apply" in err3
-        assert b"Nothing to apply." in out3
-        assert received(fleet, "SetChargingProfile") == 9
-        assert not lock_path(cli.db).exists()
+    """Both reach the same chargers through one inject API (as a proxy would let them)."""
+    write(tmp_path / "p", policy_files(IDS))
+    cli = Cli(tmp_path, 0)
+    async with CentralSystem(port=0, passwords={"*": PASSWORD}, known_stations=IDS) as cs:
+        fleet = Fleet(cs.url, 3, prefix="CP-", password=PASSWORD, backoff_initial=0.05, backoff_max=0.2)
+        async with fleet:
+            assert await cs.wait_for_stations(IDS, WAIT, booted=False) == set(IDS)
+            server = InjectServer(cs, username="ops", password="proxy-secret")
+            await server.start()
+            via = ["--via", server.url, "--user", "ops", "--password", "proxy-secret"]
+            try:
+                # a rate limit keeps the first apply (and its lock) busy for a few seconds
+                first = await cli.start("apply", "--auto-approve", "--rate-limit", "3", *via, connect=False)
+                await until(lambda: read_holder(cli.db) is not None)
+                waiter = await cli.start("apply", "--auto-approve", "--lock-timeout", "60", *via, connect=False)
+                code, _, err2 = await cli.run("apply", "--auto-approve", *via, connect=False)
+                out, err = await first.communicate()
+                assert f"the state is locked by reconciler apply (pid {first.pid} on {socket.gethostname()}" in err2
+                assert code == 1 and "--lock-timeout" in err2
+                assert received(fleet, "SetChargingProfile") == 9  # only one apply sent anything
+                assert first.returncode == 0, (out + err).decode()
+                out3, err3 = await waiter.communicate()
+                assert waiter.returncode == 0, (out3 + err3).decode()
+                assert b"waiting up to 60 s for the state lock held by reconciler apply" in err3
+                assert b"Nothing to apply." in out3
+                assert received(fleet, "SetChargingProfile") == 9
+                assert not lock_path(cli.db).exists()
+            finally:
+                await server.stop()
 
 
 async def test_a_removed_station_is_cleared_then_forgotten(tmp_path: Path):
