@@ -155,6 +155,8 @@ async def open_gateway(
         raise typer.BadParameter("use either --via or --listen, not both")
     if connection.via:
         check_via(connection.via)
+        if connection.tls_cert is not None or connection.tls_key is not None:
+            raise typer.BadParameter("--tls-cert/--tls-key serve wss:// for --listen; with --via, use an https:// URL")
         if urlsplit(connection.via).scheme == "http" and not is_loopback(urlsplit(connection.via).hostname or ""):
             _warn(f"--via {urlsplit(connection.via).hostname}: the inject API password crosses the network in "
                   "clear over http://; use https://")  # fmt: skip

@@ -104,3 +104,19 @@ def test_a_schema_error_does_not_hide_the_documents_semantic_errors(tmp_path: Pa
     assert done.returncode == 1
     assert "[schema-unknown-field]" in done.stdout and "[schema-type]" in done.stdout
     assert "[duplicate-profile-id]" in done.stdout  # hidden before: policy `one` was dropped whole
+
+
+def test_version_and_shell_completion():
+    done = run("--version")
+    assert done.returncode == 0 and done.stdout.startswith("reconciler ") and "(ocpp-reconciler)" in done.stdout
+    assert "unknown" not in done.stdout  # the installed distribution is found under its name
+    script = Path(sys.executable).parent / "reconciler"  # the installed command, as a shell would run it
+    done = subprocess.run([str(script), "--show-completion", "bash"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "_RECONCILER_COMPLETE" in done.stdout and "complete -o default" in done.stdout
+
+
+def test_tls_files_with_via_are_a_usage_error(tmp_path: Path):
+    write(tmp_path / "p", policy_files(["CP-0001"]))
+    done = run("plan", "-p", str(tmp_path / "p"), "--db", str(tmp_path / "s.db"), "--via", "https://proxy.example/",
+               "--tls-cert", str(tmp_path / "c.pem"))  # fmt: skip
+    assert done.returncode == 1 and "serve wss:// for --listen" in done.stderr
