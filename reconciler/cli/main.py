@@ -23,6 +23,7 @@ from reconciler.cli import (
     simulate_cmd,
     state_cmd,
     validate_cmd,
+    watch_cmd,
 )
 
 DISTRIBUTION = "ocpp-reconciler"
@@ -66,6 +67,7 @@ reconcile_cmd.register(app)
 state_cmd.register(app)
 schema_cmd.register(app)
 demo_cmd.register(app)
+watch_cmd.register(app)
 explain_cmd.register(app)
 
 

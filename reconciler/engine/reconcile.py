@@ -103,8 +103,14 @@ def desired_digest(state: DesiredState) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
+DesiredProvider = Callable[[str], DesiredState]  # station id -> its whole desired state (git + other layers)
+
+
 class Reconciler:
-    """Brings stations to their desired state through a Gateway, remembering in a Store."""
+    """Brings stations to their desired state through a Gateway, remembering in a Store.
+
+    `desired`, when given, is asked for each station's desired state instead of reading
+    `policies.desired` directly: the daemon layers overrides and per-session intents on git's."""
 
     def __init__(
         self,
@@ -114,8 +120,10 @@ class Reconciler:
         settings: Settings | None = None,
         *,
         now: Callable[[], datetime] = clock.now,
+        desired: DesiredProvider | None = None,
     ) -> None:
         self.gateway = gateway
+        self.desired_provider = desired
         self.store = store
         self.policies = policies
         self.settings = settings or Settings()
@@ -127,6 +135,12 @@ class Reconciler:
     @property
     def revision(self) -> str | None:
         return self.policies.revision
+
+    def desired_state(self, station_id: str) -> DesiredState:
+        """What the station should be: git's desired state, or the provider's layered one."""
+        if self.desired_provider is not None:
+            return self.desired_provider(station_id)
+        return self.policies.desired[station_id]
 
     # --- observe and plan ----------------------------------------------------------------------------
 
@@ -149,7 +163,7 @@ class Reconciler:
         self.store.seen(station_id, self.now(), boot)
 
     async def observe(self, station_id: str) -> Observation:
-        state = self.policies.desired[station_id]
+        state = self.desired_state(station_id)
         return await observe_station(
             self.caller,
             self.store,
@@ -189,7 +203,7 @@ class Reconciler:
         return drift
 
     def plan_for(self, station_id: str, observation: Observation) -> StationPlan:
-        state = self.policies.desired[station_id]
+        state = self.desired_state(station_id)
         desired = desired_of(state)
         ledger = self.store.ledger(station_id)
         wanted = InstalledProfiles.of(list(desired.profiles))
@@ -244,7 +258,7 @@ class Reconciler:
     def sources(self, station_id: str) -> dict[int, str]:
         """Where each desired profile of a station was declared (templates named)."""
         out = {}
-        for item in self.policies.desired[station_id].profiles:
+        for item in self.desired_state(station_id).profiles:
             template = f", template {item.template}" if item.template else ""
             out[item.profile.charging_profile_id] = f"{item.policy}{template}, {item.location}"
         return out
@@ -384,7 +398,7 @@ class Reconciler:
 
     async def _verify(self, station_id: str, before: Observation, plan: StationPlan, accepted_sets: int) -> Verdict:
         """Read the composites back until they match; say what is wrong when they do not."""
-        state = self.policies.desired[station_id]
+        state = self.desired_state(station_id)
         desired = InstalledProfiles.of([(p.connector_id, p.profile) for p in state.profiles])
         drift: list[ConnectorDrift] = []
         after = before

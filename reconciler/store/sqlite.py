@@ -9,7 +9,8 @@ Tables (see MIGRATIONS; `PRAGMA user_version` is the schema version):
   after a crash (kill -9) the next run knows which profiles may or may not be on the charger;
 - `stations`: registry: last seen, boot info, capabilities read by GetConfiguration (with time);
 - `conditions`: the latest status per station with its reason and git revision;
-- `events`: append-only log.
+- `events`: append-only log;
+- `overrides`, `suspension`, `intents`: the watch daemon's layers (see `daemon_state.py`).
 Group commit: inside an event loop, writes join one open transaction that is committed once at
 the end of the loop iteration (a commit costs ~20 µs, a statement ~4 µs; a fleet's writes in one
 iteration share a commit). `await durable()` waits for that commit: the engine does so after
@@ -60,6 +61,20 @@ MIGRATIONS: tuple[str, ...] = (
         id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, station_id TEXT, kind TEXT NOT NULL,
         message TEXT NOT NULL, revision TEXT, data_json TEXT);
     CREATE INDEX events_station ON events (station_id, id);
+    """,
+    # The watch daemon's layers (reconciler/store/daemon_state.py): overrides, suspensions, session intents.
+    """
+    CREATE TABLE overrides (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, station_id TEXT NOT NULL, connector_id INTEGER NOT NULL,
+        profile_json TEXT NOT NULL, who TEXT NOT NULL, why TEXT, scenario TEXT, created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL, removed_at TEXT, removed_why TEXT);
+    CREATE INDEX overrides_active ON overrides (station_id, removed_at);
+    CREATE TABLE suspension (
+        station_id TEXT PRIMARY KEY, who TEXT NOT NULL, why TEXT, since TEXT NOT NULL);
+    CREATE TABLE intents (
+        station_id TEXT NOT NULL, transaction_id INTEGER NOT NULL, connector_id INTEGER NOT NULL,
+        policy TEXT NOT NULL, profile_json TEXT NOT NULL, state TEXT NOT NULL, started_at TEXT NOT NULL,
+        ended_at TEXT, PRIMARY KEY (station_id, transaction_id, policy));
     """,
 )
 

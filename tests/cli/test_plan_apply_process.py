@@ -4,17 +4,21 @@ stations, what apply prints, and exit codes when some chargers are offline."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import socket
 from pathlib import Path
 
 import pytest
 
+from reconciler.api.auth import Credentials
+from reconciler.api.inject import inject_app
+from reconciler.api.server import HttpServer
 from reconciler.simulator.fleet import Fleet
 from reconciler.store.lock import lock_path, read_holder
 from reconciler.store.sqlite import Store
 from reconciler.transport.central_system import CentralSystem
-from reconciler.transport.inject_server import InjectServer
 from tests.cli.clikit import IDS, Cli, free_port, policy_files, received, setup, until
 from tests.engine.fleetkit import PASSWORD, WAIT, cap_policy, write
 
@@ -59,7 +63,7 @@ async def test_two_applies_at_once_the_second_is_refused_naming_the_holder(tmp_p
         fleet = Fleet(cs.url, 3, prefix="CP-", password=PASSWORD, backoff_initial=0.05, backoff_max=0.2)
         async with fleet:
             assert await cs.wait_for_stations(IDS, WAIT, booted=False) == set(IDS)
-            server = InjectServer(cs, username="ops", password="proxy-secret")
+            server = HttpServer(inject_app(cs, Credentials("ops", "proxy-secret")))
             await server.start()
             via = ["--via", server.url, "--user", "ops", "--password", "proxy-secret"]
             try:
@@ -232,3 +236,20 @@ async def test_status_history_show_and_state_read_what_apply_recorded(tmp_path: 
         assert sorted(e["profileId"] for e in json.loads(out)) == [1, 6]
         code, out, err = await cli.run("state", "rm", "CP-0001", "77", "--yes", *db, common=False, connect=False)
         assert code == 1 and "#77" in err
+
+
+async def test_the_watch_daemon_holds_the_state_lock_while_it_runs(tmp_path: Path):
+    write(tmp_path / "p", policy_files(IDS[:1]))
+    cli = Cli(tmp_path, free_port())
+    watch = await cli.start("watch", "--http", f"127.0.0.1:{free_port()}", "--listen", f"127.0.0.1:{cli.port}",
+                            "-p", str(cli.policies), "--db", str(cli.db), common=False, connect=False,
+                            env={**ENV, "RECONCILER_API_PASSWORD": "pw"})  # fmt: skip
+    try:
+        await until(lambda: read_holder(cli.db) is not None, timeout=30)
+        code, _, err = await cli.run("apply", "--auto-approve")
+        assert code == 1 and f"the state is locked by reconciler watch (pid {watch.pid}" in err
+    finally:
+        watch.send_signal(signal.SIGTERM)
+        _, werr = await asyncio.wait_for(watch.communicate(), 30)
+    assert watch.returncode == 0, werr.decode()
+    assert not lock_path(cli.db).exists()
