@@ -76,6 +76,8 @@ class Outcome:
     seconds: float = 0.0
     refused_stale: bool = False
     sources: dict[int, str] = field(default_factory=dict)  # profile id -> "policy (file:line:col)"
+    verified: tuple[ConnectorDrift, ...] = ()  # the read-back that ended an apply (after-state)
+    removed: bool = False  # the station is no longer declared: its owned profiles are cleared, then forgotten
 
     @property
     def changes(self) -> bool:
@@ -136,6 +138,7 @@ class Reconciler:
         self.limit = asyncio.Semaphore(self.settings.concurrency)
         s = self.settings
         self.readback = ReadBack(self.caller, store, self.drift, s.horizon, s.settle, s.verify_attempts, now)
+        self._verified: dict[str, list[ConnectorDrift]] = {}  # station -> last read-back drift (after-state)
 
     @property
     def revision(self) -> str | None:
@@ -298,11 +301,7 @@ class Reconciler:
             note = "; ".join(plan.notes) or None
             return Outcome(station_id, Status.SYNCED, note, plan, observation)
         first = next((d for d in plan.drift if not d.in_sync), None)
-        if first is None or plan.as_recorded:
-            what = "policy changed" if plan.owned else "not reconciled yet"
-            reason = f"{what}: {len(plan.actions)} action(s) to apply"
-        else:
-            reason = f"drift: {first.describe()}"
+        reason = pending_reason(plan) if first is None or plan.as_recorded else f"drift: {first.describe()}"
         return Outcome(station_id, Status.OUT_OF_SYNC, reason, plan, observation)
 
     # --- apply -----------------------------------------------------------------------------------------
@@ -333,6 +332,7 @@ class Reconciler:
         started = clock.monotonic()
         outcome = await self._guarded(station_id, self._reconcile(station_id, stale_check))
         outcome.seconds = clock.monotonic() - started
+        outcome.verified = tuple(self._verified.pop(station_id, ()))
         progressed = bool(outcome.plan and outcome.plan.actions and not outcome.refused_stale)
         self.store.set_condition(station_id, outcome.status, outcome.reason, self.revision, self.now(),
                                  changed=True if progressed else None)  # fmt: skip
@@ -450,6 +450,7 @@ class Reconciler:
         if isinstance(after, Failure):
             return Verdict(after.status, after.reason)
         drift = self.drift(after, desired)
+        self._verified[station_id] = drift
         synced = agrees(drift)
         wanted = frozenset(
             (p.profile.charging_profile_id, content_hash(p.connector_id, p.profile)) for p in state.profiles
@@ -498,6 +499,21 @@ async def _report(progress: Progress | None, station_id: str, phase: str) -> Non
     result = progress(station_id, phase)
     if result is not None:
         await result
+
+
+def pending_reason(plan: StationPlan) -> str:
+    """Why a station that reports what the ledger predicts still has actions: the actions' own
+    reasons, counted (never "policy changed" when a Set merely failed before)."""
+    if not plan.owned:
+        return f"not reconciled yet: {len(plan.actions)} action(s) to apply"
+    def why(action: Action) -> str:
+        if action.kind is ActionKind.CONFIGURE:
+            return "configuration"
+        return action.reason if action.kind is ActionKind.PRUNE else action.reason.split(" (")[0].split(":")[0]
+
+    reasons = Counter(why(a) for a in plan.actions)
+    detail = ", ".join(f"{n} {why}" for why, n in reasons.items())
+    return f"{len(plan.actions)} action(s) to apply: {detail}"
 
 
 def action_digest(actions: Sequence[Action]) -> list[str]:
