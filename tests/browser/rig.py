@@ -17,6 +17,7 @@ real websockets, one per condition and control source the fleet table must show:
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -100,6 +101,7 @@ class World:
     fleet: Fleet
     http: httpx.AsyncClient
     url: str
+    revision: str | None = None
 
     def condition(self, name: str) -> Status | None:
         found = self.daemon.conditions().get(name)
@@ -112,6 +114,15 @@ class World:
             if loop.time() > deadline:
                 raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
             await asyncio.sleep(0.05)
+
+
+def commit(directory: Path) -> str:
+    """Make the policy directory a git repository with one commit; its short revision."""
+    git = ["git", "-C", str(directory), "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "policies"]):
+        subprocess.run([*git, *args], check=True, capture_output=True, timeout=30)
+    return subprocess.run([*git, "rev-parse", "--short", "HEAD"], check=True, capture_output=True, text=True,
+                          timeout=30).stdout.strip()  # fmt: skip
 
 
 def settings(tmp: Path, policies: Path) -> DaemonSettings:
@@ -136,6 +147,7 @@ def simulated(name: str) -> SimulatedChargePoint:
 async def world(tmp: Path) -> AsyncIterator[World]:
     """The table of this module's docstring, settled: every station in its condition."""
     policies = write(tmp / "policies", fleet_files())
+    revision = commit(policies)
     daemon = Daemon(settings(tmp, policies), load(policies))
     await daemon.start()
     try:
@@ -148,7 +160,7 @@ async def world(tmp: Path) -> AsyncIterator[World]:
                 if name != "X-01":
                     fleet.add(simulated(name), password=PASSWORD, backoff_initial=0.05, backoff_max=0.3)
             async with fleet:
-                run = World(daemon, fleet, http, daemon.http.url)
+                run = World(daemon, fleet, http, daemon.http.url, revision)
                 expected = {**dict.fromkeys(["D-01", "D-02", "D-03", "H-01", "P-01", "B-01"], Status.SYNCED),
                             "G-01": Status.DEGRADED, "R-01": Status.OUT_OF_SYNC, "S-01": Status.SUSPENDED,
                             "X-01": Status.OFFLINE}  # fmt: skip

@@ -32,6 +32,22 @@ CONDITION = {
 }  # fmt: skip
 
 
+STATIONS_SORTED = sorted(STATIONS)
+PROGRESSING_COLOUR = """() => {
+  const probe = document.createElement("span");
+  probe.className = "badge Progressing";
+  document.body.append(probe);
+  const colour = getComputedStyle(probe).color;
+  probe.remove();
+  return colour;
+}"""
+UNNAMED = """() => [...document.querySelectorAll("a, button, input, select, [tabindex]")]
+  .filter((el) => el.offsetParent !== null || el.getClientRects().length)
+  .filter((el) => !(el.getAttribute("aria-label") || (el.labels && el.labels.length) || el.textContent.trim()
+                   || el.getAttribute("aria-labelledby") || el.title))
+  .map((el) => el.outerHTML.slice(0, 120))"""
+
+
 def kw(watts: float) -> str:
     return f"{watts / 1000:.1f}"
 
@@ -64,10 +80,28 @@ async def test_fleet_table_shows_every_station_with_its_badge_and_control_source
         await expect(ui.row("D-01").locator(".num")).to_have_text(f"{kw(CAP_W)} / {kw(CAP_W)} kW")
         await expect(ui.row("X-01")).to_contain_text("○ no")
         await expect(ui.row("D-01")).to_contain_text("● yes")
+        assert run.revision and run.daemon.policies.revision == run.revision
+        await expect(ui.row("D-01").locator("code")).to_have_text(run.revision[:8])
+        await expect(ui.row("D-01")).to_contain_text("ago")  # last reconcile
         # the condition colours differ (green, amber, red, grey, purple)
         colours = {c: await ui.row(s).locator(".badge").evaluate("e => getComputedStyle(e).color")
                    for s, c in CONDITION.items()}  # fmt: skip
-        assert len(set(colours.values())) == 5, colours
+        colours["Progressing"] = await page.evaluate(PROGRESSING_COLOUR)  # a state too short to catch in a row
+        assert len(set(colours.values())) == 6, colours
+
+        # every control has an accessible name, and the keyboard reaches a station
+        assert await page.evaluate(UNNAMED) == []
+        for _ in range(40):  # Tab through the page (bounded) to the first station link, then Enter
+            await page.keyboard.press("Tab")
+            if await page.evaluate("document.activeElement.classList.contains('station-link')"):
+                break
+        assert await page.evaluate("document.activeElement.textContent") == STATIONS_SORTED[0]
+        await page.keyboard.press("Enter")
+        await expect(page.locator("#station-title")).to_have_text(STATIONS_SORTED[0])
+        await page.locator(".chart").first.wait_for()
+        assert await page.evaluate(UNNAMED) == []
+        await page.go_back()
+        await expect(page.locator("#fleet-view")).to_be_visible()
 
         # filters: site, label, condition (and the URL keeps them)
         await page.select_option("#filter-site", "lab")
