@@ -83,7 +83,12 @@ async def test_schedules_show_expected_reported_drift_and_the_governing_profile(
         assert (await run.http.get("/stations/D-03/schedules", params={"duration": 0})).status_code == 422
         async with httpx.AsyncClient(base_url=run.url) as anonymous:
             for path in ("/stations/D-03/schedules", "/stations/D-03/connectors"):
-                assert (await anonymous.get(path)).status_code == 401
+                refused = await anonymous.get(path)
+                assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Basic ")
+            # a script (the dashboard) is challenged with Bearer: no browser password prompt over its page
+            scripted = await anonymous.post("/stations/D-03/suspend", headers={"X-Requested-With": "dashboard"})
+            assert scripted.status_code == 401 and scripted.headers["www-authenticate"] == 'Bearer realm="reconciler"'
+
 
 
 async def test_the_dashboard_files_are_served_self_contained(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import subprocess
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -181,10 +181,10 @@ async def world(tmp: Path) -> AsyncIterator[World]:
 
 
 @asynccontextmanager
-async def crowd(tmp: Path, count: int) -> AsyncIterator[World]:
+async def crowd(tmp: Path, count: int, *, open_reads: bool = False) -> AsyncIterator[World]:
     """`count` declared stations, none connected (Offline): a long table to scroll."""
     policies = write(tmp / "policies", many_files(count))
-    daemon = Daemon(settings(tmp, policies), load(policies))
+    daemon = Daemon(replace(settings(tmp, policies), open_reads=open_reads), load(policies))
     await daemon.start()
     try:
         assert daemon.central is not None

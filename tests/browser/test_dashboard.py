@@ -270,21 +270,35 @@ async def test_the_energy_cap_button_shows_the_duration_it_computed(tmp_path: Pa
         await expect(result).to_contain_text("limited by energy")
         await expect(page.locator(".toast", has_text=spoken(seconds))).to_be_visible()
         await expect(page.locator("#overrides")).to_contain_text("energy_cap")
+
+        # time of use: 22 kW off-peak, 7 kW 18:00-22:00 in the site's timezone, as an override too
+        tou = page.locator("#form-tou")
+        await tou.locator("button[type=submit]").click()
+        await expect(tou.locator("output")).to_contain_text("verified by read-back")
+        await expect(page.locator("#overrides")).to_contain_text("time_of_use")
+        await expect(page.locator("#overrides tbody tr")).to_have_count(2)
         assert ui.errors == []
 
 
-async def test_an_api_error_shows_the_api_message(tmp_path: Path, browser: Any) -> None:
+async def test_wrong_credentials_and_api_errors_show_the_api_message(tmp_path: Path, browser: Any) -> None:
     async with world(tmp_path) as run, dashboard(browser, run.url) as ui:
-        await ui.sign_in()
         page = ui.page
+        await page.goto(run.url + "/")
+        await page.fill("#login-form input[name=user]", "ops")
+        await page.fill("#login-form input[name=password]", "wrong")
+        await page.click("#login-form button[type=submit]")
+        await expect(page.locator("#login-error")).to_contain_text("refused these credentials (401)")
+        await page.fill("#login-form input[name=password]", "api-secret")
+        await page.click("#login-form button[type=submit]")
+        await page.wait_for_selector("body[data-ready=true]")
         await ui.open_station("X-01")  # declared, not connected
         await expect(ui.chart(0)).to_contain_text("Station X-01 not found or not connected")
         await page.click("#form-peak button[type=submit]")
         toast = page.locator(".toast.error")
         await expect(toast).to_contain_text("Station X-01 not found or not connected")
         await expect(page.locator("#form-peak output")).to_have_text("Station X-01 not found or not connected")
-        # the browser logs the 404 answer itself; nothing else went wrong
-        assert len(ui.errors) == 1 and "404" in ui.errors[0], ui.errors
+        # the browser logs the refused sign-in and the 404 answer itself; nothing else went wrong
+        assert len(ui.errors) == 2 and "401" in ui.errors[0] and "404" in ui.errors[1], ui.errors
 
 
 async def test_a_live_update_keeps_scroll_selection_and_open_dialogs(tmp_path: Path, browser: Any) -> None:
@@ -339,4 +353,30 @@ async def test_demo_mode_scales_and_starts_stations(tmp_path: Path, browser: Any
         await page.click("#act-start")
         await expect(page.locator("#station-badge .badge")).to_have_text("Synced")
         await expect(ui.chart(0).locator("path.observed")).to_have_attribute("data-levels-kw", kw(CAP_W))
+        await page.click("#act-stop")
+        await expect(page.locator("#station-badge .badge")).to_have_text("Offline")
+        await expect(ui.chart(0)).to_contain_text("Station D-03 not found or not connected")
         assert ui.errors == []
+
+
+async def test_open_reads_show_the_fleet_and_ask_for_credentials_at_the_first_action(
+    tmp_path: Path, browser: Any
+) -> None:
+    async with crowd(tmp_path, 3, open_reads=True) as run, dashboard(browser, run.url) as ui:
+        page = ui.page
+        await page.goto(run.url + "/")
+        await expect(page.locator("#fleet-body .frow")).to_have_count(3)  # no sign-in to read
+        await expect(page.locator("#login-dialog")).to_be_hidden()
+        await ui.row("T-0002").locator("input[type=checkbox]").check()
+        await page.click("#bulk-suspend")
+        await page.click("#confirm-ok")
+        # the API answers 401: the dashboard asks once, then sends the request again with them
+        await expect(page.locator("#login-dialog")).to_be_visible()
+        await page.fill("#login-form input[name=password]", "api-secret")
+        await page.fill("#login-form input[name=user]", "ops")
+        await page.click("#login-form button[type=submit]")
+        await expect(ui.row("T-0002").locator(".badge")).to_have_text("Suspended")
+        await expect(page.locator(".toast", has_text="Suspended")).to_be_visible()
+        assert run.daemon.state is not None and "T-0002" in run.daemon.state.suspensions()
+        assert (await page.evaluate("sessionStorage.getItem('reconciler.authorization')")).startswith("Basic ")
+        assert len(ui.errors) == 1 and "401" in ui.errors[0], ui.errors  # the browser logs the refused request

@@ -43,7 +43,9 @@ export function bearer(token) {
 }
 
 function headers(json) {
-  const out = { Accept: "application/json" };
+  // X-Requested-With: a 401 then challenges with Bearer, not Basic, so the browser does not put its
+  // own password prompt over the page (the dashboard asks itself, see dialogs.js)
+  const out = { Accept: "application/json", "X-Requested-With": "reconciler-dashboard" };
   const auth = authorization();
   if (auth) out.Authorization = auth;
   if (json) out["Content-Type"] = "application/json";

@@ -4,7 +4,7 @@
   const auth = sessionStorage.getItem("reconciler.authorization");
   const hash = location.hash.replace(/^#/, "") || "/";
   if (!auth || !hash.startsWith("/") || hash.startsWith("/station/")) return;
-  window.reconcilerFleet = fetch("/stations", { headers: { Accept: "application/json", Authorization: auth } })
+  window.reconcilerFleet = fetch("/stations", { headers: { Accept: "application/json", Authorization: auth, "X-Requested-With": "reconciler-dashboard" } })
     .then((response) => (response.ok ? response.json() : null))
     .catch(() => null);
 })();
