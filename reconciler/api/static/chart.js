@@ -172,8 +172,17 @@ export function renderChart(data, { duration, start }) {
   });
   figure.cursorAt = () => cursorT;
   figure.showAt = show;
+  figure.hideCursor = hide;
   return figure;
 }
+
+// A chart redrawn under a still pointer gets no pointerleave when the pointer goes: any pointer move
+// outside a chart hides the cursors of charts that are not focused.
+document.addEventListener("pointermove", (event) => {
+  for (const figure of document.querySelectorAll(".chart")) {
+    if (figure.hideCursor && !figure.contains(event.target) && !figure.contains(document.activeElement)) figure.hideCursor();
+  }
+});
 
 // The composite as bars (the profile viewer): one bar per period, height = limit.
 export function renderBars(segments, { duration, start, hardware }) {
