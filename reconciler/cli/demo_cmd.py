@@ -25,7 +25,7 @@ from rich.console import Console
 
 from reconciler.cli.connect import Connection, open_gateway
 from reconciler.cli.reconcile_cmd import Common, load, run_async, settings
-from reconciler.cli.render import render_text
+from reconciler.cli.render import plain_console, render_text
 from reconciler.core.status import Status
 from reconciler.engine.reconcile import Reconciler
 from reconciler.store.sqlite import Store
@@ -76,7 +76,7 @@ async def run_demo(policies: Path, stations: int, state: Path, out: Console, *, 
             engine = Reconciler(gateway, store, loaded, settings(common))
             targets = [s for s in selected if s in reachable]
             out.rule(f"2. reconciler plan   (policies {policies}, revision {loaded.revision or 'not in git'})")
-            out.print(render_text(await engine.plan(targets)), markup=False, highlight=False)
+            out.print(render_text(await engine.plan(targets)))
             out.rule("3. reconciler apply --auto-approve")
 
             def progress(station_id: str, phase: str) -> None:
@@ -84,10 +84,10 @@ async def run_demo(policies: Path, stations: int, state: Path, out: Console, *, 
                     out.print(f"  {station_id}: {phase}")
 
             applied = await engine.apply(targets, progress=progress)
-            out.print(render_text(applied, applied=True), markup=False, highlight=False)
+            out.print(render_text(applied, applied=True))
             out.rule("4. reconciler plan   (again: nothing left to do)")
             again = await engine.plan(targets)
-            out.print(render_text(again), markup=False, highlight=False)
+            out.print(render_text(again))
             synced = all(o.status is Status.SYNCED for o in again) and len(again) == len(selected)
             out.rule("done" if synced else "NOT converged")
             if keep:
@@ -115,7 +115,7 @@ def register(app: typer.Typer) -> None:
 
         Exit status 0 when every station ends verified in sync.
         """
-        out = Console(soft_wrap=True)
+        out = plain_console(stderr=False)
         if state_dir is not None:
             state_dir.mkdir(parents=True, exist_ok=True)
             raise typer.Exit(run_async(run_demo(policies, stations, state_dir, out, keep=True), out, STOPPED))

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from reconciler import clock
 from reconciler.cli.connect import Connection, open_gateway
-from reconciler.cli.render import outcomes_json, render_text, saved_plan
+from reconciler.cli.render import outcomes_json, plain_console, render_text, saved_plan
 from reconciler.core.diff import timelines_agree
 from reconciler.core.plan import StationPlan
 from reconciler.core.profiles import RateUnit, epoch_seconds
@@ -122,7 +122,7 @@ def load(common: Common, err: Console) -> tuple[PolicySet, list[str]]:
         raise typer.Exit(1)
     policies = load_policies(paths, now=clock.now())
     for diagnostic in policies.diagnostics:
-        err.print(diagnostic.format_text(), markup=False, highlight=False)
+        err.print(diagnostic.format_text())
     if not policies.ok:
         err.print(f"error: {len(policies.errors)} error(s) in the policies; nothing was planned or applied")
         raise typer.Exit(1)
@@ -248,7 +248,7 @@ def register(app: typer.Typer) -> None:
         """
         common = common_of(policies, station, selector, via, listen, wait, user, password, station_password,
                            passwords, db, horizon, call_timeout, concurrency, rate_limit)  # fmt: skip
-        err = Console(stderr=True, soft_wrap=True)
+        err = plain_console()
         loaded, outcomes, at = run_async(run_plan(common, err), err, "nothing was changed (plan only reads)")
         if as_json:
             typer.echo(json.dumps(outcomes_json(outcomes, loaded.revision), indent=2))
@@ -278,7 +278,7 @@ def register(app: typer.Typer) -> None:
         policies or needed actions changed since is refused. Exit status 0 when every selected
         station ends Synced, else 1.
         """
-        err = Console(stderr=True, soft_wrap=True)
+        err = plain_console()
         saved: dict[str, Any] | None = None
         if plan_file is not None:
             try:
@@ -338,7 +338,7 @@ async def run_apply(
 
 
 async def _apply_with_progress(engine: Reconciler, targets: list[str], err: Console, stale: Any) -> list[Outcome]:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as bar:
         task = bar.add_task("applying", total=len(targets))
 

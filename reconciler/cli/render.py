@@ -1,7 +1,10 @@
 """Plans and outcomes for people (Terraform-style text) and for programs (JSON).
 
 Flow: engine `Outcome`s -> `render_text` / `outcomes_json` -> stdout; `saved_plan` -> `--out FILE`.
-Rendering only formats data the engine computed; it decides nothing.
+Rendering only formats data the engine computed; it decides nothing. Everything is printed as
+plain text: station ids, reasons and diagnostics come from policy files and chargers, so no rich
+markup, emoji codes (`p.yaml:100:1` is not `p.yaml💯1`) or highlighting is applied
+(`plain_console`).
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
+
+from rich.console import Console
 
 from reconciler.core.diff import ConnectorDrift
 from reconciler.core.plan import ActionKind
@@ -25,6 +30,11 @@ STATUS_MARK = {
     Status.OFFLINE: "OFFLINE",
     Status.SUSPENDED: "suspended",
 }
+
+
+def plain_console(*, stderr: bool = True) -> Console:
+    """A rich console that prints text as given: no markup, no `:emoji:` codes, no highlighting."""
+    return Console(stderr=stderr, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 
 def _clock(moment: int, origin: int) -> str:
