@@ -16,6 +16,8 @@ Deliberate departures from a plain `yaml.safe_load`:
 from __future__ import annotations
 
 import math
+import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,7 @@ _FLOAT = "tag:yaml.org,2002:float"
 _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 MAX_DEPTH = 64
+MAX_FILE_BYTES = 8 << 20  # 8 MiB: a policy file is text a person writes
 
 
 @dataclass(slots=True)
@@ -143,10 +146,30 @@ def _scalar(node: yaml.ScalarNode) -> Any:
 
 def read_file(path: Path, display: str, diagnostics: Collector) -> list[Document]:
     """Every non-empty document of one YAML file; problems go to `diagnostics`."""
+    where = Location(display, 1, 1)
     try:
-        raw = path.read_bytes()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (regular files ignore the flag)
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                diagnostics.error("not-a-regular-file", where, "not a regular file; it was not read", "use a file")
+                return []
+            if info.st_size > MAX_FILE_BYTES:
+                diagnostics.error(
+                    "file-too-large",
+                    where,
+                    f"the file has {info.st_size:,} bytes, more than the {MAX_FILE_BYTES:,} a policy file may have",
+                    "split it into several files",
+                )
+                return []
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        diagnostics.error("unreadable-file", Location(display, 1, 1), f"cannot read the file: {exc.strerror}")
+        diagnostics.error(
+            "unreadable-file",
+            where,
+            f"cannot read the file: {exc.strerror}",
+            "make it readable (chmod u+r), or remove it; no policy is planned or applied until it can be read",
+        )
         return []
     try:
         text = raw.decode("utf-8-sig")
