@@ -51,6 +51,7 @@ from reconciler.core.profiles import (
 
 ANCHOR = datetime(2024, 1, 1, tzinfo=UTC)
 TEMPLATES = ("peak_shaving", "time_of_use", "energy_cap")
+INT32_MAX = 2**31 - 1  # OCPP 1.6 integers
 
 
 class TemplateError(ValueError):
@@ -174,6 +175,13 @@ def _energy_cap(call: TemplateCall) -> ChargingProfile:
     energy = float(call.params["energyWh"])
     power = float(call.params["powerW"])
     seconds = energy_seconds(energy, power)
+    if seconds > INT32_MAX:
+        raise TemplateError(
+            "template-energy-too-long",
+            f"{energy:g} Wh at {power:g} W lasts {seconds:,} s, beyond what an OCPP 1.6 startPeriod can hold",
+            f"keep energyWh * 3600 / powerW at most {INT32_MAX:,} s (68 years): raise powerW or lower energyWh",
+            "energyWh",
+        )
     if seconds < 1:
         raise TemplateError(
             "template-energy-too-small",
@@ -186,7 +194,7 @@ def _energy_cap(call: TemplateCall) -> ChargingProfile:
     if start is not None:
         try:
             begins = parse_time(start)
-        except ProfileError:
+        except (ProfileError, OverflowError):
             raise TemplateError(
                 "bad-date-time", f"start {start!r} is not an ISO 8601 date-time", "e.g. 2024-06-01T08:00:00Z", "start"
             ) from None
