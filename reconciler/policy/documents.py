@@ -168,9 +168,10 @@ def _entry(doc: Document, index: int, data: Mapping[str, Any], diagnostics: Coll
         profile = profile_from_ocpp(payload, "p")
     except ProfileError as exc:
         where = doc.at((*path, *_profile_path(exc.path)))
-        diagnostics.error(
-            "bad-profile-field", where, exc.message, "use an ISO 8601 date-time such as 2024-01-01T00:00:00Z"
-        )
+        message = exc.message
+        if len(message) > 200:
+            message = f"{message[:150]}... ({len(message):,} characters)"
+        diagnostics.error("bad-profile-field", where, message, "use an ISO 8601 date-time such as 2024-01-01T00:00:00Z")
         return None
     return ProfileEntry(index, origin, connector, profile)
 

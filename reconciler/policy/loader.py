@@ -4,9 +4,10 @@ Runs the whole flow: find the YAML files (`files`: any layout; `.yaml` and `.yml
 folders skipped; a path that cannot be read is an error, never skipped) -> read them with
 locations (`source`) -> check each document against the JSON Schema (`schema`) -> build typed
 specs (`documents`) -> resolve each station's desired state and run the semantic checks
-(`resolve`, `checks`). Every problem becomes a diagnostic; nothing raises for bad
-input. A YAML file none of whose documents has a reconciler `apiVersion` or `kind` (a CI workflow,
-a pre-commit config) is skipped and listed in `PolicySet.skipped`.
+(`resolve`, `checks`). Every problem becomes a diagnostic; nothing raises for bad input (a bug of
+ours becomes an `internal-error` diagnostic, so even then nothing is applied). A YAML file none of
+whose documents has a reconciler `apiVersion` or `kind` (a CI workflow, a pre-commit config) is
+skipped and listed in `PolicySet.skipped`.
 
 `now` is a parameter (templates anchor on it and "never active in the coming 7 days" counts from
 it); the CLI passes `reconciler.clock.now()`. The git revision of the policy directory is read
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from reconciler.policy.diagnostics import Collector, sort_key
+from reconciler.policy.diagnostics import Collector, Location, sort_key
 from reconciler.policy.documents import build_model, build_policy, build_site, build_station_spec
 from reconciler.policy.files import display, find_files
 from reconciler.policy.model import PolicySet
@@ -82,8 +83,15 @@ def load_policies(paths: Sequence[str | Path], *, now: datetime, strict: bool = 
         loaded.append(display_name)
         diagnostics.extend(file_diagnostics.items)
         for doc in documents:
-            _collect(doc, parsed, diagnostics)
-    stations, desired = resolve(parsed, now, diagnostics)
+            try:
+                _collect(doc, parsed, diagnostics)
+            except Exception as exc:  # a bug of ours, not of the input; still no traceback for the user
+                _internal_error(diagnostics, doc.at(()), exc)
+    try:
+        stations, desired = resolve(parsed, now, diagnostics)
+    except Exception as exc:  # ditto: with an error diagnostic nothing is planned or applied
+        _internal_error(diagnostics, None, exc)
+        stations, desired = {}, {}
     items = sorted(diagnostics.items, key=sort_key)
     if strict:
         items = [d.as_error() for d in items]
@@ -94,6 +102,16 @@ def load_policies(paths: Sequence[str | Path], *, now: datetime, strict: bool = 
         revision=revision(paths),
         files=tuple(loaded),
         skipped=tuple(skipped),
+    )
+
+
+def _internal_error(diagnostics: Collector, where: Location | None, exc: Exception) -> None:
+    detail = f"{type(exc).__name__}: {exc}"
+    diagnostics.error(
+        "internal-error",
+        where,
+        f"the policy loader failed on this input ({detail[:200]})",
+        "please report this with the file; meanwhile nothing is planned or applied",
     )
 
 

@@ -183,7 +183,7 @@ def _scalar(node: yaml.ScalarNode) -> Any:
             return text
         try:
             return _SCALARS.construct_yaml_int(node)
-        except ValueError:
+        except (ValueError, IndexError):  # IndexError: `!!int ''`
             digits = sum(c.isdigit() for c in text)
             if digits > 100:
                 message, hint = f"an integer with {digits:,} digits is far out of range", "use a smaller number"

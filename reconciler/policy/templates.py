@@ -48,6 +48,7 @@ from reconciler.core.profiles import (
     SchedulePeriod,
     parse_time,
 )
+from reconciler.policy.diagnostics import shown
 
 ANCHOR = datetime(2024, 1, 1, tzinfo=UTC)
 TEMPLATES = ("peak_shaving", "time_of_use", "energy_cap")
@@ -128,7 +129,7 @@ def local_midnight_anchor(timezone_name: str, now: datetime) -> datetime:
     if tz is None:
         raise TemplateError(
             "unknown-timezone",
-            f"unknown timezone {timezone_name!r}",
+            f"unknown timezone {shown(timezone_name)}",
             "use an IANA name such as Europe/Berlin or UTC",
             "timezone",
         )
@@ -195,8 +196,7 @@ def _energy_cap(call: TemplateCall) -> ChargingProfile:
         try:
             begins = parse_time(start)
         except (ProfileError, OverflowError):
-            raise TemplateError(
-                "bad-date-time", f"start {start!r} is not an ISO 8601 date-time", "e.g. 2024-06-01T08:00:00Z", "start"
-            ) from None
+            message = f"start {shown(start)} is not an ISO 8601 date-time"
+            raise TemplateError("bad-date-time", message, "e.g. 2024-06-01T08:00:00Z", "start") from None
     kind = Kind.ABSOLUTE if begins is not None else Kind.RELATIVE
     return _profile(call, Purpose.TX_DEFAULT, kind, RateUnit.W, [(0, power), (seconds, 0.0)], begins)
