@@ -1,0 +1,149 @@
+"""OCPP-J frames from an untrusted peer: text in, a checked message (or the CALLERROR to send) out.
+
+Flow: charger --text frame--> `central_system` --`read_frame`--> `Message` | `FrameError`. A charger
+is a hostile peer: nothing it sends may crash the connection handler. This module has no I/O and
+does not import `ocpp`; `central_system` turns a `FrameError` into a CALLERROR frame (when the frame
+carried a unique id it can answer to) and keeps the connection.
+
+What is checked, before any schema or handler sees the payload:
+- JSON: invalid JSON, or nesting beyond what the parser survives (20,000 brackets), is a
+  FormationViolation; a number the parser refuses (an integer of more than 4,300 digits) is a
+  PropertyConstraintViolation. The unique id is then recovered from the frame's first bytes.
+- shape: `[2, id, action, payload]`, `[3, id, payload]`, `[4, id, code, description, details]`;
+  the message type an integer 2..4, the id a string of at most 36 characters (OCPP-J), the action
+  a non-empty string, the payload an object. Wrong element counts are a ProtocolError, the rest a
+  FormationViolation.
+- bounds (OCPP 1.6 integers are 32-bit, `decimal` values are finite): nesting deeper than
+  MAX_DEPTH, an integer outside int32, NaN or an infinity, and a `timestamp` whose offset takes it
+  outside the years 1..9999 in UTC are PropertyConstraintViolations (nesting: FormationViolation).
+  The walk is iterative, so depth cannot exhaust the stack.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+CALL, CALL_RESULT, CALL_ERROR = 2, 3, 4
+MAX_DEPTH = 16  # the deepest OCPP 1.6 payload (SetChargingProfile) nests 6 levels
+MAX_UNIQUE_ID = 36
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+_HEAD = re.compile(r'\s*\[\s*([234])\s*,\s*"((?:[^"\\]|\\.){1,36})"')
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A well-formed frame: a Call (action and payload), a CallResult (payload) or a CallError."""
+
+    kind: int
+    unique_id: str
+    action: str = ""
+    payload: Any = None
+    error_code: str = ""
+    error_description: str = ""
+
+
+class FrameError(Exception):
+    """A frame that cannot be used. `unique_id` and `kind` are known when the frame carried them,
+    so a Call can be answered with a CALLERROR and a CallResult can fail its pending call."""
+
+    def __init__(self, code: str, description: str, unique_id: str | None = None, kind: int | None = None) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+        self.unique_id = unique_id
+        self.kind = kind
+
+
+def read_frame(raw: str) -> Message:
+    """The message in one text frame; FrameError (never anything else) when it cannot be used."""
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise _salvaged(raw, "FormationViolation", "the frame nests too deep to be read") from None
+    except json.JSONDecodeError:
+        raise _salvaged(raw, "FormationViolation", "the frame is not valid JSON") from None
+    except ValueError:  # an integer of more than 4,300 digits (sys.get_int_max_str_digits)
+        raise _salvaged(raw, "PropertyConstraintViolation", "a number in the frame is far out of range") from None
+    if not isinstance(data, list) or not data:
+        raise FrameError("FormationViolation", "an OCPP-J frame is a JSON array")
+    kind, unique_id = data[0], data[1] if len(data) > 1 else None
+    if not isinstance(unique_id, str) or not 0 < len(unique_id) <= MAX_UNIQUE_ID:
+        raise FrameError("FormationViolation", "the unique id must be a string of 1 to 36 characters")
+    if isinstance(kind, bool) or kind not in (CALL, CALL_RESULT, CALL_ERROR):
+        raise FrameError("FormationViolation", f"unknown message type {str(kind)[:20]}", unique_id, CALL)
+    expected = {CALL: 4, CALL_RESULT: 3, CALL_ERROR: 5}[kind]
+    if len(data) != expected:
+        raise FrameError("ProtocolError", f"a frame of type {kind} has {expected} elements, not {len(data)}",
+                         unique_id, kind)  # fmt: skip
+    if kind == CALL_ERROR:
+        code, description = data[2], data[3]
+        return Message(kind, unique_id, error_code=str(code)[:64], error_description=str(description)[:500])
+    payload = data[3] if kind == CALL else data[2]
+    if kind == CALL:
+        action = data[2]
+        if not isinstance(action, str) or not action or len(action) > 64:
+            raise FrameError("FormationViolation", "the action must be an OCPP action name", unique_id, kind)
+    if not isinstance(payload, dict):
+        raise FrameError("FormationViolation", "the payload is not a JSON object", unique_id, kind)
+    problem = payload_problem(payload)
+    if problem is not None:
+        raise FrameError(problem[0], problem[1], unique_id, kind)
+    return Message(kind, unique_id, data[2] if kind == CALL else "", payload)
+
+
+def payload_problem(payload: Any) -> tuple[str, str] | None:
+    """(CALLERROR code, description) for a payload beyond OCPP 1.6's bounds, else None."""
+    stack: list[tuple[Any, int, str]] = [(payload, 1, "")]
+    while stack:
+        value, depth, key = stack.pop()
+        if isinstance(value, dict):
+            if depth > MAX_DEPTH:
+                return "FormationViolation", f"the payload nests deeper than {MAX_DEPTH} levels"
+            stack.extend((v, depth + 1, k) for k, v in value.items())
+        elif isinstance(value, list):
+            if depth > MAX_DEPTH:
+                return "FormationViolation", f"the payload nests deeper than {MAX_DEPTH} levels"
+            stack.extend((v, depth + 1, key) for v in value)
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int):
+            if not INT32_MIN <= value <= INT32_MAX:
+                return "PropertyConstraintViolation", f"{key or 'a value'}: an OCPP 1.6 integer is 32-bit"
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                return "PropertyConstraintViolation", f"{key or 'a value'}: not a finite number"
+        elif isinstance(value, str) and key == "timestamp" and _out_of_range(value):
+            return "PropertyConstraintViolation", "timestamp: outside the years 1 to 9999 in UTC"
+    return None
+
+
+def _out_of_range(text: str) -> bool:
+    value = text.strip()
+    if value.endswith(("z", "Z")):
+        value = value[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return False  # not a date-time: the schema or the handler decides
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return True
+    return False
+
+
+def _salvaged(raw: str, code: str, description: str) -> FrameError:
+    """A FrameError for a frame the JSON parser refused, with the id if its first bytes hold one."""
+    head = _HEAD.match(raw[:128])
+    if head is None:
+        return FrameError(code, description)
+    try:
+        unique_id = json.loads(f'"{head.group(2)}"')
+    except ValueError:
+        return FrameError(code, description)
+    return FrameError(code, description, unique_id, int(head.group(1)))
