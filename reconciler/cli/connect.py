@@ -1,17 +1,20 @@
 """How `plan` and `apply` reach chargers: an inject endpoint, or the embedded Central System.
 
-`--via URL`: an OCPP proxy's `POST /api/inject/{id}` (or our own `InjectServer`); basic
-auth from `--user`/`--password` or RECONCILER_INJECT_USER / RECONCILER_INJECT_PASSWORD.
-`--listen HOST:PORT`: start the embedded Central System for the duration of the command; the
-selected stations must connect within `--wait` seconds. Station passwords (OCPP Security
-Profile 1) come from `--station-password` / RECONCILER_STATION_PASSWORD (one for all) or a
-`--passwords FILE` (YAML or JSON mapping station id -> password); unknown stations are refused.
+`--via URL`: an OCPP proxy's `POST /api/inject/{id}` (or our own `InjectServer`); basic auth from
+`--user` or RECONCILER_INJECT_USER, and the password from `--password-file FILE` or
+RECONCILER_INJECT_PASSWORD (`--password` still works, with a warning: `ps` shows it). Credentials
+written into the URL (`http://ops:PW@host`) are taken out of it, with a warning, so no reason,
+event, log line or JSON output repeats them. `--listen HOST:PORT`: start the embedded Central
+System for the duration of the command (stations connect to `--path-prefix` + their id); the
+selected stations must connect within `--wait` seconds. Station passwords (OCPP Security Profile 1)
+come from `--station-password-file FILE` or RECONCILER_STATION_PASSWORD (one for all; the old
+`--station-password` warns) or a `--passwords FILE` (YAML or JSON mapping station id -> password);
+unknown stations are refused. Where secrets come from is `credentials.py`.
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -19,8 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import typer
-import yaml
 
+from reconciler.cli.credentials import (
+    INJECT_PASSWORD,
+    INJECT_USER_ENV,
+    STATION_PASSWORD,
+    read_passwords_file,
+    secret,
+    split_credentials,
+    warn,
+)
 from reconciler.transport.central_system import CentralSystem
 from reconciler.transport.gateway import Gateway
 from reconciler.transport.inject import InjectGateway
@@ -36,6 +47,9 @@ class Connection:
     station_password: str | None
     passwords_file: Path | None
     call_timeout: float
+    station_password_file: Path | None = None
+    password_file: Path | None = None
+    path_prefix: str = "/"
 
 
 def settle_heap() -> None:
@@ -56,20 +70,24 @@ def parse_listen(value: str) -> tuple[str, int]:
 def station_passwords(connection: Connection) -> dict[str, str]:
     passwords: dict[str, str] = {}
     if connection.passwords_file is not None:
-        try:
-            text = connection.passwords_file.read_text(encoding="utf-8")
-            data = json.loads(text) if connection.passwords_file.suffix == ".json" else yaml.safe_load(text)
-        except (OSError, ValueError, yaml.YAMLError) as exc:
-            raise typer.BadParameter(f"{connection.passwords_file}: {exc}", param_hint="--passwords") from None
-        if not isinstance(data, dict) or not all(isinstance(v, str | int) for v in data.values()):
-            raise typer.BadParameter(
-                f"{connection.passwords_file}: expected a mapping of station id to password", param_hint="--passwords"
-            )
-        passwords.update({str(k): str(v) for k, v in data.items()})
-    shared = connection.station_password or os.environ.get("RECONCILER_STATION_PASSWORD")
+        passwords.update(read_passwords_file(connection.passwords_file))
+    shared = secret(STATION_PASSWORD, connection.station_password, connection.station_password_file)
     if shared:
         passwords["*"] = shared
     return passwords
+
+
+def inject_gateway(connection: Connection, via: str) -> InjectGateway:
+    """The inject client; credentials in the URL are used (with a warning) but never kept in it."""
+    url, url_user, url_password = split_credentials(via)
+    if url_password is not None:
+        warn("a password in the --via URL is visible in ps and shell history; use RECONCILER_INJECT_PASSWORD")
+    password = secret(INJECT_PASSWORD, connection.password, connection.password_file)
+    user = connection.user or os.environ.get(INJECT_USER_ENV) or url_user
+    return InjectGateway(
+        url, username=user, password=password if password is not None else url_password,
+        timeout=connection.call_timeout,
+    )  # fmt: skip
 
 
 @asynccontextmanager
@@ -80,13 +98,7 @@ async def open_gateway(
     if connection.via and connection.listen:
         raise typer.BadParameter("use either --via or --listen, not both")
     if connection.via:
-        gateway = InjectGateway(
-            connection.via,
-            username=connection.user or os.environ.get("RECONCILER_INJECT_USER"),
-            password=connection.password or os.environ.get("RECONCILER_INJECT_PASSWORD"),
-            timeout=connection.call_timeout,
-        )
-        yield gateway, set(stations)
+        yield inject_gateway(connection, connection.via), set(stations)
         return
     if not connection.listen:
         raise typer.BadParameter(
@@ -96,11 +108,13 @@ async def open_gateway(
     passwords = station_passwords(connection)
     if not passwords:
         raise typer.BadParameter(
-            "stations must authenticate: set --station-password (or RECONCILER_STATION_PASSWORD) or --passwords FILE"
+            "stations must authenticate: set RECONCILER_STATION_PASSWORD, --station-password-file FILE "
+            "or --passwords FILE"
         )
     central = CentralSystem(
-        host=host, port=port, passwords=passwords, known_stations=stations, call_timeout=connection.call_timeout
-    )
+        host=host, port=port, passwords=passwords, known_stations=stations, call_timeout=connection.call_timeout,
+        path_prefix=connection.path_prefix,
+    )  # fmt: skip
     try:
         await central.start()
     except OSError as exc:

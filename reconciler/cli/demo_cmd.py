@@ -24,6 +24,7 @@ import typer
 from rich.console import Console
 
 from reconciler.cli.connect import Connection, open_gateway
+from reconciler.cli.credentials import STATION_ENV
 from reconciler.cli.reconcile_cmd import Common, load, run_async, settings
 from reconciler.cli.render import plain_console, render_text
 from reconciler.core.status import Status
@@ -40,10 +41,13 @@ def free_port() -> int:
 
 
 def start_simulators(url: str, count: int, password: str, state: Path) -> subprocess.Popen[bytes]:
-    log = (state / "simulators.log").open("wb")
+    """The simulator process; its password travels in its environment, never on its command line
+    (which every user sees in `ps`)."""
     command = [sys.executable, "-m", "reconciler.cli.main", "simulate", "--stations", str(count), "--url", url,
-               "--password", password, "--state-dir", str(state / "simulators")]  # fmt: skip
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+               "--state-dir", str(state / "simulators")]  # fmt: skip
+    environment = {**os.environ, STATION_ENV: password}
+    with (state / "simulators.log").open("wb") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=environment)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -62,13 +62,32 @@ UserOpt = Annotated[
 ]
 PasswordOpt = Annotated[
     str | None,
-    typer.Option("--password", metavar="PASSWORD", help="inject API password (or RECONCILER_INJECT_PASSWORD)"),
+    typer.Option(
+        "--password", metavar="PASSWORD", help="inject API password; visible in ps: prefer --password-file (warns)"
+    ),
+]
+PasswordFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--password-file", metavar="FILE", help="inject API password, from a file (or RECONCILER_INJECT_PASSWORD)"
+    ),
 ]
 StationPasswordOpt = Annotated[
     str | None,
     typer.Option(
-        "--station-password", metavar="PASSWORD", help="password every station uses (or RECONCILER_STATION_PASSWORD)"
+        "--station-password", metavar="PASSWORD",
+        help="password every station uses; visible in ps: prefer --station-password-file (warns)",
     ),
+]  # fmt: skip
+StationPasswordFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--station-password-file", metavar="FILE",
+        help="password every station uses, from a file (or RECONCILER_STATION_PASSWORD)",
+    ),
+]  # fmt: skip
+PathPrefixOpt = Annotated[
+    str, typer.Option("--path-prefix", metavar="PATH", help="--listen: stations connect to PATH{stationId}")
 ]
 PasswordsOpt = Annotated[
     Path | None, typer.Option("--passwords", metavar="FILE", help="YAML/JSON file: station id -> password")
@@ -223,11 +242,13 @@ def register(app: typer.Typer) -> None:
         policies: list[Path] | None, station: list[str] | None, selector: list[str] | None, via: str | None,
         listen: str | None, wait: float, user: str | None, password: str | None, station_password: str | None,
         passwords: Path | None, db: Path | None, horizon: int, call_timeout: float, concurrency: int,
-        rate_limit: float | None,
+        rate_limit: float | None, secrets: tuple[Path | None, Path | None, str] = (None, None, "/"),
     ) -> Common:  # fmt: skip
+        station_password_file, password_file, path_prefix = secrets
         return Common(
             policies or [], station or [], _selector(selector or []),
-            Connection(via, listen, wait, user, password, station_password, passwords, call_timeout),
+            Connection(via, listen, wait, user, password, station_password, passwords, call_timeout,
+                       station_password_file, password_file, path_prefix),
             db, horizon, concurrency, rate_limit,
         )  # fmt: skip
 
@@ -240,6 +261,8 @@ def register(app: typer.Typer) -> None:
         rate_limit: RateOpt = None, as_json: JsonOpt = False, verbose: VerboseOpt = False,
         out: OutOpt = None,
         detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", help="exit 0 in sync, 2 changes, 1 error")] = False,  # noqa: E501
+        station_password_file: StationPasswordFileOpt = None, password_file: PasswordFileOpt = None,
+        path_prefix: PathPrefixOpt = "/",
     ) -> None:  # fmt: skip
         """Show, per station, what differs between the policies and the chargers, and what apply would do.
 
@@ -247,7 +270,8 @@ def register(app: typer.Typer) -> None:
         policies, stations offline or degraded); with --detailed-exitcode 0 in sync, 2 changes, 1 error.
         """
         common = common_of(policies, station, selector, via, listen, wait, user, password, station_password,
-                           passwords, db, horizon, call_timeout, concurrency, rate_limit)  # fmt: skip
+                           passwords, db, horizon, call_timeout, concurrency, rate_limit,
+                           (station_password_file, password_file, path_prefix))  # fmt: skip
         err = plain_console()
         loaded, outcomes, at = run_async(run_plan(common, err), err, "nothing was changed (plan only reads)")
         if as_json:
@@ -271,6 +295,8 @@ def register(app: typer.Typer) -> None:
         horizon: HorizonOpt = 86_400, call_timeout: TimeoutOpt = 10.0, concurrency: ConcurrencyOpt = 64,
         rate_limit: RateOpt = None, as_json: JsonOpt = False, verbose: VerboseOpt = False,
         auto_approve: Annotated[bool, typer.Option("--auto-approve", help="do not ask for confirmation")] = False,
+        station_password_file: StationPasswordFileOpt = None, password_file: PasswordFileOpt = None,
+        path_prefix: PathPrefixOpt = "/",
     ) -> None:  # fmt: skip
         """Bring the chargers to the policies: plan, confirm, apply, verify by read-back.
 
@@ -293,7 +319,8 @@ def register(app: typer.Typer) -> None:
             station = station or list(saved["stations"])
             horizon = int(saved.get("horizon", horizon))
         common = common_of(policies, station, selector, via, listen, wait, user, password, station_password,
-                           passwords, db, horizon, call_timeout, concurrency, rate_limit)  # fmt: skip
+                           passwords, db, horizon, call_timeout, concurrency, rate_limit,
+                           (station_password_file, password_file, path_prefix))  # fmt: skip
         stopped = (f"every call that completed is recorded in {store_path(common)}; "
                    "run apply again to finish (a call in flight is accounted for by the next run)")  # fmt: skip
         outcomes = run_async(run_apply(common, err, saved=saved, auto_approve=auto_approve, as_json=as_json,

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from reconciler.cli.credentials import STATION_ENV, SecretSource, secret
 from reconciler.simulator.fleet import Fleet, station_ids
 from reconciler.simulator.quirks import Quirks
 
@@ -35,6 +36,10 @@ Examples:
   reconciler simulate --stations 2 --quirks uncovered=minus_one --quirks whole_amps=true
   reconciler simulate --stations 5 --quirks quirks.json --state-dir /tmp/sim
 
+The stations' basic auth password (username = station id) comes from --password-file FILE or the
+environment variable RECONCILER_STATION_PASSWORD; --password still works but is visible in ps and
+prints a warning.
+
 \b
 Quirks (--quirks key=value, repeatable, or a JSON/YAML file of key: value):
   uncovered=default_limit|minus_one|empty|rejected   how uncovered time is reported
@@ -50,6 +55,9 @@ Quirks (--quirks key=value, repeatable, or a JSON/YAML file of key: value):
 
 Exit: 0 after Ctrl-C, 2 on bad options.
 """
+
+
+SIMULATOR_PASSWORD = SecretSource("--password", "--password-file", STATION_ENV)
 
 
 def parse_quirks(values: list[str]) -> Quirks:
@@ -86,7 +94,13 @@ def register(app: typer.Typer) -> None:
         start: Annotated[int, typer.Option("--start", min=0, help="number of the first station")] = 1,
         password: Annotated[
             str | None,
-            typer.Option("--password", envvar="RECONCILER_STATION_PASSWORD", help="basic auth password (all)"),
+            typer.Option("--password", help="basic auth password (all); visible in ps: prefer --password-file (warns)"),
+        ] = None,
+        password_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--password-file", metavar="FILE", help="basic auth password (all), from a file (or the environment)"
+            ),
         ] = None,
         quirks: Annotated[
             list[str] | None, typer.Option("--quirks", help="FILE or key=value; repeatable (see above)")
@@ -99,6 +113,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log connections and errors")] = False,
     ) -> None:
+        password = secret(SIMULATOR_PASSWORD, password, password_file)
         try:
             parsed = parse_quirks(quirks or [])
         except ValueError as exc:

@@ -13,10 +13,11 @@ What chargers send is read by `frames.read_frame`, which treats every frame as h
 that cannot be used gets the CALLERROR OCPP-J prescribes (FormationViolation, ProtocolError,
 PropertyConstraintViolation for out-of-range numbers and dates) and the connection stays; nothing a
 charger sends ends the handler with a traceback. Admission: the path must be exactly
-`{path_prefix}{stationId}`; one connection per station, the newest replacing the older. The per-call path is deliberately lean
-(PERFORMANCE.md): plain dict payloads, no snake_case conversion, no thread-pool validation, no
-permessage-deflate, and outgoing Call frames written directly. At most one call is outstanding per
-station, as OCPP-J requires; calls to one station queue.
+`{path_prefix}{stationId}`; one connection per station, the newest replacing the older. The
+per-call path is deliberately lean (PERFORMANCE.md): plain dict payloads, no snake_case
+conversion, no thread-pool validation, no permessage-deflate, and outgoing Call frames written
+directly. At most one call is outstanding per station, as OCPP-J requires; calls to one station
+queue.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ import contextlib
 import json
 import ssl
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from reconciler.transport.gateway import EventHub, Reply, StationEvent
 
@@ -55,7 +55,8 @@ async def http_request(
     reader, writer = await asyncio.open_connection(parts.hostname, port, ssl=context)
     try:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        lines = [f"{method} {target} HTTP/1.1", f"Host: {parts.netloc}", "Connection: close"]
+        host = parts.netloc.rpartition("@")[2]  # never user:password@ in a header
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", "Connection: close"]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         lines.append(f"Content-Length: {len(body)}")
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
@@ -132,11 +133,20 @@ def _error_of(data: dict[str, Any]) -> Reply | None:
 
 
 class InjectGateway:
-    """`Gateway` over `POST {base_url}/api/inject/{chargePointId}`."""
+    """`Gateway` over `POST {base_url}/api/inject/{chargePointId}`. Credentials written into the URL
+    (`http://user:pw@host`) are used when `username`/`password` are not given, and taken out of
+    `base_url`, which reasons and logs repeat."""
 
     def __init__(
         self, base_url: str, *, username: str | None = None, password: str | None = None, timeout: float = 10.0
     ) -> None:
+        parts = urlsplit(base_url)
+        if "@" in parts.netloc:  # credentials in the URL: used for auth, never kept in the URL we print
+            userinfo, _, host = parts.netloc.rpartition("@")
+            url_user, sep, url_password = userinfo.partition(":")
+            username = username if username is not None else unquote(url_user)
+            password = password if password is not None else (unquote(url_password) if sep else None)
+            base_url = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
