@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from reconciler.cli.credentials import STATION_ENV, SecretSource, secret
+from reconciler.cli.credentials import STATION_ENV, SecretSource, secret, split_credentials
 from reconciler.simulator.fleet import Fleet, station_ids
 from reconciler.simulator.quirks import Quirks
 
@@ -120,7 +120,8 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(str(exc), param_hint="--quirks") from None
         logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(message)s")
         ids = station_ids(stations, prefix, start)
-        typer.echo(f"simulating {stations} station(s) {ids[0]}..{ids[-1]} -> {url} (Ctrl-C to stop)")
+        shown_url = split_credentials(url)[0]  # a password in the URL is not printed
+        typer.echo(f"simulating {stations} station(s) {ids[0]}..{ids[-1]} -> {shown_url} (Ctrl-C to stop)")
 
         async def main() -> None:
             fleet = Fleet(
