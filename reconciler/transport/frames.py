@@ -7,16 +7,17 @@ carried a unique id it can answer to) and keeps the connection.
 
 What is checked, before any schema or handler sees the payload:
 - JSON: invalid JSON, or nesting beyond what the parser survives (20,000 brackets), is a
-  FormationViolation; a number the parser refuses (an integer of more than 4,300 digits) is a
-  PropertyConstraintViolation. The unique id is then recovered from the frame's first bytes.
+  FormationViolation; an integer outside int32 (a 5,000-digit one is never converted), a float
+  that overflows and NaN/Infinity are a PropertyConstraintViolation, found while parsing. The
+  unique id is then recovered from the frame's first bytes.
 - shape: `[2, id, action, payload]`, `[3, id, payload]`, `[4, id, code, description, details]`;
   the message type an integer 2..4, the id a string of at most 36 characters (OCPP-J), the action
   a non-empty string, the payload an object. Wrong element counts are a ProtocolError, the rest a
   FormationViolation.
-- bounds (OCPP 1.6 integers are 32-bit, `decimal` values are finite): nesting deeper than
-  MAX_DEPTH, an integer outside int32, NaN or an infinity, and a `timestamp` whose offset takes it
-  outside the years 1..9999 in UTC are PropertyConstraintViolations (nesting: FormationViolation).
-  The walk is iterative, so depth cannot exhaust the stack.
+- bounds: nesting deeper than MAX_DEPTH is a FormationViolation, a `timestamp` whose offset takes
+  it outside the years 1..9999 in UTC a PropertyConstraintViolation. The payload is walked for them
+  only when its text has enough brackets or a `timestamp` key; the walk is iterative, so depth
+  cannot exhaust the stack. `payload_problem` checks every bound on any parsed value.
 """
 
 from __future__ import annotations
@@ -24,19 +25,18 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 CALL, CALL_RESULT, CALL_ERROR = 2, 3, 4
 MAX_DEPTH = 16  # the deepest OCPP 1.6 payload (SetChargingProfile) nests 6 levels
 MAX_UNIQUE_ID = 36
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+_LENGTHS = {CALL: 4, CALL_RESULT: 3, CALL_ERROR: 5}
 _HEAD = re.compile(r'\s*\[\s*([234])\s*,\s*"((?:[^"\\]|\\.){1,36})"')
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):  # a tuple: built for every frame, so it has to be cheap
     """A well-formed frame: a Call (action and payload), a CallResult (payload) or a CallError."""
 
     kind: int
@@ -62,13 +62,13 @@ class FrameError(Exception):
 def read_frame(raw: str) -> Message:
     """The message in one text frame; FrameError (never anything else) when it cannot be used."""
     try:
-        data = json.loads(raw)
+        data = _DECODER.decode(raw)
+    except _OutOfRange as exc:
+        raise _salvaged(raw, "PropertyConstraintViolation", str(exc)) from None
     except RecursionError:
         raise _salvaged(raw, "FormationViolation", "the frame nests too deep to be read") from None
-    except json.JSONDecodeError:
+    except ValueError:  # JSONDecodeError, or anything else the parser refuses
         raise _salvaged(raw, "FormationViolation", "the frame is not valid JSON") from None
-    except ValueError:  # an integer of more than 4,300 digits (sys.get_int_max_str_digits)
-        raise _salvaged(raw, "PropertyConstraintViolation", "a number in the frame is far out of range") from None
     if not isinstance(data, list) or not data:
         raise FrameError("FormationViolation", "an OCPP-J frame is a JSON array")
     kind, unique_id = data[0], data[1] if len(data) > 1 else None
@@ -76,7 +76,7 @@ def read_frame(raw: str) -> Message:
         raise FrameError("FormationViolation", "the unique id must be a string of 1 to 36 characters")
     if isinstance(kind, bool) or kind not in (CALL, CALL_RESULT, CALL_ERROR):
         raise FrameError("FormationViolation", f"unknown message type {str(kind)[:20]}", unique_id, CALL)
-    expected = {CALL: 4, CALL_RESULT: 3, CALL_ERROR: 5}[kind]
+    expected = _LENGTHS[kind]
     if len(data) != expected:
         raise FrameError("ProtocolError", f"a frame of type {kind} has {expected} elements, not {len(data)}",
                          unique_id, kind)  # fmt: skip
@@ -90,10 +90,41 @@ def read_frame(raw: str) -> Message:
             raise FrameError("FormationViolation", "the action must be an OCPP action name", unique_id, kind)
     if not isinstance(payload, dict):
         raise FrameError("FormationViolation", "the payload is not a JSON object", unique_id, kind)
-    problem = payload_problem(payload)
+    # numbers were bounded while parsing; depth and timestamps are walked only when the text could hide them
+    deep_enough = raw.count("[") + raw.count("{") > MAX_DEPTH
+    problem = payload_problem(payload) if deep_enough or "timestamp" in raw else None
     if problem is not None:
         raise FrameError(problem[0], problem[1], unique_id, kind)
     return Message(kind, unique_id, data[2] if kind == CALL else "", payload)
+
+
+class _OutOfRange(ValueError):
+    """A number the parser met that OCPP 1.6 cannot carry (raised from the parse hooks)."""
+
+
+def _int32(text: str) -> int:
+    if len(text) > 11:  # checked before int(): a 5,000-digit literal is never converted
+        raise _OutOfRange(f"an integer of {len(text):,} digits: OCPP 1.6 integers are 32-bit")
+    value = int(text)
+    if not INT32_MIN <= value <= INT32_MAX:
+        raise _OutOfRange(f"{value} is beyond the 32-bit integers of OCPP 1.6")
+    return value
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _OutOfRange("a number too large to be finite")
+    return value
+
+
+def _constant(name: str) -> float:
+    raise _OutOfRange(f"{name} is not a number OCPP 1.6 allows")
+
+
+# Integers, decimals and NaN/Infinity are bounded as they are parsed (about 3 µs a frame, in the
+# C scanner's callbacks), so a frame of ordinary size costs no walk at all.
+_DECODER = json.JSONDecoder(parse_int=_int32, parse_float=_finite, parse_constant=_constant)
 
 
 def payload_problem(payload: Any) -> tuple[str, str] | None:
