@@ -4,8 +4,8 @@ Edge of the CLI (used by `connect.py` for plan/apply and by `simulate_cmd.py`). 
 flag (`--station-password`, `--password`) is visible to every user in `ps` and lands in shell
 history, so each secret has a file flag (`--station-password-file`, `--password-file`) and an
 environment variable; the old flag still works but prints a warning saying what to use instead.
-A password inside a URL (`http://ops:PW@host`) is taken out of it (`split_credentials`) so that the
-URL the rest of the program prints, logs and stores carries no secret.
+A password inside a URL (`http://ops:PW@host`) is taken out of it (`transport.inject.split_credentials`)
+so that the URL the rest of the program prints, logs and stores carries no secret.
 
 Nothing here ever echoes a secret or the content of a secrets file: a file that cannot be read or
 parsed is reported with its path, line and column, and the parser's words without quoted text.
@@ -19,7 +19,6 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import typer
 import yaml
@@ -133,18 +132,6 @@ def _yaml_passwords(path: Path, text: str, shape: str, option: str) -> dict[str,
             raise typer.BadParameter(f"{path}: line {line}: a station id given twice", param_hint=option)
         passwords[str(key.value)] = str(value.value)
     return passwords
-
-
-def split_credentials(url: str) -> tuple[str, str | None, str | None]:
-    """(the URL without `user:password@`, user, password). The URL that is printed, logged and
-    put in reasons is always the first."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, None, None
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user, sep, password = userinfo.partition(":")
-    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return clean, unquote(user) or None, unquote(password) if sep else None
 
 
 def _warn_if_shared(path: Path, mode: int) -> None:

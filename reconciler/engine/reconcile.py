@@ -70,6 +70,8 @@ class Outcome:
     seconds: float = 0.0
     refused_stale: bool = False
     sources: dict[int, str] = field(default_factory=dict)  # profile id -> "policy (file:line:col)"
+    verified: tuple[ConnectorDrift, ...] = ()  # the read-back that ended an apply (after-state)
+    removed: bool = False  # the station is no longer declared: its owned profiles are cleared, then forgotten
 
     @property
     def changes(self) -> bool:
@@ -101,8 +103,14 @@ def desired_digest(state: DesiredState) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
+DesiredProvider = Callable[[str], DesiredState]  # station id -> its whole desired state (git + other layers)
+
+
 class Reconciler:
-    """Brings stations to their desired state through a Gateway, remembering in a Store."""
+    """Brings stations to their desired state through a Gateway, remembering in a Store.
+
+    `desired`, when given, is asked for each station's desired state instead of reading
+    `policies.desired` directly: the daemon layers overrides and per-session intents on git's."""
 
     def __init__(
         self,
@@ -112,18 +120,27 @@ class Reconciler:
         settings: Settings | None = None,
         *,
         now: Callable[[], datetime] = clock.now,
+        desired: DesiredProvider | None = None,
     ) -> None:
         self.gateway = gateway
+        self.desired_provider = desired
         self.store = store
         self.policies = policies
         self.settings = settings or Settings()
         self.now = now
         self.caller = Caller(gateway, self.settings.retry, RateLimit(self.settings.rate_limit))
         self.limit = asyncio.Semaphore(self.settings.concurrency)
+        self._verified: dict[str, list[ConnectorDrift]] = {}  # station -> last read-back drift (after-state)
 
     @property
     def revision(self) -> str | None:
         return self.policies.revision
+
+    def desired_state(self, station_id: str) -> DesiredState:
+        """What the station should be: git's desired state, or the provider's layered one."""
+        if self.desired_provider is not None:
+            return self.desired_provider(station_id)
+        return self.policies.desired[station_id]
 
     # --- observe and plan ----------------------------------------------------------------------------
 
@@ -146,7 +163,7 @@ class Reconciler:
         self.store.seen(station_id, self.now(), boot)
 
     async def observe(self, station_id: str) -> Observation:
-        state = self.policies.desired[station_id]
+        state = self.desired_state(station_id)
         return await observe_station(
             self.caller,
             self.store,
@@ -186,7 +203,7 @@ class Reconciler:
         return drift
 
     def plan_for(self, station_id: str, observation: Observation) -> StationPlan:
-        state = self.policies.desired[station_id]
+        state = self.desired_state(station_id)
         desired = desired_of(state)
         ledger = self.store.ledger(station_id)
         wanted = InstalledProfiles.of(list(desired.profiles))
@@ -241,7 +258,7 @@ class Reconciler:
     def sources(self, station_id: str) -> dict[int, str]:
         """Where each desired profile of a station was declared (templates named)."""
         out = {}
-        for item in self.policies.desired[station_id].profiles:
+        for item in self.desired_state(station_id).profiles:
             template = f", template {item.template}" if item.template else ""
             out[item.profile.charging_profile_id] = f"{item.policy}{template}, {item.location}"
         return out
@@ -262,11 +279,7 @@ class Reconciler:
             note = "; ".join(plan.notes) or None
             return Outcome(station_id, Status.SYNCED, note, plan, observation)
         first = next((d for d in plan.drift if not d.in_sync), None)
-        if first is None or plan.as_recorded:
-            what = "policy changed" if plan.owned else "not reconciled yet"
-            reason = f"{what}: {len(plan.actions)} action(s) to apply"
-        else:
-            reason = f"drift: {first.describe()}"
+        reason = pending_reason(plan) if first is None or plan.as_recorded else f"drift: {first.describe()}"
         return Outcome(station_id, Status.OUT_OF_SYNC, reason, plan, observation)
 
     # --- apply -----------------------------------------------------------------------------------------
@@ -297,6 +310,7 @@ class Reconciler:
         started = clock.monotonic()
         outcome = await self._reconcile(station_id, stale_check)
         outcome.seconds = clock.monotonic() - started
+        outcome.verified = tuple(self._verified.pop(station_id, ()))
         progressed = bool(outcome.plan and outcome.plan.actions and not outcome.refused_stale)
         self.store.set_condition(station_id, outcome.status, outcome.reason, self.revision, self.now(),
                                  changed=True if progressed else None)  # fmt: skip
@@ -384,7 +398,7 @@ class Reconciler:
 
     async def _verify(self, station_id: str, before: Observation, plan: StationPlan, accepted_sets: int) -> Verdict:
         """Read the composites back until they match; say what is wrong when they do not."""
-        state = self.policies.desired[station_id]
+        state = self.desired_state(station_id)
         desired = InstalledProfiles.of([(p.connector_id, p.profile) for p in state.profiles])
         drift: list[ConnectorDrift] = []
         after = before
@@ -398,6 +412,7 @@ class Reconciler:
                 return Verdict(timelines.status, timelines.reason)
             after = replace(before, timelines=timelines, at=self.now())
             drift = self.drift(after, desired)
+            self._verified[station_id] = drift
             if all(d.in_sync for d in drift):
                 return Verdict(Status.SYNCED, "; ".join(plan.notes) or None)
         unchanged = all(
@@ -431,6 +446,21 @@ async def _report(progress: Progress | None, station_id: str, phase: str) -> Non
     result = progress(station_id, phase)
     if result is not None:
         await result
+
+
+def pending_reason(plan: StationPlan) -> str:
+    """Why a station that reports what the ledger predicts still has actions: the actions' own
+    reasons, counted (never "policy changed" when a Set merely failed before)."""
+    if not plan.owned:
+        return f"not reconciled yet: {len(plan.actions)} action(s) to apply"
+    def why(action: Action) -> str:
+        if action.kind is ActionKind.CONFIGURE:
+            return "configuration"
+        return action.reason if action.kind is ActionKind.PRUNE else action.reason.split(" (")[0].split(":")[0]
+
+    reasons = Counter(why(a) for a in plan.actions)
+    detail = ", ".join(f"{n} {why}" for why, n in reasons.items())
+    return f"{len(plan.actions)} action(s) to apply: {detail}"
 
 
 def action_digest(actions: Sequence[Action]) -> list[str]:

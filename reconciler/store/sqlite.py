@@ -9,7 +9,8 @@ Tables (see MIGRATIONS; `PRAGMA user_version` is the schema version):
   after a crash (kill -9) the next run knows which profiles may or may not be on the charger;
 - `stations`: registry: last seen, boot info, capabilities read by GetConfiguration (with time);
 - `conditions`: the latest status per station with its reason and git revision;
-- `events`: append-only log.
+- `events`: append-only log;
+- `overrides`, `suspension`, `intents`: the watch daemon's layers (see `daemon_state.py`).
 Group commit: inside an event loop, writes join one open transaction that is committed once at
 the end of the loop iteration (a commit costs ~20 µs, a statement ~4 µs; a fleet's writes in one
 iteration share a commit). `await durable()` waits for that commit: the engine does so after
@@ -60,6 +61,20 @@ MIGRATIONS: tuple[str, ...] = (
         id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, station_id TEXT, kind TEXT NOT NULL,
         message TEXT NOT NULL, revision TEXT, data_json TEXT);
     CREATE INDEX events_station ON events (station_id, id);
+    """,
+    # The watch daemon's layers (reconciler/store/daemon_state.py): overrides, suspensions, session intents.
+    """
+    CREATE TABLE overrides (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, station_id TEXT NOT NULL, connector_id INTEGER NOT NULL,
+        profile_json TEXT NOT NULL, who TEXT NOT NULL, why TEXT, scenario TEXT, created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL, removed_at TEXT, removed_why TEXT);
+    CREATE INDEX overrides_active ON overrides (station_id, removed_at);
+    CREATE TABLE suspension (
+        station_id TEXT PRIMARY KEY, who TEXT NOT NULL, why TEXT, since TEXT NOT NULL);
+    CREATE TABLE intents (
+        station_id TEXT NOT NULL, transaction_id INTEGER NOT NULL, connector_id INTEGER NOT NULL,
+        policy TEXT NOT NULL, profile_json TEXT NOT NULL, state TEXT NOT NULL, started_at TEXT NOT NULL,
+        ended_at TEXT, PRIMARY KEY (station_id, transaction_id, policy));
     """,
 )
 
@@ -443,3 +458,27 @@ class Store:
             Event(r[0], parse_time(r[1]), r[2], r[3], r[4], r[5], json.loads(r[6]) if r[6] else {})
             for r in reversed(rows)
         ]
+
+    # --- inventory queries and removals (state list / state rm, removed stations) -------------------
+
+    def ledger_stations(self) -> list[str]:
+        """Stations the ledger (or an unanswered intent) holds anything for."""
+        rows = self.db.execute("SELECT station_id FROM ledger UNION SELECT station_id FROM pending ORDER BY 1")
+        return [r[0] for r in rows]
+
+    def forget_profile(self, station_id: str, profile_id: int, at: datetime, reason: str) -> bool:
+        """Drop one ledger entry (a profile someone removed by hand); logged. False if there was none."""
+        with self.transaction() as db:
+            cursor = db.execute("DELETE FROM ledger WHERE station_id=? AND profile_id=?", (station_id, profile_id))
+            if cursor.rowcount:
+                self._event(db, ("ledger.rm", f"profile #{profile_id} removed from the ledger: {reason}", None),
+                            format_time(at), station_id, None)  # fmt: skip
+        return bool(cursor.rowcount)
+
+    def forget_station(self, station_id: str, at: datetime, revision: str | None, message: str) -> None:
+        """A station no longer declared and holding nothing of ours: drop it from the ledger, the
+        registry and the conditions; the event log keeps its history."""
+        with self.transaction() as db:
+            for table in ("ledger", "pending", "conditions", "stations"):
+                db.execute(f"DELETE FROM {table} WHERE station_id=?", (station_id,))  # fixed table names
+            self._event(db, ("station.forgotten", message, None), format_time(at), station_id, revision)
