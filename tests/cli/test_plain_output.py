@@ -33,11 +33,28 @@ def test_plan_and_apply_print_diagnostics_verbatim(command: str, policies: Path)
     assert "\N{HUNDRED POINTS SYMBOL}" not in result.output
 
 
-def test_a_saved_plan_path_is_printed_verbatim(tmp_path: Path) -> None:
+def test_watch_prints_diagnostics_verbatim(policies: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["watch", "--policies", str(policies), "--db", str(policies / "s.db")],
+        env={"RECONCILER_STATION_PASSWORD": "x", "RECONCILER_API_PASSWORD": "y"},
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "p.yaml:100:" in result.output and "\N{HUNDRED POINTS SYMBOL}" not in result.output, result.output
+
+
+@pytest.mark.parametrize("command", [["apply"], ["show"]])
+def test_a_saved_plan_path_is_printed_verbatim(tmp_path: Path, command: list[str]) -> None:
     name = tmp_path / ":100: [bold]x[/bold].json"
-    result = CliRunner().invoke(app, ["apply", str(name)])
+    result = CliRunner().invoke(app, [*command, str(name)])
     assert result.exit_code == 1
     assert ":100: [bold]x[/bold].json" in result.output, result.output
+
+
+def test_no_command_builds_its_own_rich_console() -> None:
+    """Every console comes from render.plain_console, so no command can reintroduce markup or emoji."""
+    cli = Path(__file__).resolve().parents[2] / "reconciler" / "cli"
+    offenders = [p.name for p in cli.glob("*.py") if p.name != "render.py" and "Console(" in p.read_text()]
+    assert offenders == []
 
 
 def test_the_plain_console_keeps_markup_emoji_codes_and_brackets(capsys: pytest.CaptureFixture[str]) -> None:
