@@ -7,9 +7,11 @@ carried a unique id it can answer to) and keeps the connection.
 
 What is checked, before any schema or handler sees the payload:
 - JSON: invalid JSON, or nesting beyond what the parser survives (20,000 brackets), is a
-  FormationViolation; an integer outside int32 (a 5,000-digit one is never converted), a float
-  that overflows and NaN/Infinity are a PropertyConstraintViolation, found while parsing. The
-  unique id is then recovered from the frame's first bytes.
+  FormationViolation; in a charger's Call, an integer outside int32 (a 5,000-digit one is never
+  converted), a float that overflows and NaN/Infinity are a PropertyConstraintViolation, found
+  while parsing. The unique id is then recovered from the frame's first bytes. An answer to one of
+  our calls keeps its values (the engine judges them and names the field) unless it cannot be
+  parsed at all.
 - shape: `[2, id, action, payload]`, `[3, id, payload]`, `[4, id, code, description, details]`;
   the message type an integer 2..4, the id a string of at most 36 characters (OCPP-J), the action
   a non-empty string, the payload an object. Wrong element counts are a ProtocolError, the rest a
@@ -64,7 +66,7 @@ def read_frame(raw: str) -> Message:
     try:
         data = _DECODER.decode(raw)
     except _OutOfRange as exc:
-        raise _salvaged(raw, "PropertyConstraintViolation", str(exc)) from None
+        data = _answer_as_sent(raw, _salvaged(raw, "PropertyConstraintViolation", str(exc)))
     except RecursionError:
         raise _salvaged(raw, "FormationViolation", "the frame nests too deep to be read") from None
     except ValueError:  # JSONDecodeError, or anything else the parser refuses
@@ -92,7 +94,7 @@ def read_frame(raw: str) -> Message:
         raise FrameError("FormationViolation", "the payload is not a JSON object", unique_id, kind)
     # numbers were bounded while parsing; depth and timestamps are walked only when the text could hide them
     deep_enough = raw.count("[") + raw.count("{") > MAX_DEPTH
-    problem = payload_problem(payload) if deep_enough or "timestamp" in raw else None
+    problem = payload_problem(payload, values=kind == CALL) if deep_enough or "timestamp" in raw else None
     if problem is not None:
         raise FrameError(problem[0], problem[1], unique_id, kind)
     return Message(kind, unique_id, data[2] if kind == CALL else "", payload)
@@ -127,8 +129,21 @@ def _constant(name: str) -> float:
 _DECODER = json.JSONDecoder(parse_int=_int32, parse_float=_finite, parse_constant=_constant)
 
 
-def payload_problem(payload: Any) -> tuple[str, str] | None:
-    """(CALLERROR code, description) for a payload beyond OCPP 1.6's bounds, else None."""
+def _answer_as_sent(raw: str, error: FrameError) -> Any:
+    """An answer to one of our calls (CallResult/CallError) is parsed without the number bounds: its
+    values are the engine's to judge (observe says which field is wrong and degrades that station).
+    Only what cannot be parsed at all (a 5,000-digit integer) stays a FrameError."""
+    if error.kind not in (CALL_RESULT, CALL_ERROR):
+        raise error
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise error from None
+
+
+def payload_problem(payload: Any, *, values: bool = True) -> tuple[str, str] | None:
+    """(CALLERROR code, description) for a payload beyond OCPP 1.6's bounds, else None. With
+    `values` False (an answer to our call) only the nesting is checked."""
     stack: list[tuple[Any, int, str]] = [(payload, 1, "")]
     while stack:
         value, depth, key = stack.pop()
@@ -140,7 +155,7 @@ def payload_problem(payload: Any) -> tuple[str, str] | None:
             if depth > MAX_DEPTH:
                 return "FormationViolation", f"the payload nests deeper than {MAX_DEPTH} levels"
             stack.extend((v, depth + 1, key) for v in value)
-        elif isinstance(value, bool) or value is None:
+        elif not values or isinstance(value, bool) or value is None:
             continue
         elif isinstance(value, int):
             if not INT32_MIN <= value <= INT32_MAX:

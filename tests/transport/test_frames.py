@@ -59,3 +59,12 @@ def test_the_unique_id_is_recovered_only_when_the_frame_carries_one(frame: str, 
     with pytest.raises(FrameError) as refused:
         read_frame(frame)
     assert refused.value.unique_id == unique_id
+
+
+def test_an_answer_keeps_its_values_for_the_engine_to_judge() -> None:
+    answer = read_frame('[3, "a", {"limit": NaN, "big": 99999999999, "huge": ' + "9" * 400 + "}]")
+    assert answer.kind == 3 and answer.payload["big"] == 99_999_999_999 and answer.payload["huge"] == 10**400 - 1
+    with pytest.raises(FrameError) as unreadable:
+        read_frame('[3, "a", {"x": ' + "9" * 5000 + "}]")
+    assert (unreadable.value.code, unreadable.value.unique_id, unreadable.value.kind) == (
+        "PropertyConstraintViolation", "a", 3)
