@@ -40,6 +40,7 @@ from reconciler.core.plan import ActionKind
 from reconciler.core.status import Status
 from reconciler.engine.reconcile import Reconciler, Settings
 from reconciler.policy import load_policies
+from reconciler.simulator.fleet import station_ids
 from reconciler.store.sqlite import Store
 from reconciler.transport.central_system import CentralSystem
 
@@ -57,7 +58,7 @@ DEFAULT = {"chargingProfileId": 2, "stackLevel": 1, "chargingProfilePurpose": "T
 
 
 def ids(n: int) -> list[str]:
-    return [f"PY-SIM-{i:04d}" for i in range(1, n + 1)]
+    return station_ids(n)  # the simulator's own naming: 5 digits from 10,000 stations on
 
 
 def write_policies(directory: Path, n: int) -> None:
@@ -76,8 +77,9 @@ def write_policies(directory: Path, n: int) -> None:
 
 def spawn_fleet(url: str, n: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "reconciler.cli.main", "simulate", "--stations", str(n), "--url", url,
-               "--connectors", "1", "--password", PASSWORD]  # fmt: skip
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               "--connectors", "1"]  # fmt: skip
+    environment = {**os.environ, "RECONCILER_STATION_PASSWORD": PASSWORD}  # not on the command line (ps)
+    return subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from reconciler.api.control_source import control_source
 from reconciler.core.composite import compute_composite
 from reconciler.core.context import Uncovered
 from reconciler.core.explain import explain_composite
@@ -33,20 +34,20 @@ def _info(daemon: Daemon, station_id: str) -> Any:
 LOOKAHEAD = 86_400  # how far ahead a listed limit is known not to change (then it is computed again)
 
 
-def limit_in_force(daemon: Daemon, station_id: str) -> dict[str, Any]:
+def limit_in_force(daemon: Daemon, station_id: str, ledger: list[Any] | None = None) -> dict[str, Any]:
     """The limit in force now, in W: the station total (connector 0) the charger enforces with the
     profiles the ledger records (verified by read-back when Synced), and per connector from the last
     read-back. `source`: override, policy, or hardware (no profile limits the station)."""
-    return _limit(daemon, station_id)[0]
+    return _limit(daemon, station_id, ledger)[0]
 
 
-def _limit(daemon: Daemon, station_id: str) -> tuple[dict[str, Any], float]:
+def _limit(daemon: Daemon, station_id: str, ledger: list[Any] | None = None) -> tuple[dict[str, Any], float]:
     """`limit_in_force`, and the epoch second until which it holds (the next period of the composite
     or of a connector's read-back starts then)."""
     assert daemon.store is not None and daemon.state is not None and daemon.engine is not None
     station = daemon.policies.stations[station_id]
     hardware = station.max_power_w * station.connectors
-    ledger = daemon.store.ledger(station_id)
+    ledger = daemon.store.ledger(station_id) if ledger is None else ledger
     installed = [(e.connector_id, e.profile) for e in ledger]
     context = station.context.with_(uncovered=Uncovered.NO_LIMIT, limit_step=None)
     now = daemon.now()
@@ -82,7 +83,7 @@ def _limit(daemon: Daemon, station_id: str) -> tuple[dict[str, Any], float]:
         "connectors": per,
         "source": source,
         "hardware_w": hardware,
-        "governed_by": str(governing) if governing is not None else None,
+        "governed_by": governing.describe() if governing is not None else None,
     }
     return limit, float(until)
 
@@ -99,17 +100,14 @@ def summary_until(daemon: Daemon, station_id: str, condition: Any) -> tuple[dict
     info = _info(daemon, station_id)
     gateway = daemon.gateway
     connected = bool(gateway is not None and gateway.is_connected(station_id))
-    limit, until = _limit(daemon, station_id)
     assert daemon.store is not None and daemon.state is not None
+    ledger = daemon.store.ledger(station_id)  # read once: the limit in force and the profile count
+    limit, until = _limit(daemon, station_id, ledger)
     overrides = daemon.state.overrides(station_id)
-    profile_count = len(daemon.store.ledger(station_id))
+    profile_count = len(ledger)
     power = drawn_w(info.meter_values) if info is not None else None
-    value = limit["value_w"]
-    control = (
-        f"OCPP: {value / 1000:.1f} kW ({profile_count})"
-        if limit["source"] in ("policy", "override")
-        else "hardware limit"
-    )
+    read = daemon.store.configuration(station_id) if limit["source"] == "hardware" else None  # only then it matters
+    control = control_source(limit, profile_count, info, read[0] if read else None)
     last = daemon.last_reconcile.get(station_id)
     summary = {
         "id": station_id,
@@ -121,7 +119,8 @@ def summary_until(daemon: Daemon, station_id: str, condition: Any) -> tuple[dict
         "last_reconcile": _time(last),
         "next_check_s": daemon.queue.next_check(station_id),
         "limit": limit,
-        "control_source": control,
+        "control_source": control.text,
+        "control": control.to_json(),
         "profile_count": profile_count,
         "power_w": power,
         "overrides": [o.id for o in overrides],

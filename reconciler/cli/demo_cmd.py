@@ -29,7 +29,7 @@ from rich.console import Console
 from reconciler.api.auth import Credentials
 from reconciler.cli.connect import Connection
 from reconciler.cli.reconcile_cmd import Common, load, run_async, settings
-from reconciler.cli.render import render_text
+from reconciler.cli.render import plain_console, render_text
 from reconciler.cli.watch_cmd import event_loop, load_valid, run_daemon
 from reconciler.core.status import Status
 from reconciler.daemon.demo import DemoFleet
@@ -62,7 +62,8 @@ def greeting(daemon: Daemon, credentials: Credentials, out: Console) -> None:
     user, password = credentials.user, credentials.password
     first = sorted(daemon.policies.stations)[0]
     out.rule("reconciler demo: every station Synced")
-    out.print(f"API and OpenAPI docs: {url}/docs      (the dashboard will live at {url}/)", highlight=False)
+    out.print(f"dashboard:            {url}/      (sign in with the credentials below)", highlight=False)
+    out.print(f"API and OpenAPI docs: {url}/docs", highlight=False)
     out.print(f"Central System:       {daemon.transport_url}", highlight=False)
     out.print(
         f"credentials (generated for this run, shown only here): user {user}  password {password}", highlight=False
@@ -226,7 +227,7 @@ def register(app: typer.Typer) -> None:
         Waits until every station is Synced, prints the API URL, generated credentials and curl examples,
         and runs until Ctrl-C. With --once: plan, apply, plan again and exit 0 when all ended Synced.
         """
-        out = Console(soft_wrap=True)
+        out = plain_console(stderr=False)  # policy paths and station ids printed as they are
         with contextlib.ExitStack() as stack:
             if state_dir is not None:
                 state_dir.mkdir(parents=True, exist_ok=True)

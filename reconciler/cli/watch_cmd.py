@@ -21,6 +21,8 @@ from rich.console import Console
 from reconciler import clock
 from reconciler.api.auth import Credentials, CredentialsError
 from reconciler.cli.connect import Connection, station_passwords
+from reconciler.cli.reconcile_cmd import state_lock
+from reconciler.cli.render import plain_console
 from reconciler.daemon.logs import setup_logging
 from reconciler.daemon.service import CONFIG_TTL, Daemon, DaemonSettings
 from reconciler.daemon.workqueue import QueueSettings
@@ -185,7 +187,7 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--user", metavar="USER", help="inject API user (or RECONCILER_INJECT_USER)")
         ] = None,
     ) -> None:
-        err = Console(stderr=True, soft_wrap=True)
+        err = plain_console()
         if log_format not in ("text", "json"):
             raise typer.BadParameter("use text or json", param_hint="--log-format")
         if via and listen:
@@ -225,8 +227,10 @@ def register(app: typer.Typer) -> None:
         )
         setup_logging(log_format)
         daemon = Daemon(settings, loaded)
-        try:
-            event_loop(run_daemon(daemon))
-        except OSError as exc:
-            err.print(f"error: cannot start: {exc.strerror or exc}")
-            raise typer.Exit(1) from None
+        # one writer per state file: the daemon holds the state lock while it runs (store/lock.py)
+        with state_lock(settings.db, 0.0, err, "reconciler watch"):
+            try:
+                event_loop(run_daemon(daemon))
+            except OSError as exc:
+                err.print(f"error: cannot start: {exc.strerror or exc}")
+                raise typer.Exit(1) from None

@@ -35,7 +35,7 @@ from reconciler.core.status import Status
 from reconciler.daemon.layers import Layers
 from reconciler.daemon.metrics import DaemonMetrics, MeteredGateway
 from reconciler.daemon.notify import Notifier
-from reconciler.daemon.policywatch import compare, load, pull_forever, watch
+from reconciler.daemon.policywatch import compare, digests, load, pull_forever, watch
 from reconciler.daemon.workqueue import QueueSettings, WorkQueue
 from reconciler.engine.calls import RetryPolicy
 from reconciler.engine.reconcile import Outcome, Reconciler, Settings
@@ -126,6 +126,7 @@ class Daemon:
         self._stopped = False
         self._files = FileCache()  # parsed policy files, reused by reloads while their bytes do not change
         self._digests: dict[str, str] | None = None  # per station, of `policies` (None: not computed yet)
+        self._loading = asyncio.Lock()  # one load at a time uses `_files`
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -157,6 +158,7 @@ class Daemon:
         self.notifier.start()
         hub = self.gateway.subscribe()
         self._spawn(self._events(hub), "station events")
+        self._spawn(self._warm_reloads(), "policy cache")
         self._spawn(watch(list(s.policies), self.reload, self._stop, debounce_ms=s.debounce_ms), "policy watch")
         self._spawn(self._expire_overrides(), "override expiry")
         if s.pull:
@@ -251,9 +253,20 @@ class Daemon:
 
     # --- triggers -----------------------------------------------------------------------------------
 
+    async def _warm_reloads(self) -> None:
+        """Parse the policy files into the cache and digest the desired states once, in a worker thread,
+        so that the first save is as quick to apply as the ones after it."""
+        policies = self.policies
+        async with self._loading:
+            await load(self.settings.policies, self._files)
+            known = await asyncio.to_thread(digests, policies)
+        if self.policies is policies and self._digests is None:
+            self._digests = known
+
     async def reload(self) -> None:
         """Re-read the policies; apply the difference, or report why not."""
-        loaded = await load(self.settings.policies, self._files)
+        async with self._loading:
+            loaded = await load(self.settings.policies, self._files)
         now = self.now()
         if not loaded.ok:
             self.metrics.reloads.labels("invalid").inc()

@@ -5,7 +5,8 @@ a heap of due times -> the dispatcher starts `work(station, reasons)` under a gl
 bound -> the result schedules what comes next:
 - a trigger that arrives while the station is being reconciled becomes one follow-up run, however
   many arrive (their reasons are merged);
-- after a success the next periodic drift check is due in `interval` +- `jitter`;
+- after a success the next periodic drift check is due in `interval` +- `jitter`; checks due within
+  `gather` seconds of one another start together (a burst costs a fraction of as many lone checks);
 - after a failure the station waits an exponential backoff with full jitter (base * 2^n, capped);
   after `give_up_after` failures in a row `on_give_up` is told once and the station is retried only
   at the cap (it is not hammered). An urgent trigger (a reboot, a policy change, an operator's
@@ -38,6 +39,7 @@ class QueueSettings:
     backoff_base: float = 1.0
     backoff_cap: float = 300.0
     give_up_after: int = 6
+    gather: float = 1.0  # a periodic check due within this many seconds starts with the one due now
 
 
 @dataclass(slots=True)
@@ -137,10 +139,23 @@ class WorkQueue:
         if self._dispatcher is None:
             self._dispatcher = asyncio.create_task(self._dispatch(), name="workqueue")
 
+    def _startable(self, now: float) -> bool:
+        """The first heap entry is due now, or is a periodic check due within `gather` seconds (checks
+        run in small bursts: one wake-up, one commit and one batch of replies serve several)."""
+        at, station_id = self._heap[0]
+        if at <= now:
+            return True
+        if at > now + self.settings.gather:
+            return False
+        slot = self._slots.get(station_id)
+        # periodic: scheduled after a success, no trigger waiting (a trigger's delay, e.g. the connect
+        # grace, and a backoff after a failure keep their time)
+        return slot is not None and slot.due == at and not slot.reasons and not slot.failures and not slot.running
+
     async def _dispatch(self) -> None:
         while not self._closed:
             now = self.monotonic()
-            while self._heap and self._heap[0][0] <= now:
+            while self._heap and self._startable(now):
                 at, station_id = heapq.heappop(self._heap)
                 slot = self._slots.get(station_id)
                 if slot is None or slot.running or slot.due is None or slot.due != at:

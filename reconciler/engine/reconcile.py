@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,8 +25,10 @@ from datetime import datetime
 from typing import Any
 
 from reconciler import clock
+from reconciler.core.actions import LedgerState
 from reconciler.core.context import Transaction
 from reconciler.core.diff import ConnectorDrift, DriftClass, compare_connector, timelines_agree
+from reconciler.core.holdings import possible_holdings
 from reconciler.core.installed import InstalledProfiles
 from reconciler.core.plan import (
     Action,
@@ -40,10 +43,13 @@ from reconciler.core.profiles import epoch_seconds, format_time, from_epoch
 from reconciler.core.status import Status
 from reconciler.core.timeline import Timeline
 from reconciler.engine.calls import Caller, RateLimit, RetryPolicy
-from reconciler.engine.observe import Failure, Observation, failure_of, observe_station, read_composites
+from reconciler.engine.observe import Failure, Observation, failure_of, observe_station
+from reconciler.engine.readback import ReadBack, agrees
 from reconciler.policy import DesiredState, PolicySet
-from reconciler.store.sqlite import Store
+from reconciler.store.sqlite import UNVERIFIED, Store, StoreError
 from reconciler.transport.gateway import Gateway, ReplyKind
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +76,8 @@ class Outcome:
     seconds: float = 0.0
     refused_stale: bool = False
     sources: dict[int, str] = field(default_factory=dict)  # profile id -> "policy (file:line:col)"
+    verified: tuple[ConnectorDrift, ...] = ()  # the read-back that ended an apply (after-state)
+    removed: bool = False  # the station is no longer declared: its owned profiles are cleared, then forgotten
 
     @property
     def changes(self) -> bool:
@@ -128,6 +136,9 @@ class Reconciler:
         self.now = now
         self.caller = Caller(gateway, self.settings.retry, RateLimit(self.settings.rate_limit))
         self.limit = asyncio.Semaphore(self.settings.concurrency)
+        s = self.settings
+        self.readback = ReadBack(self.caller, store, self.drift, s.horizon, s.settle, s.verify_attempts, now)
+        self._verified: dict[str, list[ConnectorDrift]] = {}  # station -> last read-back drift (after-state)
 
     @property
     def revision(self) -> str | None:
@@ -192,11 +203,15 @@ class Reconciler:
         `known` is (instant, reported timelines per connector) already computed for one instant."""
         drift = []
         for connector, observed in sorted(observation.timelines.items()):
-            if known is not None and known[0] == observed.start:
+            normaliser = observation.normaliser
+            if connector == 0:  # the station's total, as the charger reports it (read at a checkpoint)
+                expected = self.window(observation, from_epoch(observed.start)).reported_total(installed)
+                normaliser = replace(normaliser, max_current_a=None)
+            elif known is not None and known[0] == observed.start:
                 expected = known[1][connector - 1]
             else:
                 expected = self.window(observation, from_epoch(observed.start)).reported(installed)[connector - 1]
-            drift.append(compare_connector(connector, expected, observed, observation.normaliser))
+            drift.append(compare_connector(connector, expected, observed, normaliser))
         return drift
 
     def plan_for(self, station_id: str, observation: Observation, state: DesiredState | None = None) -> StationPlan:
@@ -204,25 +219,27 @@ class Reconciler:
         desired = desired_of(state)
         ledger = self.store.ledger(station_id)
         wanted = InstalledProfiles.of(list(desired.profiles))
-        held = InstalledProfiles.of([(e.connector_id, e.profile) for e in ledger])
         first = min((t.start for t in observation.timelines.values()), default=None)
         window = self.window(observation, None if first is None else from_epoch(first))
         at = epoch_seconds(window.now)
-        # Held as wanted (a drift check of a station in sync): one set of timelines and one drift serve both.
-        recorded = held == wanted
-        new = window.timelines(wanted)
-        old = new if recorded else window.timelines(held)
         same = window.reports_as_judged
+        new = window.timelines(wanted)
         drift = self.drift(observation, wanted, (at, new if same else window.reported(wanted)))
-        by_ledger = drift if recorded else self.drift(observation, held, (at, old if same else window.reported(held)))
-        as_recorded = all(d.in_sync for d in by_ledger)
-        foreign_caps = any(DriftClass.EXTRA in d.classes for d in by_ledger)
-        if foreign_caps and any(not e.confirmed for e in ledger):
-            # An unconfirmed profile may simply never have arrived: judge against the confirmed ones too.
-            sure = InstalledProfiles.of([(e.connector_id, e.profile) for e in ledger if e.confirmed])
-            confirmed = self.drift(observation, sure)
-            foreign_caps = any(DriftClass.EXTRA in d.classes for d in confirmed)
-            as_recorded = as_recorded or all(d.in_sync for d in confirmed)
+        # Every state the charger may be in, given the ledger's uncertain entries (usually one).
+        holdings = possible_holdings(ledger)
+        judge = window.timelines if same else window.reported
+        judged = [  # a holding that is the desired state (a drift check of a station in sync) reuses its drift
+            drift if h.installed == wanted else self.drift(observation, h.installed, (at, judge(h.installed)))
+            for h in holdings
+        ]
+        explained = [i for i, d in enumerate(judged) if agrees(d)]
+        if explained and holdings[explained[0]].nominal:
+            # An Accepted answer whose absence no read-back can show is taken at its word.
+            unverified = {e.seq for e in ledger if e.state is LedgerState.UNVERIFIED}
+            explained = [i for i in explained if not holdings[i].missing & unverified]
+        # A cap below every state the ledger allows: a profile the reconciler did not install.
+        foreign_caps = all(any(DriftClass.EXTRA in d.classes for d in by_state) for by_state in judged)
+        chosen = explained or list(range(len(holdings)))
         return plan_station(
             station_id,
             desired,
@@ -230,9 +247,10 @@ class Reconciler:
             drift,
             window,
             configuration=observation.configuration,
-            as_recorded=as_recorded,
+            as_recorded=bool(explained),
             foreign_caps=foreign_caps,
-            timelines=(old, new),
+            holdings=[holdings[i] for i in chosen],
+            recorded=judged[chosen[0]],
         )
 
     async def plan(self, station_ids: Sequence[str], progress: Progress | None = None) -> list[Outcome]:
@@ -241,7 +259,7 @@ class Reconciler:
         async def one(station_id: str) -> Outcome:
             async with self.limit:
                 started = clock.monotonic()
-                outcome = await self._plan_one(station_id)
+                outcome = await self._guarded(station_id, self._plan_one(station_id))
                 outcome.seconds = clock.monotonic() - started
                 await _report(progress, station_id, "planned")
                 return outcome
@@ -276,15 +294,16 @@ class Reconciler:
             return Outcome(station_id, Status.DEGRADED, f"plan refused: {plan.refused}", plan, observation)
         if plan.blocked:
             return Outcome(station_id, Status.OUT_OF_SYNC, f"blocked: {plan.blocked}", plan, observation)
+        if plan.not_enforced:
+            ids = ", ".join(f"#{i}" for i in plan.not_enforced)
+            reason = (f"accepted but not enforced: the charger accepted {ids} before but its composite did not "
+                      f"show it; apply sends it again ({len(plan.actions)} action(s))")  # fmt: skip
+            return Outcome(station_id, Status.DEGRADED, reason, plan, observation)
         if plan.in_sync:
             note = "; ".join(plan.notes) or None
             return Outcome(station_id, Status.SYNCED, note, plan, observation)
         first = next((d for d in plan.drift if not d.in_sync), None)
-        if first is None or plan.as_recorded:
-            what = "policy changed" if plan.owned else "not reconciled yet"
-            reason = f"{what}: {len(plan.actions)} action(s) to apply"
-        else:
-            reason = f"drift: {first.describe()}"
+        reason = pending_reason(plan) if first is None or plan.as_recorded else f"drift: {first.describe()}"
         return Outcome(station_id, Status.OUT_OF_SYNC, reason, plan, observation)
 
     # --- apply -----------------------------------------------------------------------------------------
@@ -313,8 +332,9 @@ class Reconciler:
         stale_check: Callable[[str, Observation, StationPlan], str | None] | None = None,
     ) -> Outcome:
         started = clock.monotonic()
-        outcome = await self._reconcile(station_id, stale_check)
+        outcome = await self._guarded(station_id, self._reconcile(station_id, stale_check))
         outcome.seconds = clock.monotonic() - started
+        outcome.verified = tuple(self._verified.pop(station_id, ()))
         progressed = bool(outcome.plan and outcome.plan.actions and not outcome.refused_stale)
         self.store.set_condition(station_id, outcome.status, outcome.reason, self.revision, self.now(),
                                  changed=True if progressed else None)  # fmt: skip
@@ -325,7 +345,7 @@ class Reconciler:
     ) -> Outcome:
         planned = await self._plan_one(station_id)
         plan, observation = planned.plan, planned.observation
-        if plan is None or observation is None or planned.status is Status.DEGRADED:
+        if plan is None or observation is None or plan.refused:
             return planned
         if stale_check is not None:
             stale = stale_check(station_id, observation, plan)
@@ -335,13 +355,15 @@ class Reconciler:
         if plan.blocked:
             return planned  # a person decides first; nothing is sent
         if plan.in_sync:
+            if plan.uncertain:  # this observation is a read-back: record what it proves
+                self.readback.settle_ledger(station_id, observation, trust_nominal=True)
             return planned
         self.store.set_condition(
             station_id, Status.PROGRESSING, f"applying {len(plan.actions)} action(s)", self.revision, self.now(),
             event=False,
         )  # fmt: skip
         sent = Counter[str]()
-        failure, accepted_sets, notes = await self._execute(station_id, plan, sent)
+        failure, accepted_sets, notes = await self._execute(station_id, plan, observation, sent)
         if failure is not None:
             return Outcome(station_id, failure.status, failure.reason, plan, observation, sent)
         verdict = await self._verify(station_id, observation, plan, accepted_sets)
@@ -349,12 +371,22 @@ class Reconciler:
         return Outcome(station_id, verdict.status, reason, plan, observation, sent)
 
     async def _execute(
-        self, station_id: str, plan: StationPlan, sent: Counter[str]
+        self, station_id: str, plan: StationPlan, observation: Observation, sent: Counter[str]
     ) -> tuple[Failure | None, int, list[str]]:
-        """Send the plan's actions in order; stop at the first one that did not work."""
+        """Send the plan's actions in order; stop at the first one that did not work, and before a
+        clear whose sets a read-back does not show in force (the plan's checkpoints)."""
         accepted_sets = 0
         notes: list[str] = []
-        for action in plan.actions:
+        checkpoints = {c.index: c for c in plan.checkpoints}
+        for index, action in enumerate(plan.actions):
+            if index in checkpoints:
+                failure = await self.readback.checkpoint(
+                    station_id, plan, observation, plan.actions[:index], self.window(observation),
+                    total=checkpoints[index].total,
+                )  # fmt: skip
+                if failure is not None:
+                    self._log(station_id, ("verify.checkpoint", failure.reason, None))
+                    return failure, accepted_sets, notes
             name, payload = action.ocpp()
             body = json.dumps(payload)
             tracked = action.kind in (ActionKind.SET, ActionKind.REPLACE, ActionKind.CLEAR)
@@ -381,7 +413,7 @@ class Reconciler:
                     return failure, accepted_sets, notes
                 assert action.connector_id is not None and action.digest is not None
                 self.store.record_set(pending, station_id, action.connector_id, payload["csChargingProfiles"],
-                                      action.digest, self.revision, self.now(), event=event)  # fmt: skip
+                                      action.digest, self.revision, self.now(), UNVERIFIED, event)  # fmt: skip
                 accepted_sets += 1
             elif action.kind is ActionKind.CLEAR:
                 self.store.record_clear(pending, station_id, action.profile_id, self.now(), self.revision, event)
@@ -396,6 +428,18 @@ class Reconciler:
                 self._log(station_id, event)
         return None, accepted_sets, notes
 
+    async def _guarded(self, station_id: str, work: Awaitable[Outcome]) -> Outcome:
+        """One station's unexpected failure is that station's Degraded outcome, never the run's."""
+        try:
+            return await work
+        except StoreError:
+            raise  # the state file failed: the whole run must stop and say so
+        except Exception as exc:  # a hostile or broken charger must not end the fleet's run
+            log.debug("station %s: unexpected error", station_id, exc_info=True)
+            text = " ".join(str(exc).split())[:200]
+            reason = f"internal error while reconciling: {type(exc).__name__}" + (f": {text}" if text else "")
+            return Outcome(station_id, Status.DEGRADED, reason)
+
     def _log(self, station_id: str, event: tuple[str, str, str | None]) -> None:
         kind, message, data = event
         self.store.event(kind, message, self.now(), station_id=station_id, revision=self.revision, data=data)
@@ -404,27 +448,32 @@ class Reconciler:
         """Read the composites back until they match; say what is wrong when they do not."""
         state = self.desired_state(station_id)
         desired = InstalledProfiles.of([(p.connector_id, p.profile) for p in state.profiles])
-        drift: list[ConnectorDrift] = []
-        after = before
-        # Read back at once (a charger that answered Accepted has the profile); one that applies it
-        # asynchronously gets `verify_attempts` more read-backs, `settle` seconds apart.
-        for attempt in range(max(1, self.settings.verify_attempts) + 1):
-            if attempt:
-                await asyncio.sleep(self.settings.settle)
-            timelines = await read_composites(
-                self.caller, station_id, sorted(before.timelines), unit=before.unit, horizon=self.settings.horizon,
-                normaliser=before.normaliser, now=self.now(),
-            )  # fmt: skip
-            if isinstance(timelines, Failure):
-                return Verdict(timelines.status, timelines.reason)
-            after = replace(before, timelines=timelines, at=self.now())
-            drift = self.drift(after, desired)
-            if all(d.in_sync for d in drift):
-                return Verdict(Status.SYNCED, "; ".join(plan.notes) or None)
+        after = await self.readback.until(station_id, before, lambda seen: agrees(self.drift(seen, desired)))
+        if isinstance(after, Failure):
+            return Verdict(after.status, after.reason)
+        drift = self.drift(after, desired)
+        self._verified[station_id] = drift
+        synced = agrees(drift)
+        wanted = frozenset(
+            (p.profile.charging_profile_id, content_hash(p.connector_id, p.profile)) for p in state.profiles
+        )
+        explained = self.readback.settle_ledger(
+            station_id, after, trust_nominal=synced, agreed=wanted if synced else None
+        )
+        if synced:
+            return Verdict(Status.SYNCED, "; ".join(plan.notes) or None)
         unchanged = all(
             timelines_agree(before.timelines[c], after.timelines[c], before.normaliser) for c in before.timelines
         )
         wrong = next(d for d in drift if not d.in_sync)
+        doubted = any(e.state is LedgerState.NOT_ENFORCED for e in self.store.ledger(station_id))
+        if accepted_sets and explained and doubted:
+            # The ledger explains the read-back without the profiles just sent: nothing foreign.
+            return Verdict(
+                Status.DEGRADED,
+                f"the charger accepted {accepted_sets} profile(s) but its composite does not show them "
+                f"(accepted but not enforced); connector {wrong.connector_id} {wrong.describe()}",
+            )
         if accepted_sets and unchanged:
             cause = (
                 "a profile the reconciler did not install may override them (`prune: foreign` would clear it), "
@@ -452,6 +501,21 @@ async def _report(progress: Progress | None, station_id: str, phase: str) -> Non
     result = progress(station_id, phase)
     if result is not None:
         await result
+
+
+def pending_reason(plan: StationPlan) -> str:
+    """Why a station that reports what the ledger predicts still has actions: the actions' own
+    reasons, counted (never "policy changed" when a Set merely failed before)."""
+    if not plan.owned:
+        return f"not reconciled yet: {len(plan.actions)} action(s) to apply"
+    def why(action: Action) -> str:
+        if action.kind is ActionKind.CONFIGURE:
+            return "configuration"
+        return action.reason if action.kind is ActionKind.PRUNE else action.reason.split(" (")[0].split(":")[0]
+
+    reasons = Counter(why(a) for a in plan.actions)
+    detail = ", ".join(f"{n} {why}" for why, n in reasons.items())
+    return f"{len(plan.actions)} action(s) to apply: {detail}"
 
 
 def action_digest(actions: Sequence[Action]) -> list[str]:

@@ -1,11 +1,13 @@
 """`load_policies`: the policy directory in, a `PolicySet` out. The entry point of the policy room.
 
-Runs the whole flow: find the YAML files (any layout; `.yaml` and `.yml`, hidden files and folders
-skipped) -> read them with locations (`source`) -> check each document against the JSON Schema
-(`schema`) -> build typed specs (`documents`) -> resolve each station's desired state and run the
-semantic checks (`resolve`, `checks`). Every problem becomes a diagnostic; nothing raises for bad
-input. A YAML file none of whose documents has a reconciler `apiVersion` or `kind` (a CI workflow,
-a pre-commit config) is skipped and listed in `PolicySet.skipped`.
+Runs the whole flow: find the YAML files (`files`: any layout; `.yaml` and `.yml`, hidden files and
+folders skipped; a path that cannot be read is an error, never skipped) -> read them with
+locations (`source`) -> check each document against the JSON Schema (`schema`) -> build typed
+specs (`documents`) -> resolve each station's desired state and run the semantic checks
+(`resolve`, `checks`). Every problem becomes a diagnostic; nothing raises for bad input (a bug of
+ours becomes an `internal-error` diagnostic, so even then nothing is applied). A YAML file none of
+whose documents has a reconciler `apiVersion` or `kind` (a CI workflow, a pre-commit config) is
+skipped and listed in `PolicySet.skipped`.
 
 `now` is a parameter (templates anchor on it and "never active in the coming 7 days" counts from
 it); the CLI passes `reconciler.clock.now()`. The git revision of the policy directory is read
@@ -13,8 +15,9 @@ with `git` and fails soft to None.
 
 A long-lived caller (the watch daemon, reloading on every save) passes a `FileCache`: a file whose
 bytes did not change is not parsed, schema-checked or built again; its documents, typed specs and
-diagnostics are reused (they depend on the file alone). Resolution and the semantic checks always
-run over the whole set, so the result is the same as a cold load.
+diagnostics are reused (they depend on the file alone), and so is the `Station` built of an
+unchanged spec. Resolution and the semantic checks always run over the whole set, so the result is
+the same as a cold load.
 """
 
 from __future__ import annotations
@@ -36,49 +39,12 @@ from reconciler.policy.documents import (
     build_station,
     build_station_spec,
 )
+from reconciler.policy.files import SUFFIXES as SUFFIXES  # re-exported: the daemon watches these
+from reconciler.policy.files import display, find_files
 from reconciler.policy.model import PolicySet, Station
 from reconciler.policy.resolve import Parsed, resolve
-from reconciler.policy.schema import KINDS, check_document
-from reconciler.policy.source import Document, parse_bytes
-
-SUFFIXES = (".yaml", ".yml")
-
-
-def _display(path: Path) -> str:
-    """Paths as the user would type them: relative to the working directory when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-def find_files(paths: Sequence[str | Path], diagnostics: Collector) -> list[Path]:
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_file():
-            found.append(path)
-        elif path.is_dir():
-            files = sorted(
-                p
-                for p in path.rglob("*")
-                if p.suffix in SUFFIXES
-                and p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-            if not files:
-                diagnostics.warning(
-                    "no-policy-files", Location(str(path), 1, 1), "no .yaml or .yml files here", "check the path"
-                )
-            found.extend(files)
-        else:
-            diagnostics.error(
-                "path-not-found", Location(str(path), 1, 1), "no such file or directory", "check the path and spelling"
-            )
-    unique: dict[Path, Path] = {}
-    for p in found:
-        unique.setdefault(p.resolve(), p)
-    return list(unique.values())
+from reconciler.policy.schema import KINDS, check_document, readable_part
+from reconciler.policy.source import Document, parse_bytes, read_bytes
 
 
 def _is_ours(doc: Document) -> bool:
@@ -137,6 +103,21 @@ class FileCache:
         self._used: set[tuple[int, int]] = set()
         self.parsed_files = 0  # files parsed by the last load (the others came from the cache)
 
+    def result(self, path: Path, display_name: str) -> _FileResult:
+        diagnostics = Collector()
+        raw = read_bytes(path, display_name, diagnostics)
+        if raw is None:  # unreadable, not a regular file, too large: said in the diagnostics, never cached
+            self._files.pop(path, None)
+            return _FileResult(True, tuple(diagnostics.items), Parsed())
+        digest = hashlib.blake2b(raw, digest_size=20).digest()
+        known = self._files.get(path)
+        if known is not None and known[0] == display_name and known[1] == digest:
+            return known[2]
+        result = _read(raw, display_name)
+        self._files[path] = (display_name, digest, result)
+        self.parsed_files += 1
+        return result
+
     def station(self, spec: StationSpec, model: ModelSpec | None, diagnostics: Collector) -> Station:
         """`build_station`, reusing the result for the very same (cached) spec and model objects."""
         key = (id(spec), id(model))
@@ -151,23 +132,6 @@ class FileCache:
         self._stations[key] = (spec, model, built, tuple(local.items))
         return built
 
-    def result(self, path: Path, display: str) -> _FileResult:
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            self._files.pop(path, None)
-            diagnostics = Collector()
-            diagnostics.error("unreadable-file", Location(display, 1, 1), f"cannot read the file: {exc.strerror}")
-            return _FileResult(True, tuple(diagnostics.items), Parsed())
-        digest = hashlib.blake2b(raw, digest_size=20).digest()
-        known = self._files.get(path)
-        if known is not None and known[0] == display and known[1] == digest:
-            return known[2]
-        result = _read(raw, display)
-        self._files[path] = (display, digest, result)
-        self.parsed_files += 1
-        return result
-
     def keep_only(self, paths: Sequence[Path]) -> None:
         """Forget the files not loaded this time, and the stations not built this time."""
         for gone in set(self._files) - set(paths):
@@ -177,14 +141,17 @@ class FileCache:
         self._used = set()
 
 
-def _read(raw: bytes, display: str) -> _FileResult:
+def _read(raw: bytes, display_name: str) -> _FileResult:
     diagnostics = Collector()
-    documents = parse_bytes(raw, display, diagnostics)
+    documents = parse_bytes(raw, display_name, diagnostics)
     if documents and not any(_is_ours(d) for d in documents) and not diagnostics.items:
         return _FileResult(False, (), Parsed())
     parsed = Parsed()
     for doc in documents:
-        _collect(doc, parsed, diagnostics)
+        try:
+            _collect(doc, parsed, diagnostics)
+        except Exception as exc:  # a bug of ours, not of the input; still no traceback for the user
+            _internal_error(diagnostics, doc.at(()), exc)
     return _FileResult(True, tuple(diagnostics.items), parsed)
 
 
@@ -200,18 +167,22 @@ def load_policies(
     loaded: list[str] = []
     skipped: list[str] = []
     for path in files:
-        display = _display(path)
-        result = cache.result(path, display)
+        display_name = display(path)
+        result = cache.result(path, display_name)
         if not result.ours:
-            skipped.append(display)
+            skipped.append(display_name)
             continue
-        loaded.append(display)
+        loaded.append(display_name)
         diagnostics.extend(result.diagnostics)
         parsed.stations.extend(result.parsed.stations)
         parsed.models.extend(result.parsed.models)
         parsed.sites.extend(result.parsed.sites)
         parsed.policies.extend(result.parsed.policies)
-    stations, desired = resolve(parsed, now, diagnostics, build=cache.station)
+    try:
+        stations, desired = resolve(parsed, now, diagnostics, build=cache.station)
+    except Exception as exc:  # ditto: with an error diagnostic nothing is planned or applied
+        _internal_error(diagnostics, None, exc)
+        stations, desired = {}, {}
     cache.keep_only(files)
     items = sorted(diagnostics.items, key=sort_key)
     if strict:
@@ -226,6 +197,16 @@ def load_policies(
     )
 
 
+def _internal_error(diagnostics: Collector, where: Location | None, exc: Exception) -> None:
+    detail = f"{type(exc).__name__}: {exc}"
+    diagnostics.error(
+        "internal-error",
+        where,
+        f"the policy loader failed on this input ({detail[:200]})",
+        "please report this with the file; meanwhile nothing is planned or applied",
+    )
+
+
 def _collect(doc: Document, parsed: Parsed, diagnostics: Collector) -> None:
     if not isinstance(doc.data, dict):
         diagnostics.error(
@@ -236,7 +217,10 @@ def _collect(doc: Document, parsed: Parsed, diagnostics: Collector) -> None:
         )
         return
     if not check_document(doc, diagnostics):
-        return
+        readable = readable_part(doc)  # report its semantic errors too, where it can still be read
+        if readable is None:
+            return
+        doc = readable
     kind = doc.data["kind"]
     name = str(doc.data["metadata"]["name"])
     if kind == "Station":

@@ -14,7 +14,9 @@ every error. The fast pass may only be stricter, never looser: a property test c
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -24,13 +26,14 @@ import fastjsonschema
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
-from reconciler.policy.diagnostics import Collector
+from reconciler.policy.diagnostics import Collector, shown
 from reconciler.policy.source import Document
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"  # package data; schemas/ in the repo links here
 SCHEMA_FILE = SCHEMA_DIR / "policy.schema.json"
 API_VERSION = "reconciler/v1"
 KINDS = ("Station", "ChargingPolicy", "Site", "ChargerModel")
+INT32_MAX, INT32_MIN = 2**31 - 1, -(2**31)  # OCPP 1.6 integers (ids, stack levels, periods)
 
 _TYPE_NAMES = {
     "integer": "an integer",
@@ -92,6 +95,41 @@ def check_document(doc: Document, diagnostics: Collector, schema_path: Path = SC
             seen.add(key)
             diagnostics.error(code, doc.at(path), message, hint)
     return not errors
+
+
+def readable_part(doc: Document, schema_path: Path = SCHEMA_FILE) -> Document | None:
+    """The document without what its schema errors point at, when that leaves a valid document:
+    unknown fields are dropped, and an invalid entry of `spec.profiles` is left out. Its semantic
+    checks then still run (next to the schema errors already reported, so nothing is applied);
+    None when the errors are elsewhere (metadata, kind, a whole spec)."""
+    data = copy.deepcopy(doc.data)
+    drop_profiles: set[int] = set()
+    for error in _leaf_errors(validator(schema_path).iter_errors(doc.data)):
+        path = tuple(error.absolute_path)
+        if len(path) >= 3 and path[:2] == ("spec", "profiles") and isinstance(path[2], int):
+            drop_profiles.add(path[2])
+        elif error.validator == "additionalProperties" and path[:1] == ("spec",):
+            parent = _get(data, path)
+            allowed = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
+            if isinstance(parent, dict):
+                for name in [k for k in parent if k not in allowed]:
+                    del parent[name]
+        else:
+            return None
+    if drop_profiles and isinstance(_get(data, ("spec", "profiles")), list):
+        data["spec"]["profiles"] = [p for i, p in enumerate(data["spec"]["profiles"]) if i not in drop_profiles]
+    if next(iter(validator(schema_path).iter_errors(data)), None) is not None:
+        return None
+    return Document(doc.file, doc.index, data, doc.locations)
+
+
+def _get(data: Any, path: Sequence[str | int]) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
 
 
 def _leaf_errors(errors: Iterator[ValidationError]) -> Iterator[ValidationError]:
@@ -157,7 +195,7 @@ def _explain(error: ValidationError) -> Iterator[tuple[tuple[str | int, ...], st
         yield (
             path,
             "schema-type",
-            f"{where} is {value!r}; expected {_article(error.validator_value)}",
+            f"{where} is {shown(value)}; expected {_article(error.validator_value)}",
             _type_hint(error),
         )
     elif kind in ("enum", "const"):
@@ -166,26 +204,30 @@ def _explain(error: ValidationError) -> Iterator[tuple[tuple[str | int, ...], st
             yield (
                 path,
                 "unknown-api-version",
-                f"apiVersion {value!r} is not supported",
+                f"apiVersion {shown(value)} is not supported",
                 f"use `apiVersion: {API_VERSION}`",
             )
         elif path == ("kind",):
             yield (
                 path,
                 "unknown-kind",
-                f"kind {value!r} is not a policy document kind",
+                f"kind {shown(value)} is not a policy document kind",
                 f"use one of {', '.join(KINDS)}",
             )
         else:
-            yield path, "schema-enum", f"{where} is {value!r}", f"use one of: {_choices(choices)}"
+            yield path, "schema-enum", f"{where} is {shown(value)}", f"use one of: {_choices(choices)}"
     elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         bound = error.validator_value
         relation = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[kind]
-        yield path, "schema-range", f"{where} is {value!r}, out of range", f"use a value {relation} {bound}"
+        hint = f"use a value {relation} {bound:g}" if isinstance(bound, float) else f"use a value {relation} {bound}"
+        if bound in (INT32_MAX, INT32_MIN):
+            hint = f"OCPP 1.6 integers are 32-bit: {hint}"
+        yield path, "schema-range", f"{where} is {shown(value)}, out of range", hint
     elif kind in ("minItems", "minProperties"):
         yield path, "schema-empty", f"{where} is empty", "add at least one entry"
     elif kind == "pattern":
-        yield path, "schema-pattern", f"{where} {value!r} is not a valid name", schema.get("description") or "rename it"
+        hint = schema.get("description") or "rename it"
+        yield path, "schema-pattern", f"{where} {shown(value)} is not a valid name", hint
     elif kind == "uniqueItems":
         yield path, "schema-duplicate-item", f"{where} lists the same value twice", "list each value once"
     else:
@@ -196,9 +238,18 @@ def _type_hint(error: ValidationError) -> str:
     want = error.validator_value
     value = error.instance
     if isinstance(value, str) and want in ("integer", "number"):
+        clock_time = re.fullmatch(r"\s*(\d{1,2}):(\d{2})(:\d{2})?\s*", value)
+        if clock_time and want == "integer":
+            return f"write the hour as a whole number, e.g. {int(clock_time.group(1))} for {value.strip()}"
+        try:
+            float(value)
+        except ValueError:
+            return f"use {_article(want)}"
         return "write the number without quotes"
     if want == "string" and isinstance(value, int | float | bool):
-        return f'quote it: "{value}"' if not isinstance(value, bool) else 'quote it: "true" / "false"'
+        if isinstance(value, bool):
+            return 'quote it: "true" / "false"'
+        return f'quote it: "{value}"' if shown(value) == repr(value) else "quote it"
     if want == "integer" and isinstance(value, float):
         return "use a whole number"
     return f"use {_article(want)}"

@@ -78,3 +78,38 @@ async def test_failures_back_off_then_give_up_and_urgent_cuts_short() -> None:
     queue.request("S", "booted")
     assert queue.next_check("S") == 0
     await queue.close(1)
+
+
+async def test_periodic_checks_due_close_together_start_together() -> None:
+    # Drift checks in small bursts: a check due within `gather` seconds of the one due now starts with
+    # it (one wake-up, one commit); a trigger's delay (the connect grace) and a backoff keep their time.
+    now = [0.0]
+    runs: list[tuple[str, float, frozenset[str]]] = []
+
+    async def work(station: str, reasons: frozenset[str]) -> bool:
+        runs.append((station, now[0], reasons))
+        return station != "F"
+
+    settings = QueueSettings(concurrency=8, interval=10, jitter=0, gather=1.0, backoff_base=21, backoff_cap=21)
+    queue = WorkQueue(work, settings, rng=random.Random(3), monotonic=lambda: now[0])
+    queue.start()
+    for station, at in (("A", 0.0), ("B", 0.5), ("C", 2.0)):
+        now[0] = at
+        await asyncio.wait_for(queue.request(station, "start"), 5)
+    now[0] = 0.0
+    await asyncio.wait_for(queue.request("F", "start"), 5)  # fails: retried after a backoff of 10.5-21 s
+    now[0] = 10.0
+    queue.request("D", "connected", delay=0.7)
+    queue._wake.set()  # the fake clock moved: let the dispatcher look again
+    for _ in range(100):  # bounded: the dispatcher starts A and B within a few loop turns
+        if len(runs) >= 6:
+            break
+        await asyncio.sleep(0.01)
+    later = [(s, t, r) for s, t, r in runs if t == 10.0]
+    assert sorted(s for s, _, _ in later) == ["A", "B"]
+    assert all(not r for _, _, r in later)  # periodic checks
+    assert queue.next_check("C") == pytest.approx(2.0)  # due 2 s later: not pulled forward
+    assert queue.next_check("D") == pytest.approx(0.7)  # the connect grace keeps its time
+    backoff = queue.next_check("F")
+    assert backoff is not None and backoff >= 0.5  # so does a backoff
+    await queue.close(1)
