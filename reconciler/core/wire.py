@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.core.composite import Composite, compute_composite
-from reconciler.core.context import Capabilities, Connector0, StationContext, Transaction, Uncovered
+from reconciler.core.context import Capabilities, Connector0, ReplyUnit, StationContext, Transaction, Uncovered
 from reconciler.core.installed import InstalledProfiles
 from reconciler.core.profiles import ProfileError, RateUnit, format_time, parse_time, profile_from_ocpp
 from reconciler.core.units import parse_allowed_units
@@ -47,6 +47,9 @@ _CONTEXT_KEYS = {
     "simulateTransactionActive": ("tx_default_when_idle", bool),
     "recurrenceBeforeStart": ("recurrence_before_start", bool),
     "convertUnits": ("convert_units", bool),
+    "replyUnit": ("reply_unit", ReplyUnit),
+    "capOnConnectors": ("cap_on_connectors", bool),
+    "rebaseRecurring": ("rebase_recurring", bool),
     "limitStep": ("limit_step", float),
     "maxCompositeDuration": ("max_composite_duration", int),
 }

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from reconciler.core.context import Capabilities, StationContext, Transaction, Uncovered
+from reconciler.core.context import Capabilities, Connector0, StationContext, Transaction, Uncovered
 from reconciler.core.diff import Normaliser, ObservationError, observed_from_ocpp
 from reconciler.core.plan import ConfigValue
 from reconciler.core.profiles import RateUnit, epoch_seconds
@@ -71,6 +71,7 @@ def normaliser_for(context: StationContext, max_current_a: float) -> Normaliser:
         max_current_a=max_current_a,
         rejected_means_no_limit=context.uncovered is Uncovered.REJECTED,
         step=context.limit_step,
+        connectors=context.number_of_connectors,
     )
 
 
@@ -126,11 +127,22 @@ async def read_composites(
             return failure_of(reply, f"GetCompositeSchedule connector {connector}")
         try:
             timelines[connector] = observed_from_ocpp(
-                reply.payload, requested=unit, duration=horizon, normaliser=normaliser, asked_at=epoch_seconds(now)
-            )
+                reply.payload, requested=unit, duration=horizon, normaliser=normaliser.for_connector(connector),
+                asked_at=epoch_seconds(now),
+            )  # fmt: skip
         except ObservationError as exc:
             return Failure(Status.DEGRADED, f"GetCompositeSchedule connector {connector}: {exc}")
     return timelines
+
+
+def observed_connectors(context: StationContext) -> list[int]:
+    """The connectors whose composite is read: 1..N, and for a station with several connectors also
+    connector 0, the station total (where a lost ChargePointMaxProfile shows), unless the charger's
+    convention says it does not answer for connector 0."""
+    connectors = list(range(1, context.number_of_connectors + 1))
+    if context.number_of_connectors > 1 and context.connector0 is not Connector0.UNSUPPORTED:
+        connectors.insert(0, 0)
+    return connectors
 
 
 async def observe_station(
@@ -155,8 +167,7 @@ async def observe_station(
     unit = context.default_unit
     normaliser = normaliser_for(context, max_current_a)
     timelines = await read_composites(
-        caller, station_id, range(1, context.number_of_connectors + 1), unit=unit, horizon=horizon,
-        normaliser=normaliser, now=now,
+        caller, station_id, observed_connectors(context), unit=unit, horizon=horizon, normaliser=normaliser, now=now,
     )  # fmt: skip
     if isinstance(timelines, Failure):
         return Observation(station_id, now, context, unit, normaliser, configuration=configuration, failure=timelines)

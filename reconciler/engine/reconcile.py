@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler import clock
-from reconciler.core.context import Transaction
+from reconciler.core.context import ReplyUnit, Transaction
 from reconciler.core.diff import ConnectorDrift, DriftClass, compare_connector, timelines_agree
 from reconciler.core.installed import InstalledProfiles
 from reconciler.core.plan import (
@@ -37,6 +37,7 @@ from reconciler.core.plan import (
     plan_station,
 )
 from reconciler.core.profiles import epoch_seconds, format_time, from_epoch
+from reconciler.core.readback import reported_timeline
 from reconciler.core.status import Status
 from reconciler.core.timeline import Timeline
 from reconciler.engine.calls import Caller, RateLimit, RetryPolicy
@@ -162,7 +163,7 @@ class Reconciler:
 
     def window(self, observation: Observation, at: datetime | None = None) -> Window:
         return Window(
-            observation.context,
+            observation.context.with_(reply_unit=ReplyUnit.REQUESTED),  # the reader converts any unit
             at or observation.at,
             self.settings.horizon,
             observation.unit,
@@ -177,12 +178,15 @@ class Reconciler:
         conventions), computed at the instant the charger itself reported from (its scheduleStart).
         `known` is (instant, reported timelines per connector) already computed for one instant."""
         drift = []
-        for connector, observed in sorted(observation.timelines.items()):
-            if known is not None and known[0] == observed.start:
+        for connector, observed in sorted(observation.timelines.items(), key=lambda item: (item[0] == 0, item[0])):
+            if connector == 0:  # the station total, by the charger's connector-0 convention
+                expected = reported_timeline(self.window(observation, from_epoch(observed.start)), installed, 0)
+            elif known is not None and known[0] == observed.start:
                 expected = known[1][connector - 1]
             else:
                 expected = self.window(observation, from_epoch(observed.start)).reported(installed)[connector - 1]
-            drift.append(compare_connector(connector, expected, observed, observation.normaliser))
+            normaliser = observation.normaliser.for_connector(connector)
+            drift.append(compare_connector(connector, expected, observed, normaliser))
         return drift
 
     def plan_for(self, station_id: str, observation: Observation) -> StationPlan:
@@ -266,7 +270,8 @@ class Reconciler:
             what = "policy changed" if plan.owned else "not reconciled yet"
             reason = f"{what}: {len(plan.actions)} action(s) to apply"
         else:
-            reason = f"drift: {first.describe()}"
+            where = "connector 0 (the station total)" if first.connector_id == 0 else f"connector {first.connector_id}"
+            reason = f"drift: {where} {first.describe()}"
         return Outcome(station_id, Status.OUT_OF_SYNC, reason, plan, observation)
 
     # --- apply -----------------------------------------------------------------------------------------

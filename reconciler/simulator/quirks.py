@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from reconciler.core.context import Capabilities, Connector0, StationContext, Uncovered
+from reconciler.core.context import Capabilities, Connector0, ReplyUnit, StationContext, Uncovered
 from reconciler.core.profiles import RateUnit
 
 
@@ -40,7 +40,11 @@ class Quirks:
     uncovered: UncoveredReport = UncoveredReport.DEFAULT_LIMIT
     convert_units: bool = True  # False: a limit in the other unit is not converted (reported as uncovered)
     whole_amps: bool = False  # round reported limits to whole amps instead of 0.1
-    connector0_summed: bool = True  # False: connector 0 is one stack of every profile (SAP), not a sum
+    connector0: Connector0 = Connector0.SUM  # connector 0: sum | connector_sum | stack (SAP) | cap_only
+    # (MicroOcpp) | unsupported
+    reply_unit: ReplyUnit = ReplyUnit.REQUESTED  # profile: answers in the profile's unit, not the asked one (SAP)
+    cap_on_connectors: bool = True  # False: ChargePointMaxProfile left out of connectors 1..N (SAP)
+    rebase_recurring: bool = True  # False: Recurring periods reported from the request, not shifted (SAP)
     tx_default_when_idle: bool = True  # False: TxDefaultProfile counts only during a transaction (MicroOcpp)
     lose_profiles_on_reboot: bool = False  # profiles are kept in memory only and vanish on Reset
     accepted_not_enforced: bool = False  # SetChargingProfile answers Accepted but stores nothing
@@ -123,9 +127,12 @@ class Quirks:
             default_limit_a=max_current,
             default_limit_w=max_current * voltage * phases,
             uncovered=uncovered,
-            connector0=Connector0.SUM if self.connector0_summed else Connector0.STACK,
+            connector0=self.connector0,
             tx_default_when_idle=self.tx_default_when_idle,
             convert_units=self.convert_units,
+            reply_unit=self.reply_unit,
+            cap_on_connectors=self.cap_on_connectors,
+            rebase_recurring=self.rebase_recurring,
             limit_step=1.0 if self.whole_amps else 0.1,
             capabilities=Capabilities(
                 max_stack_level=self.max_stack_level,
