@@ -9,7 +9,7 @@ import pytest
 from reconciler.simulator.fleet import Fleet
 from tests.engine.fleetkit import PASSWORD, write
 from tests.engine.test_cli_apply import Cli, free_port
-from tests.engine.test_station_total import IDS, site_files
+from tests.engine.test_station_total import site_files
 
 pytestmark = pytest.mark.slow
 
