@@ -149,6 +149,9 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         )
     if outcome.sent:
         out["sent"] = dict(outcome.sent)
+    if outcome.clock_skew is not None:
+        out["clockSkewSeconds"] = round(outcome.clock_skew, 3)
+    out["limitations"] = list(outcome.limitations)
     return out
 
 

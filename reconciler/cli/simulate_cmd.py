@@ -48,6 +48,11 @@ Quirks (--quirks key=value, repeatable, or a JSON/YAML file of key: value):
   lose_profiles_on_reboot=true|false  profiles vanish on Reset
   accepted_not_enforced=true|false   SetChargingProfile says Accepted but stores nothing
   composite_unsupported=true|false   GetCompositeSchedule answers CallError NotSupported
+  boot_delay=SECONDS              BootNotification this long after connecting
+  before_boot=answer|refuse|silent   calls before the boot is accepted (refuse: SecurityError)
+  epoch_clock_until_boot=true|false  the clock is at 1970 until the boot is accepted
+  clock_offset=SECONDS           the clock is off by this much (may be negative)
+  boot_on_reconnect=true|false   false: only a power-up sends BootNotification
   max_stack_level=N  max_periods=N  max_profiles=N   capability keys (20, 48, 32)
   allowed_units=A,W|A|W          ChargingScheduleAllowedChargingRateUnit
 

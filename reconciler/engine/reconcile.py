@@ -44,7 +44,7 @@ from reconciler.engine.calls import Caller, RateLimit, RetryPolicy
 from reconciler.engine.observe import Failure, Observation, failure_of, observe_station, read_composites
 from reconciler.policy import DesiredState, PolicySet
 from reconciler.store.sqlite import Store
-from reconciler.transport.gateway import Gateway, ReplyKind
+from reconciler.transport.gateway import BootCheck, Gateway, ReplyKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,8 @@ class Settings:
     settle: float = 0.2  # seconds between an apply and its read-back
     verify_attempts: int = 3
     config_ttl: float = 300.0
+    boot_timeout: float = 10.0  # seconds a connected station has to boot before it is called
+    clock_tolerance: float = 30.0  # seconds a charger's clock may be off before its answers are not judged
 
 
 @dataclass(slots=True)
@@ -71,6 +73,8 @@ class Outcome:
     seconds: float = 0.0
     refused_stale: bool = False
     sources: dict[int, str] = field(default_factory=dict)  # profile id -> "policy (file:line:col)"
+    clock_skew: float | None = None  # seconds the charger's clock is ahead of ours (behind: negative)
+    limitations: tuple[str, ...] = ()  # what this outcome could not verify, e.g. a TxDefault while idle
 
     @property
     def changes(self) -> bool:
@@ -159,7 +163,17 @@ class Reconciler:
             now=self.now(),
             horizon=self.settings.horizon,
             config_ttl=self.settings.config_ttl,
+            clock_now=self.now,
+            clock_tolerance=self.settings.clock_tolerance,
         )
+
+    async def booted(self, station_id: str) -> BootCheck:
+        """Wait for the station's boot when the gateway can tell (the embedded Central System)."""
+        wait = getattr(self.gateway, "wait_booted", None)
+        if not callable(wait):
+            return BootCheck(True)  # a proxy holds the connection and its boot
+        check: BootCheck = await wait(station_id, self.settings.boot_timeout)
+        return check
 
     def window(self, observation: Observation, at: datetime | None = None) -> Window:
         return Window(
@@ -240,6 +254,9 @@ class Reconciler:
         self.store.absorb_pending(station_id, self.now())
         outcome = await self._plan_station(station_id)
         outcome.sources = self.sources(station_id)
+        if outcome.observation is not None and outcome.observation.clock_skew is not None:
+            outcome.clock_skew = outcome.observation.clock_skew
+            self.store.save_clock_skew(station_id, outcome.clock_skew, self.now())
         return outcome
 
     def sources(self, station_id: str) -> dict[int, str]:
@@ -253,6 +270,9 @@ class Reconciler:
     async def _plan_station(self, station_id: str) -> Outcome:
         if not self.gateway.is_connected(station_id):
             return Outcome(station_id, Status.OFFLINE, "not connected")
+        boot = await self.booted(station_id)
+        if not boot.ok:
+            return Outcome(station_id, Status.OFFLINE, f"not booted: {boot.note}")
         observation = await self.observe(station_id)
         self._register(station_id)
         if observation.failure is not None:

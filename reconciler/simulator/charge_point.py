@@ -19,7 +19,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +30,13 @@ from reconciler.core.installed import InstalledProfiles
 from reconciler.core.profiles import ProfileError, Purpose, format_time, from_epoch, profile_from_ocpp
 from reconciler.simulator.configuration import Configuration
 from reconciler.simulator.ev import LocalPolicy, PowerSource, SimulatedEV
-from reconciler.simulator.quirks import Quirks, UncoveredReport
+from reconciler.simulator.quirks import BeforeBoot, Quirks, UncoveredReport
 from reconciler.simulator.reporting import Snapshot, composite_reply, enforced_composite
 from reconciler.simulator.storage import StationStorage
 
 log = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Sender = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
@@ -71,7 +73,10 @@ class SimulatedChargePoint:
         self.voltage = voltage
         self.phases = phases
         self.quirks = quirks or Quirks()
-        self.clock = clock or wall_clock.now
+        self.wall_clock = clock or wall_clock.now  # the Central System's time
+        self.clock: Callable[[], datetime] = self._own_time  # the station's own clock (quirks apply)
+        self.powered_at = self.wall_clock()
+        self.boot_accepted = False  # since power-up: a BootNotification was answered Accepted
         self.context = context or self.quirks.context(
             connectors=connectors, max_current=max_current, voltage=voltage, phases=phases
         )
@@ -114,9 +119,35 @@ class SimulatedChargePoint:
 
     # --- answering the Central System -------------------------------------------------------------
 
+    def _own_time(self) -> datetime:
+        """What the station's clock says: 1970 plus its uptime until a boot is accepted (with the
+        epoch_clock_until_boot quirk), the Central System's time otherwise, off by clock_offset."""
+        now = self.wall_clock()
+        if self.quirks.epoch_clock_until_boot and not self.boot_accepted:
+            return EPOCH + (now - self.powered_at)
+        return now + timedelta(seconds=self.quirks.clock_offset) if self.quirks.clock_offset else now
+
+    def boot_answered(self, answer: dict[str, Any] | None) -> bool:
+        """The Central System answered our BootNotification; True when it was accepted."""
+        if answer is None or answer.get("status") != "Accepted":
+            return False
+        self.boot_accepted = True
+        return True
+
+    @property
+    def silent(self) -> bool:
+        """Leave Central System calls unanswered for now (before_boot=silent, not booted yet)."""
+        return self.quirks.before_boot is BeforeBoot.SILENT and not self.boot_accepted
+
+    async def boot(self) -> bool:
+        """Send BootNotification; True when the Central System accepted it."""
+        return self.boot_answered(await self.send("BootNotification", self.boot_payload()))
+
     def handle(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The CallResult payload for a Central System call; raises SimCallError for a CallError."""
         self.calls[action] += 1
+        if self.quirks.before_boot is BeforeBoot.REFUSE and not self.boot_accepted:
+            raise SimCallError("SecurityError", "the charge point is not accepted by the Central System yet")
         handler = self._handlers.get(action)
         if handler is None:
             raise SimCallError("NotImplemented", f"{action} is not implemented by this charge point")
@@ -234,7 +265,7 @@ class SimulatedChargePoint:
         elif message == "MeterValues" and connector_id in self.evs:
             self.spawn(self.send_meter_values(int(connector_id)))
         elif message == "BootNotification":
-            self.spawn(self.send("BootNotification", self.boot_payload()))
+            self.spawn(self.boot())
         else:
             return {"status": "NotImplemented"}
         return {"status": "Accepted"}
@@ -368,6 +399,8 @@ class SimulatedChargePoint:
         self.transactions.clear()
         self.configuration.reboot()
         self.boots += 1
+        self.powered_at = self.wall_clock()
+        self.boot_accepted = False
         if self.quirks.lose_profiles_on_reboot:
             self.installed = InstalledProfiles()
         else:

@@ -29,6 +29,14 @@ class UncoveredReport(enum.StrEnum):
     REJECTED = "rejected"  # status Rejected when nothing covers the window (SAP, some real chargers)
 
 
+class BeforeBoot(enum.StrEnum):
+    """How the station treats Central System calls before its BootNotification was accepted."""
+
+    ANSWER = "answer"  # as after (the spec does not forbid it)
+    REFUSE = "refuse"  # CallError SecurityError (the SAP simulator)
+    SILENT = "silent"  # no answer at all (the SAP simulator, other versions)
+
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -49,6 +57,12 @@ class Quirks:
     lose_profiles_on_reboot: bool = False  # profiles are kept in memory only and vanish on Reset
     accepted_not_enforced: bool = False  # SetChargingProfile answers Accepted but stores nothing
     composite_unsupported: bool = False  # GetCompositeSchedule answers CallError NotSupported
+    boot_delay: float = 0.0  # seconds between connecting and sending BootNotification
+    before_boot: BeforeBoot = BeforeBoot.ANSWER  # calls before the boot is accepted: refuse | silent (SAP)
+    epoch_clock_until_boot: bool = False  # the clock starts at 1970-01-01 at power-up and is set by
+    # the BootNotification answer (MicroOcpp)
+    clock_offset: float = 0.0  # seconds the station's clock is off from the Central System's, always
+    boot_on_reconnect: bool = True  # False: only a power-up sends BootNotification, not a reconnect
     max_stack_level: int = 20  # ChargeProfileMaxStackLevel
     max_periods: int = 48  # ChargingScheduleMaxPeriods
     max_profiles: int = 32  # MaxChargingProfilesInstalled
@@ -159,6 +173,14 @@ def _coerce(key: str, raw: Any, default: Any) -> Any:
         if text in _FALSE:
             return False
         raise ValueError(f"quirk {key}: {raw!r} is not a boolean (true/false)")
+    if isinstance(default, float):
+        try:
+            number = float(str(raw).strip())
+        except ValueError:
+            raise ValueError(f"quirk {key}: {raw!r} is not a number") from None
+        if number != number or abs(number) > 1e9 or (number < 0 and key != "clock_offset"):
+            raise ValueError(f"quirk {key}: {raw!r} is out of range")
+        return number
     if isinstance(default, int):
         try:
             value = int(str(raw).strip())

@@ -7,7 +7,8 @@ Tables (see MIGRATIONS; `PRAGMA user_version` is the schema version):
 - `pending`: a call sent but not yet answered. It is written *before* a SetChargingProfile or
   ClearChargingProfile goes out and removed in the same transaction that records the answer, so
   after a crash (kill -9) the next run knows which profiles may or may not be on the charger;
-- `stations`: registry: last seen, boot info, capabilities read by GetConfiguration (with time);
+- `stations`: registry: last seen, boot info, capabilities read by GetConfiguration (with time),
+  the clock skew last measured (seconds, charger minus us, with time);
 - `conditions`: the latest status per station with its reason and git revision;
 - `events`: append-only log.
 Group commit: inside an event loop, writes join one open transaction that is committed once at
@@ -60,6 +61,10 @@ MIGRATIONS: tuple[str, ...] = (
         id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, station_id TEXT, kind TEXT NOT NULL,
         message TEXT NOT NULL, revision TEXT, data_json TEXT);
     CREATE INDEX events_station ON events (station_id, id);
+    """,
+    """
+    ALTER TABLE stations ADD COLUMN clock_skew_s REAL;
+    ALTER TABLE stations ADD COLUMN clock_checked_at TEXT;
     """,
 )
 
@@ -386,6 +391,23 @@ class Store:
         if row is None or row[0] is None or row[1] is None:
             return None
         return json.loads(row[0]), parse_time(row[1])
+
+    def save_clock_skew(self, station_id: str, skew: float, at: datetime) -> None:
+        """How far the station's clock was from ours (seconds, charger minus us) when last asked."""
+        self._write(
+            "INSERT INTO stations (station_id, clock_skew_s, clock_checked_at) VALUES (?,?,?) ON CONFLICT(station_id) "
+            "DO UPDATE SET clock_skew_s=excluded.clock_skew_s, clock_checked_at=excluded.clock_checked_at",
+            (station_id, skew, format_time(at)),
+        )
+
+    def clock_skew(self, station_id: str) -> tuple[float | None, datetime | None]:
+        """The station's last measured clock skew (seconds, charger minus us) and when, or Nones."""
+        row = self.db.execute(
+            "SELECT clock_skew_s, clock_checked_at FROM stations WHERE station_id=?", (station_id,)
+        ).fetchone()
+        if row is None or row[1] is None:
+            return None, None
+        return row[0], parse_time(row[1])
 
     def stations(self) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT station_id, last_seen, boot_json FROM stations ORDER BY station_id")

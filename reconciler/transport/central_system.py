@@ -24,7 +24,7 @@ import hmac
 import itertools
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -39,7 +39,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from reconciler import clock
-from reconciler.transport.gateway import EventHub, Reply, ReplyKind, StationEvent
+from reconciler.transport.gateway import BootCheck, EventHub, Reply, ReplyKind, StationEvent
 from reconciler.transport.schemas import SchemaValidators
 from reconciler.transport.stations import StationInfo, StationRegistry, UnsupportedAction
 
@@ -226,6 +226,57 @@ class CentralSystem:
                 await asyncio.wait_for(event.wait(), remaining)
             except TimeoutError:
                 return {s for s in wanted if self._ready(s, booted)}
+
+    async def wait_booted(self, station_id: str, timeout: float, *, grace: float = 2.0) -> BootCheck:
+        """Wait (at most `timeout` seconds) until the station's BootNotification on its current
+        connection was accepted, before anything else is sent to it: chargers refuse calls before
+        that (SecurityError), leave them unanswered, or answer on a clock still at 1970.
+
+        A station that has been connected for `grace` seconds without booting (a reconnect, not a
+        power-up) is asked for one with TriggerMessage BootNotification. If it will not (Rejected,
+        NotImplemented...), it may be called anyway (`ok`, with a note: its answers' clock is the
+        remaining guard). If it does not boot in time, or refuses as not accepted yet, `ok` is False."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if not await self._until(lambda: self._ready(station_id, True), deadline, settle=grace, station_id=station_id):
+            if station_id not in self._connections:
+                return BootCheck(False, f"station {station_id} disconnected before it booted")
+            remaining = max(0.1, deadline - loop.time())
+            reply = await self.call(station_id, "TriggerMessage", {"requestedMessage": "BootNotification"},
+                                    timeout=min(self.call_timeout, remaining))  # fmt: skip
+            refused = reply.kind is ReplyKind.CALL_ERROR and reply.error_code == "SecurityError"
+            if (reply.kind is ReplyKind.ANSWERED and reply.status == "Accepted") or refused:
+                if not await self._until(lambda: self._ready(station_id, True), deadline):
+                    why = "refuses calls as not accepted" if refused else "was asked for one (TriggerMessage)"
+                    return BootCheck(False, f"no accepted BootNotification within {timeout:g} s; the station {why}")
+            elif reply.kind is ReplyKind.ANSWERED or reply.kind is ReplyKind.CALL_ERROR:
+                return BootCheck(True, f"no BootNotification on this connection (TriggerMessage: {reply.describe()})")
+            else:
+                return BootCheck(False, f"no BootNotification on this connection; TriggerMessage {reply.describe()}")
+        return BootCheck(True)
+
+    async def _until(
+        self, condition: Callable[[], bool], deadline: float, *, settle: float | None = None,
+        station_id: str | None = None,
+    ) -> bool:  # fmt: skip
+        """Wait for `condition` until `deadline` (loop time), or, with `settle`, only until the
+        station has been connected for `settle` seconds. True when the condition holds."""
+        loop = asyncio.get_running_loop()
+        if settle is not None and station_id is not None:
+            info = self.registry.get(station_id)
+            since = info.connected_at if info is not None else None
+            waited = (clock.now() - since).total_seconds() if since is not None else settle
+            deadline = min(deadline, loop.time() + max(0.0, settle - waited))
+        while not condition():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return condition()
+            event = self._changed
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except TimeoutError:
+                return condition()
+        return True
 
     def _ready(self, station_id: str, booted: bool) -> bool:
         if station_id not in self._connections:
