@@ -108,7 +108,8 @@ def summary(outcomes: Sequence[Outcome], *, applied: bool = False) -> str:
 def render_text(outcomes: Sequence[Outcome], *, verbose: bool = False, applied: bool = False) -> str:
     blocks = []
     for outcome in sorted(outcomes, key=lambda o: o.station_id):
-        if outcome.status is Status.SYNCED and not verbose and not (outcome.plan and outcome.plan.notes):
+        noted = outcome.limitations or (outcome.plan and outcome.plan.notes)
+        if outcome.status is Status.SYNCED and not verbose and not noted:
             continue
         blocks.append("\n".join(station_block(outcome, verbose=verbose)))
     synced = [o.station_id for o in outcomes if o.status is Status.SYNCED]
@@ -151,7 +152,7 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         out["sent"] = dict(outcome.sent)
     if outcome.clock_skew is not None:
         out["clockSkewSeconds"] = round(outcome.clock_skew, 3)
-    out["limitations"] = list(outcome.limitations)
+    out["limitations"] = [item.to_json() for item in outcome.limitations]
     return out
 
 

@@ -107,6 +107,7 @@ class Transaction:
     connector_id: int
     transaction_id: int | None
     start: datetime
+    start_known: bool = True  # False: it runs, but its start was not seen (`start` is a stand-in)
     start_s: int = field(default=0, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -148,6 +148,7 @@ class ConnectorDrift:
     mismatches: tuple[Mismatch, ...]
     expected: Timeline
     observed: Timeline
+    note: str | None = None  # what this comparison could not verify, or assumed (a person should know)
 
     @property
     def primary(self) -> DriftClass | None:

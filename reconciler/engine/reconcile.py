@@ -37,7 +37,7 @@ from reconciler.core.plan import (
     plan_station,
 )
 from reconciler.core.profiles import epoch_seconds, format_time, from_epoch
-from reconciler.core.readback import reported_timeline
+from reconciler.core.readback import Limitation, judge_unknown_start, limitations, reported_timeline
 from reconciler.core.status import Status
 from reconciler.core.timeline import Timeline
 from reconciler.engine.calls import Caller, RateLimit, RetryPolicy
@@ -57,6 +57,7 @@ class Settings:
     verify_attempts: int = 3
     config_ttl: float = 300.0
     boot_timeout: float = 10.0  # seconds a connected station has to boot before it is called
+    status_timeout: float = 3.0  # seconds to learn each connector's state (transactions) before observing
     clock_tolerance: float = 30.0  # seconds a charger's clock may be off before its answers are not judged
 
 
@@ -74,7 +75,7 @@ class Outcome:
     refused_stale: bool = False
     sources: dict[int, str] = field(default_factory=dict)  # profile id -> "policy (file:line:col)"
     clock_skew: float | None = None  # seconds the charger's clock is ahead of ours (behind: negative)
-    limitations: tuple[str, ...] = ()  # what this outcome could not verify, e.g. a TxDefault while idle
+    limitations: tuple[Limitation, ...] = ()  # what a Synced could not verify (e.g. TxDefault while idle)
 
     @property
     def changes(self) -> bool:
@@ -125,6 +126,9 @@ class Reconciler:
         self.now = now
         self.caller = Caller(gateway, self.settings.retry, RateLimit(self.settings.rate_limit))
         self.limit = asyncio.Semaphore(self.settings.concurrency)
+        attach = getattr(gateway, "use_journal", None)
+        if callable(attach):
+            attach(store.journal)  # what the Central System sees of transactions outlives this run
 
     @property
     def revision(self) -> str | None:
@@ -138,8 +142,23 @@ class Reconciler:
         return station(station_id) if callable(station) else None
 
     def transactions(self, station_id: str) -> dict[int, Transaction]:
-        running = getattr(self._info(station_id), "transactions", None) or {}
-        return {c: Transaction(c, tx_id, start) for c, (tx_id, start) in running.items()}
+        """What runs on the station, as the journal knows it (this run's Central System and earlier
+        ones). A transaction whose start was not seen stands in with `now` and `start_known` False."""
+        running: dict[int, Transaction] = {}
+        for record in self.store.journal.running(station_id):
+            start = record.started_at or self.now()
+            running[record.connector_id] = Transaction(
+                record.connector_id, record.transaction_id, start, start_known=record.started_at is not None
+            )
+        return running
+
+    async def learn(self, station_id: str) -> None:
+        """Know each connector's state before observing (the embedded Central System asks with
+        TriggerMessage what it has not heard since the station connected)."""
+        learn = getattr(self.gateway, "learn_connectors", None)
+        if callable(learn):
+            connectors = range(1, self.policies.desired[station_id].station.connectors + 1)
+            await learn(station_id, connectors, self.settings.status_timeout)
 
     def _register(self, station_id: str) -> None:
         """Keep the station registry current: last seen, and boot info when the gateway knows it."""
@@ -192,15 +211,18 @@ class Reconciler:
         conventions), computed at the instant the charger itself reported from (its scheduleStart).
         `known` is (instant, reported timelines per connector) already computed for one instant."""
         drift = []
+        inferred: dict[int, int] = {}  # connector -> start of a transaction nobody saw start, inferred
         for connector, observed in sorted(observation.timelines.items(), key=lambda item: (item[0] == 0, item[0])):
+            window = self.window(observation, from_epoch(observed.start))
             if connector == 0:  # the station total, by the charger's connector-0 convention
-                expected = reported_timeline(self.window(observation, from_epoch(observed.start)), installed, 0)
+                expected = reported_timeline(window, installed, 0)
             elif known is not None and known[0] == observed.start:
                 expected = known[1][connector - 1]
             else:
-                expected = self.window(observation, from_epoch(observed.start)).reported(installed)[connector - 1]
+                expected = window.reported(installed)[connector - 1]
             normaliser = observation.normaliser.for_connector(connector)
-            drift.append(compare_connector(connector, expected, observed, normaliser))
+            judged = compare_connector(connector, expected, observed, normaliser)
+            drift.append(judge_unknown_start(window, installed, connector, observed, normaliser, judged, inferred))
         return drift
 
     def plan_for(self, station_id: str, observation: Observation) -> StationPlan:
@@ -254,10 +276,24 @@ class Reconciler:
         self.store.absorb_pending(station_id, self.now())
         outcome = await self._plan_station(station_id)
         outcome.sources = self.sources(station_id)
+        self._limit(station_id, outcome)
         if outcome.observation is not None and outcome.observation.clock_skew is not None:
             outcome.clock_skew = outcome.observation.clock_skew
             self.store.save_clock_skew(station_id, outcome.clock_skew, self.now())
         return outcome
+
+    def _limit(self, station_id: str, outcome: Outcome) -> None:
+        """Say what the read-back could not verify; a Synced says it in its reason too."""
+        observation = outcome.observation
+        if observation is None or not observation.ok:
+            return
+        desired = self.policies.desired[station_id].installed()
+        drift = outcome.plan.drift if outcome.plan is not None else ()
+        found = {item.message: item for item in (*outcome.limitations, *limitations(
+            observation.context, observation.transactions, desired, drift))}  # fmt: skip
+        outcome.limitations = tuple(found.values())
+        if outcome.status is Status.SYNCED and outcome.limitations:
+            outcome.reason = "; ".join([*([outcome.reason] if outcome.reason else []), *found])
 
     def sources(self, station_id: str) -> dict[int, str]:
         """Where each desired profile of a station was declared (templates named)."""
@@ -273,6 +309,13 @@ class Reconciler:
         boot = await self.booted(station_id)
         if not boot.ok:
             return Outcome(station_id, Status.OFFLINE, f"not booted: {boot.note}")
+        outcome = await self._judge_station(station_id)
+        if boot.note:
+            outcome.limitations = (Limitation("no-boot", boot.note), *outcome.limitations)
+        return outcome
+
+    async def _judge_station(self, station_id: str) -> Outcome:
+        await self.learn(station_id)
         observation = await self.observe(station_id)
         self._register(station_id)
         if observation.failure is not None:
@@ -353,7 +396,9 @@ class Reconciler:
             return Outcome(station_id, failure.status, failure.reason, plan, observation, sent)
         verdict = await self._verify(station_id, observation, plan, accepted_sets)
         reason = "; ".join(x for x in (verdict.reason, *notes) if x) or None
-        return Outcome(station_id, verdict.status, reason, plan, observation, sent)
+        if verdict.status is Status.SYNCED and planned.limitations:
+            reason = "; ".join([*([reason] if reason else []), *(item.message for item in planned.limitations)])
+        return Outcome(station_id, verdict.status, reason, plan, observation, sent, limitations=planned.limitations)
 
     async def _execute(
         self, station_id: str, plan: StationPlan, sent: Counter[str]

@@ -10,7 +10,8 @@ Tables (see MIGRATIONS; `PRAGMA user_version` is the schema version):
 - `stations`: registry: last seen, boot info, capabilities read by GetConfiguration (with time),
   the clock skew last measured (seconds, charger minus us, with time);
 - `conditions`: the latest status per station with its reason and git revision;
-- `events`: append-only log.
+- `events`: append-only log;
+- `transactions`: what the Central System saw of every transaction (`journal.py`).
 Group commit: inside an event loop, writes join one open transaction that is committed once at
 the end of the loop iteration (a commit costs ~20 µs, a statement ~4 µs; a fleet's writes in one
 iteration share a commit). `await durable()` waits for that commit: the engine does so after
@@ -38,6 +39,7 @@ from typing import Any
 from reconciler.core.plan import LedgerEntry
 from reconciler.core.profiles import ProfileError, format_time, parse_time, profile_from_ocpp
 from reconciler.core.status import Status
+from reconciler.store.journal import TransactionJournal
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE stations ADD COLUMN clock_skew_s REAL;
     ALTER TABLE stations ADD COLUMN clock_checked_at TEXT;
+    """,
+    """
+    CREATE TABLE transactions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, station_id TEXT NOT NULL, connector_id INTEGER NOT NULL,
+        transaction_id INTEGER, id_tag TEXT, meter_start INTEGER, started_at TEXT, seen_at TEXT NOT NULL,
+        stopped_at TEXT, meter_stop INTEGER, stop_reason TEXT);
+    CREATE INDEX transactions_running ON transactions (station_id, stopped_at);
     """,
 )
 
@@ -116,6 +125,7 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self.journal = TransactionJournal(self)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=5000")

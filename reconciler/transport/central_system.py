@@ -41,11 +41,13 @@ from websockets.http11 import Request, Response
 from reconciler import clock
 from reconciler.transport.gateway import BootCheck, EventHub, Reply, ReplyKind, StationEvent
 from reconciler.transport.schemas import SchemaValidators
-from reconciler.transport.stations import StationInfo, StationRegistry, UnsupportedAction
+from reconciler.transport.stations import StationInfo, StationRegistry, TransactionSink, UnsupportedAction
 
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp1.6"
+_STATE_ACTIONS = frozenset({"BootNotification", "StatusNotification", "MeterValues", "StartTransaction",
+                            "StopTransaction"})  # fmt: skip
 _SCHEMAS = Path(ocpp.__file__).parent / "v16" / "schemas"
 
 
@@ -278,6 +280,54 @@ class CentralSystem:
                 return condition()
         return True
 
+    def use_journal(self, sink: TransactionSink) -> None:
+        """Report every transaction seen (start, stop, a Charging status, MeterValues with an id)
+        to `sink` (the store's journal), and take transaction ids from it."""
+        self.registry.use_sink(sink)
+
+    async def learn_connectors(
+        self, station_id: str, connectors: Iterable[int], timeout: float, *, settle: float = 1.0
+    ) -> None:
+        """Make sure each connector's state is known on the current connection, so a transaction
+        that started while nobody listened is not mistaken for an idle connector: a connector that
+        sent no StatusNotification since connecting (after `settle` seconds of grace) is asked for
+        one with TriggerMessage, and one that is charging under an unknown transaction for
+        MeterValues (they carry the transactionId). Bounded by `timeout`; what stays unknown stays so."""
+        wanted = list(connectors)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+
+        def fresh(connector_id: int) -> bool:
+            info = self.registry.get(station_id)
+            state = info.connectors.get(connector_id) if info is not None else None
+            return (
+                info is not None and state is not None and state.updated is not None
+                and info.connected_at is not None and state.updated >= info.connected_at
+            )  # fmt: skip
+
+        if not await self._until(lambda: all(fresh(c) for c in wanted), deadline, settle=settle, station_id=station_id):
+            asked = await self._trigger(station_id, "StatusNotification", [c for c in wanted if not fresh(c)], deadline)
+            await self._until(lambda: all(fresh(c) for c in asked), deadline)
+        info = self.registry.get(station_id)
+        running = info.running if info is not None else {}
+        unknown = [c for c in wanted if c in running and running[c] is None]
+        if unknown:
+            asked = await self._trigger(station_id, "MeterValues", unknown, deadline)
+            await self._until(lambda: all(running.get(c) is not None for c in asked), deadline)
+
+    async def _trigger(self, station_id: str, message: str, connectors: list[int], deadline: float) -> list[int]:
+        """TriggerMessage `message` for each connector; the connectors whose charger accepted."""
+        accepted = []
+        for connector_id in connectors:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            payload = {"requestedMessage": message, "connectorId": connector_id}
+            reply = await self.call(station_id, "TriggerMessage", payload, timeout=min(self.call_timeout, remaining))
+            if reply.kind is ReplyKind.ANSWERED and reply.status == "Accepted":
+                accepted.append(connector_id)
+        return accepted
+
     def _ready(self, station_id: str, booted: bool) -> bool:
         if station_id not in self._connections:
             return False
@@ -397,8 +447,8 @@ class CentralSystem:
             assert payload is not None
             try:
                 reply = CallResult(call.unique_id, self.registry.handle(station_id, call.action, payload))
-                if call.action == "BootNotification":
-                    self._notify()
+                if call.action in _STATE_ACTIONS:
+                    self._notify()  # wake whoever waits for a boot, a status or a transaction
             except UnsupportedAction:
                 reply = CallError(call.unique_id, "NotImplemented", f"{call.action} is not supported", {})
             except (KeyError, TypeError, ValueError) as exc:

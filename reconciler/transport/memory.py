@@ -17,7 +17,7 @@ from typing import Any
 from reconciler import clock
 from reconciler.simulator.charge_point import SimCallError, SimulatedChargePoint
 from reconciler.transport.gateway import BootCheck, EventHub, Reply, StationEvent
-from reconciler.transport.stations import StationInfo, StationRegistry, UnsupportedAction
+from reconciler.transport.stations import StationInfo, StationRegistry, TransactionSink, UnsupportedAction
 
 
 class MemoryGateway:
@@ -110,6 +110,10 @@ class MemoryGateway:
 
     def subscribe(self) -> asyncio.Queue[StationEvent]:
         return self.hub.subscribe()
+
+    def use_journal(self, sink: TransactionSink) -> None:
+        """Report transactions to `sink`, as the Central System does."""
+        self.registry.use_sink(sink)
 
     async def wait_booted(self, station_id: str, timeout: float) -> BootCheck:
         """Stations boot as they are added; one that was added without booting is not ready."""

@@ -89,5 +89,5 @@ async def test_a_station_that_reconnected_without_booting_is_asked_to_boot(tmp_p
         booted = r.cs.station(STATION).booted_at
         outcome = (await r.reconciler(policies(tmp_path)).apply([STATION]))[0]
         assert outcome.status is Status.SYNCED, outcome.reason
-        assert r.fleet[STATION].calls["TriggerMessage"] == 1
-        assert r.cs.station(STATION).booted_at > booted
+        assert r.fleet[STATION].calls["TriggerMessage"] >= 1
+        assert r.cs.station(STATION).booted_at > booted  # it booted because it was asked to
