@@ -8,6 +8,7 @@ reply is a GetCompositeSchedule.conf payload. Parsing raises `RequestError` nami
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -114,6 +115,21 @@ def context_from_json(data: Any, path: str = "context") -> StationContext:
     if fields.get("number_of_connectors", 1) < 1:
         raise RequestError(f"{path}.numberOfConnectors: must be at least 1")
     return StationContext(**fields)
+
+
+def conventions_json(context: StationContext, *, changed_from: StationContext | None = None) -> dict[str, Any]:
+    """A context's reporting conventions as the policy's `conventions` keys (the inverse of
+    `context_from_json`); with `changed_from`, only those that differ from it."""
+    out: dict[str, Any] = {}
+    for key, (name, _) in _CONTEXT_KEYS.items():
+        if key in ("numberOfConnectors", "supplyVoltage", "defaultNumberPhases"):
+            continue  # hardware facts, declared on the Station
+        value = getattr(context, name)
+        if changed_from is not None and getattr(changed_from, name) == value:
+            continue
+        if value is not None:
+            out[key] = value.value if isinstance(value, enum.Enum) else value
+    return out
 
 
 def request_from_json(data: Any) -> CompositeRequest:

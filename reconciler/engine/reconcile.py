@@ -25,7 +25,7 @@ from typing import Any
 
 from reconciler import clock
 from reconciler.core.context import ReplyUnit, Transaction
-from reconciler.core.diff import ConnectorDrift, DriftClass, compare_connector, timelines_agree
+from reconciler.core.diff import ConnectorDrift, DriftClass, timelines_agree
 from reconciler.core.installed import InstalledProfiles
 from reconciler.core.plan import (
     Action,
@@ -37,11 +37,12 @@ from reconciler.core.plan import (
     plan_station,
 )
 from reconciler.core.profiles import epoch_seconds, format_time, from_epoch
-from reconciler.core.readback import Limitation, judge_unknown_start, limitations, reported_timeline
+from reconciler.core.readback import Limitation
 from reconciler.core.status import Status
 from reconciler.core.timeline import Timeline
 from reconciler.engine.calls import Caller, RateLimit, RetryPolicy
-from reconciler.engine.observe import Failure, Observation, failure_of, observe_station, read_composites
+from reconciler.engine.judge import explain, explained_plan, station_drift, station_limitations
+from reconciler.engine.observe import Failure, Observation, failure_of, observe_station, read_answers
 from reconciler.policy import DesiredState, PolicySet
 from reconciler.store.sqlite import Store
 from reconciler.transport.gateway import BootCheck, Gateway, ReplyKind
@@ -207,23 +208,8 @@ class Reconciler:
     def drift(
         self, observation: Observation, installed: InstalledProfiles, known: tuple[int, list[Timeline]] | None = None
     ) -> list[ConnectorDrift]:
-        """Each observed connector against what a charger holding `installed` reports (by its own
-        conventions), computed at the instant the charger itself reported from (its scheduleStart).
-        `known` is (instant, reported timelines per connector) already computed for one instant."""
-        drift = []
-        inferred: dict[int, int] = {}  # connector -> start of a transaction nobody saw start, inferred
-        for connector, observed in sorted(observation.timelines.items(), key=lambda item: (item[0] == 0, item[0])):
-            window = self.window(observation, from_epoch(observed.start))
-            if connector == 0:  # the station total, by the charger's connector-0 convention
-                expected = reported_timeline(window, installed, 0)
-            elif known is not None and known[0] == observed.start:
-                expected = known[1][connector - 1]
-            else:
-                expected = window.reported(installed)[connector - 1]
-            normaliser = observation.normaliser.for_connector(connector)
-            judged = compare_connector(connector, expected, observed, normaliser)
-            drift.append(judge_unknown_start(window, installed, connector, observed, normaliser, judged, inferred))
-        return drift
+        """Each observed connector against what a charger holding `installed` reports (`judge.py`)."""
+        return station_drift(observation, installed, self.window, known)
 
     def plan_for(self, station_id: str, observation: Observation) -> StationPlan:
         state = self.policies.desired[station_id]
@@ -289,8 +275,9 @@ class Reconciler:
             return
         desired = self.policies.desired[station_id].installed()
         drift = outcome.plan.drift if outcome.plan is not None else ()
-        found = {item.message: item for item in (*outcome.limitations, *limitations(
-            observation.context, observation.transactions, desired, drift))}  # fmt: skip
+        found = {
+            item.message: item for item in (*outcome.limitations, *station_limitations(observation, desired, drift))
+        }
         outcome.limitations = tuple(found.values())
         if outcome.status is Status.SYNCED and outcome.limitations:
             outcome.reason = "; ".join([*([outcome.reason] if outcome.reason else []), *found])
@@ -321,6 +308,12 @@ class Reconciler:
         if observation.failure is not None:
             return Outcome(station_id, observation.failure.status, observation.failure.reason, observation=observation)
         plan = self.plan_for(station_id, observation)
+        if not plan.as_recorded and plan.owned:  # it does not report what the ledger says it holds: why?
+            held = InstalledProfiles.of([(e.connector_id, e.profile) for e in self.store.ledger(station_id)])
+            diagnosis = explain(station_id, observation, held, self.window)
+            plan = explained_plan(plan, diagnosis)
+            if diagnosis.convention:
+                return Outcome(station_id, Status.DEGRADED, diagnosis.text(), plan, observation)
         if plan.refused:
             return Outcome(station_id, Status.DEGRADED, f"plan refused: {plan.refused}", plan, observation)
         if plan.blocked:
@@ -460,39 +453,30 @@ class Reconciler:
         after = before
         for _attempt in range(max(1, self.settings.verify_attempts)):
             await asyncio.sleep(self.settings.settle)
-            timelines = await read_composites(
+            readings = await read_answers(
                 self.caller, station_id, sorted(before.timelines), unit=before.unit, horizon=self.settings.horizon,
                 normaliser=before.normaliser, now=self.now(),
             )  # fmt: skip
-            if isinstance(timelines, Failure):
-                return Verdict(timelines.status, timelines.reason)
-            after = replace(before, timelines=timelines, at=self.now())
+            if isinstance(readings, Failure):
+                return Verdict(readings.status, readings.reason)
+            after = replace(before, timelines=readings.timelines, reply_units=readings.units, at=self.now())
             drift = self.drift(after, desired)
             if all(d.in_sync for d in drift):
                 return Verdict(Status.SYNCED, "; ".join(plan.notes) or None)
         unchanged = all(
             timelines_agree(before.timelines[c], after.timelines[c], before.normaliser) for c in before.timelines
         )
-        wrong = next(d for d in drift if not d.in_sync)
-        if accepted_sets and unchanged:
-            cause = (
-                "a profile the reconciler did not install may override them (`prune: foreign` would clear it), "
-                "or the charger does not enforce them"
-                if wrong.primary is DriftClass.SHADOWED
-                else "the charger does not enforce them"
-            )
+        untouched = bool(accepted_sets) and unchanged
+        diagnosis = explain(station_id, after, desired, self.window, accepted_unchanged=untouched)
+        if untouched and not diagnosis.convention:
             return Verdict(
                 Status.DEGRADED,
-                f"the charger accepted {accepted_sets} profile(s) but its composite did not change "
-                f"(accepted but not enforced: {cause}); connector {wrong.connector_id} {wrong.describe()}",
+                f"the charger accepted {accepted_sets} profile(s) but its composite did not change (accepted but not "
+                f"enforced); {diagnosis.text()}",
             )
-        if wrong.primary in (DriftClass.EXTRA, DriftClass.SHADOWED) and not state.prune_foreign:
-            return Verdict(
-                Status.OUT_OF_SYNC,
-                f"connector {wrong.connector_id} {wrong.describe()}: a profile the reconciler did not install "
-                "governs; set `prune: foreign` on the policy to clear it",
-            )
-        return Verdict(Status.DEGRADED, f"read-back still differs: connector {wrong.connector_id} {wrong.describe()}")
+        if diagnosis.foreign_only and not state.prune_foreign:
+            return Verdict(Status.OUT_OF_SYNC, diagnosis.text())
+        return Verdict(Status.DEGRADED, f"read-back still differs: {diagnosis.text()}")
 
 
 async def _report(progress: Progress | None, station_id: str, phase: str) -> None:
