@@ -28,9 +28,8 @@ def observe(installed: InstalledProfiles, ctx: StationContext = CTX):
 
 
 def judge(observed, units=None):
-    drift = [
-        compare_connector(c, reported_timeline(window(), HELD, c), t, NORM.for_connector(c)) for c, t in observed.items()
-    ]
+    drift = [compare_connector(c, reported_timeline(window(), HELD, c), t, NORM.for_connector(c))
+             for c, t in observed.items()]  # fmt: skip
     return diagnose("CP-1", window(), HELD, observed, drift, reply_units=units)
 
 
