@@ -53,6 +53,7 @@ Quirks (--quirks key=value, repeatable, or a JSON/YAML file of key: value):
   epoch_clock_until_boot=true|false  the clock is at 1970 until the boot is accepted
   clock_offset=SECONDS           the clock is off by this much (may be negative)
   boot_on_reconnect=true|false   false: only a power-up sends BootNotification
+  report_stack_level=true|false  false: ChargeProfileMaxStackLevel is not reported
   max_stack_level=N  max_periods=N  max_profiles=N   capability keys (20, 48, 32)
   allowed_units=A,W|A|W          ChargingScheduleAllowedChargingRateUnit
 

@@ -49,6 +49,7 @@ class Capabilities:
     """The smart-charging configuration keys that bound what SetChargingProfile accepts."""
 
     max_stack_level: int = 100  # ChargeProfileMaxStackLevel
+    max_stack_level_known: bool = False  # the charger reported it, or its ChargerModel declares it
     max_periods: int = 1024  # ChargingScheduleMaxPeriods
     max_profiles: int = 1000  # MaxChargingProfilesInstalled
     allowed_units: tuple[RateUnit, ...] = (RateUnit.A, RateUnit.W)  # ChargingScheduleAllowedChargingRateUnit

@@ -111,6 +111,7 @@ def context_from_json(data: Any, path: str = "context") -> StationContext:
                 raise RequestError(f"{path}.capabilities.{key}: unknown capability")
             name, kind = _CAPABILITY_KEYS[key]
             cap_fields[name] = _coerce(value, kind, f"{path}.capabilities.{key}")
+        cap_fields["max_stack_level_known"] = "max_stack_level" in cap_fields
         fields["capabilities"] = Capabilities(**cap_fields)
     if fields.get("number_of_connectors", 1) < 1:
         raise RequestError(f"{path}.numberOfConnectors: must be at least 1")

@@ -79,6 +79,15 @@ def explained_plan(plan: StationPlan, diagnosis: Diagnosis) -> StationPlan:
 
 
 def station_limitations(
-    observation: Observation, desired: InstalledProfiles, drift: Sequence[ConnectorDrift]
-) -> list[Limitation]:
-    return limitations(observation.context, observation.transactions, desired, drift)
+    observation: Observation, desired: InstalledProfiles, drift: Sequence[ConnectorDrift],
+    known: Sequence[Limitation] = (),
+) -> tuple[Limitation, ...]:  # fmt: skip
+    """What the charger's answers cannot show of the desired profiles (with `known` ones, once each)."""
+    found = {item.message: item for item in (*known, *limitations(observation.context, observation.transactions,
+                                                                   desired, drift))}  # fmt: skip
+    return tuple(found.values())
+
+
+def with_limitations(reason: str | None, found: Sequence[Limitation]) -> str | None:
+    """A Synced reason that says what it could not verify."""
+    return "; ".join([*([reason] if reason else []), *(item.message for item in found)]) or None

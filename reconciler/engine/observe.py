@@ -90,9 +90,11 @@ def capabilities_from(values: Mapping[str, ConfigValue], default: Capabilities) 
     units = default.allowed_units
     if units_raw is not None and units_raw.value:
         units = parse_allowed_units(units_raw.value) or units
+    reported = values.get("ChargeProfileMaxStackLevel")
     return replace(
         default,
         max_stack_level=number("ChargeProfileMaxStackLevel", default.max_stack_level),
+        max_stack_level_known=default.max_stack_level_known or (reported is not None and reported.value is not None),
         max_periods=number("ChargingScheduleMaxPeriods", default.max_periods),
         max_profiles=number("MaxChargingProfilesInstalled", default.max_profiles),
         allowed_units=units,

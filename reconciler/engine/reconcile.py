@@ -41,11 +41,13 @@ from reconciler.core.readback import Limitation
 from reconciler.core.status import Status
 from reconciler.core.timeline import Timeline
 from reconciler.engine.calls import Caller, RateLimit, RetryPolicy
-from reconciler.engine.judge import explain, explained_plan, station_drift, station_limitations
+from reconciler.engine.judge import explain, explained_plan, station_drift, station_limitations, with_limitations
 from reconciler.engine.observe import Failure, Observation, failure_of, observe_station, read_answers
+from reconciler.engine.prune import foreign_fingerprint, held_back, prune_station
+from reconciler.engine.readiness import attach_journal, booted, learn_connectors, running_transactions
 from reconciler.policy import DesiredState, PolicySet
 from reconciler.store.sqlite import Store
-from reconciler.transport.gateway import BootCheck, Gateway, ReplyKind
+from reconciler.transport.gateway import Gateway, Reply, ReplyKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +129,7 @@ class Reconciler:
         self.now = now
         self.caller = Caller(gateway, self.settings.retry, RateLimit(self.settings.rate_limit))
         self.limit = asyncio.Semaphore(self.settings.concurrency)
-        attach = getattr(gateway, "use_journal", None)
-        if callable(attach):
-            attach(store.journal)  # what the Central System sees of transactions outlives this run
+        attach_journal(gateway, store)  # what the Central System sees of transactions outlives this run
 
     @property
     def revision(self) -> str | None:
@@ -143,23 +143,7 @@ class Reconciler:
         return station(station_id) if callable(station) else None
 
     def transactions(self, station_id: str) -> dict[int, Transaction]:
-        """What runs on the station, as the journal knows it (this run's Central System and earlier
-        ones). A transaction whose start was not seen stands in with `now` and `start_known` False."""
-        running: dict[int, Transaction] = {}
-        for record in self.store.journal.running(station_id):
-            start = record.started_at or self.now()
-            running[record.connector_id] = Transaction(
-                record.connector_id, record.transaction_id, start, start_known=record.started_at is not None
-            )
-        return running
-
-    async def learn(self, station_id: str) -> None:
-        """Know each connector's state before observing (the embedded Central System asks with
-        TriggerMessage what it has not heard since the station connected)."""
-        learn = getattr(self.gateway, "learn_connectors", None)
-        if callable(learn):
-            connectors = range(1, self.policies.desired[station_id].station.connectors + 1)
-            await learn(station_id, connectors, self.settings.status_timeout)
+        return running_transactions(self.store, station_id, self.now)
 
     def _register(self, station_id: str) -> None:
         """Keep the station registry current: last seen, and boot info when the gateway knows it."""
@@ -186,14 +170,6 @@ class Reconciler:
             clock_now=self.now,
             clock_tolerance=self.settings.clock_tolerance,
         )
-
-    async def booted(self, station_id: str) -> BootCheck:
-        """Wait for the station's boot when the gateway can tell (the embedded Central System)."""
-        wait = getattr(self.gateway, "wait_booted", None)
-        if not callable(wait):
-            return BootCheck(True)  # a proxy holds the connection and its boot
-        check: BootCheck = await wait(station_id, self.settings.boot_timeout)
-        return check
 
     def window(self, observation: Observation, at: datetime | None = None) -> Window:
         return Window(
@@ -268,19 +244,18 @@ class Reconciler:
             self.store.save_clock_skew(station_id, outcome.clock_skew, self.now())
         return outcome
 
+    def _held(self, station_id: str) -> InstalledProfiles:
+        """What the ledger says the charger holds."""
+        return InstalledProfiles.of([(e.connector_id, e.profile) for e in self.store.ledger(station_id)])
+
     def _limit(self, station_id: str, outcome: Outcome) -> None:
         """Say what the read-back could not verify; a Synced says it in its reason too."""
-        observation = outcome.observation
-        if observation is None or not observation.ok:
-            return
-        desired = self.policies.desired[station_id].installed()
-        drift = outcome.plan.drift if outcome.plan is not None else ()
-        found = {
-            item.message: item for item in (*outcome.limitations, *station_limitations(observation, desired, drift))
-        }
-        outcome.limitations = tuple(found.values())
-        if outcome.status is Status.SYNCED and outcome.limitations:
-            outcome.reason = "; ".join([*([outcome.reason] if outcome.reason else []), *found])
+        if outcome.observation is not None and outcome.observation.ok:
+            desired = self.policies.desired[station_id].installed()
+            drift = outcome.plan.drift if outcome.plan is not None else ()
+            outcome.limitations = station_limitations(outcome.observation, desired, drift, outcome.limitations)
+            if outcome.status is Status.SYNCED:
+                outcome.reason = with_limitations(outcome.reason, outcome.limitations)
 
     def sources(self, station_id: str) -> dict[int, str]:
         """Where each desired profile of a station was declared (templates named)."""
@@ -293,7 +268,7 @@ class Reconciler:
     async def _plan_station(self, station_id: str) -> Outcome:
         if not self.gateway.is_connected(station_id):
             return Outcome(station_id, Status.OFFLINE, "not connected")
-        boot = await self.booted(station_id)
+        boot = await booted(self.gateway, station_id, self.settings.boot_timeout)
         if not boot.ok:
             return Outcome(station_id, Status.OFFLINE, f"not booted: {boot.note}")
         outcome = await self._judge_station(station_id)
@@ -302,18 +277,23 @@ class Reconciler:
         return outcome
 
     async def _judge_station(self, station_id: str) -> Outcome:
-        await self.learn(station_id)
+        connectors = self.policies.desired[station_id].station.connectors
+        await learn_connectors(self.gateway, station_id, connectors, self.settings.status_timeout)
         observation = await self.observe(station_id)
         self._register(station_id)
         if observation.failure is not None:
             return Outcome(station_id, observation.failure.status, observation.failure.reason, observation=observation)
         plan = self.plan_for(station_id, observation)
         if not plan.as_recorded and plan.owned:  # it does not report what the ledger says it holds: why?
-            held = InstalledProfiles.of([(e.connector_id, e.profile) for e in self.store.ledger(station_id)])
-            diagnosis = explain(station_id, observation, held, self.window)
+            diagnosis = explain(station_id, observation, self._held(station_id), self.window)
             plan = explained_plan(plan, diagnosis)
             if diagnosis.convention:
                 return Outcome(station_id, Status.DEGRADED, diagnosis.text(), plan, observation)
+        if any(a.kind is ActionKind.PRUNE for a in plan.actions):  # not again if it changed nothing last time
+            fingerprint = foreign_fingerprint(self.drift(observation, self._held(station_id)))
+            plan, why = held_back(plan, self.store.prunes.last(station_id), fingerprint, self.now())
+            if why is not None and not plan.actions:
+                return Outcome(station_id, Status.DEGRADED, why, plan, observation)
         if plan.refused:
             return Outcome(station_id, Status.DEGRADED, f"plan refused: {plan.refused}", plan, observation)
         if plan.blocked:
@@ -384,13 +364,17 @@ class Reconciler:
             event=False,
         )  # fmt: skip
         sent = Counter[str]()
-        failure, accepted_sets, notes = await self._execute(station_id, plan, sent)
+        prunes = tuple(a for a in plan.actions if a.kind is ActionKind.PRUNE)
+        rest = replace(plan, actions=tuple(a for a in plan.actions if a.kind is not ActionKind.PRUNE))
+        failure, accepted_sets, notes = await self._execute(station_id, rest if prunes else plan, sent)
+        if failure is None and prunes:
+            failure = await self._prune(station_id, observation, prunes, sent)
         if failure is not None:
             return Outcome(station_id, failure.status, failure.reason, plan, observation, sent)
         verdict = await self._verify(station_id, observation, plan, accepted_sets)
         reason = "; ".join(x for x in (verdict.reason, *notes) if x) or None
-        if verdict.status is Status.SYNCED and planned.limitations:
-            reason = "; ".join([*([reason] if reason else []), *(item.message for item in planned.limitations)])
+        if verdict.status is Status.SYNCED:
+            reason = with_limitations(reason, planned.limitations)
         return Outcome(station_id, verdict.status, reason, plan, observation, sent, limitations=planned.limitations)
 
     async def _execute(
@@ -440,6 +424,22 @@ class Reconciler:
             else:
                 self._log(station_id, event)
         return None, accepted_sets, notes
+
+    async def _prune(
+        self, station_id: str, before: Observation, prunes: Sequence[Action], sent: Counter[str]
+    ) -> Failure | None:
+        """Send the prune clears until the foreign cap is gone, remember one that changed nothing."""
+
+        def record(action: Action, reply: Reply) -> None:
+            sent["ClearChargingProfile"] += 1
+            name, payload = action.ocpp()
+            self._log(station_id, ("action.prune", f"! {action.describe()}: {reply.describe()}",
+                                   json.dumps({"action": name, "payload": payload})))  # fmt: skip
+
+        return await prune_station(
+            self.caller, self.store, station_id, before, prunes, held=lambda: self._held(station_id),
+            drift=self.drift, window=self.window(before), horizon=self.settings.horizon, now=self.now, record=record,
+        )  # fmt: skip
 
     def _log(self, station_id: str, event: tuple[str, str, str | None]) -> None:
         kind, message, data = event

@@ -88,6 +88,8 @@ class SimulatedChargePoint:
             max_profiles=caps.max_profiles,
             allowed_units=",".join(u.value for u in caps.allowed_units),
         )
+        if not self.quirks.report_stack_level:
+            self.configuration.drop("ChargeProfileMaxStackLevel")
         self.installed = InstalledProfiles()
         self.transactions: dict[int, Transaction] = {}
         self.evs = {c: SimulatedEV(c, max_current, phases, voltage) for c in range(1, connectors + 1)}

@@ -63,6 +63,7 @@ class Quirks:
     # the BootNotification answer (MicroOcpp)
     clock_offset: float = 0.0  # seconds the station's clock is off from the Central System's, always
     boot_on_reconnect: bool = True  # False: only a power-up sends BootNotification, not a reconnect
+    report_stack_level: bool = True  # False: GetConfiguration does not know ChargeProfileMaxStackLevel
     max_stack_level: int = 20  # ChargeProfileMaxStackLevel
     max_periods: int = 48  # ChargingScheduleMaxPeriods
     max_profiles: int = 32  # MaxChargingProfilesInstalled

@@ -11,7 +11,8 @@ Tables (see MIGRATIONS; `PRAGMA user_version` is the schema version):
   the clock skew last measured (seconds, charger minus us, with time);
 - `conditions`: the latest status per station with its reason and git revision;
 - `events`: append-only log;
-- `transactions`: what the Central System saw of every transaction (`journal.py`).
+- `transactions`: what the Central System saw of every transaction (`journal.py`);
+- `prunes`: prunes that changed nothing, so they are not repeated every run (`prunes.py`).
 Group commit: inside an event loop, writes join one open transaction that is committed once at
 the end of the loop iteration (a commit costs ~20 µs, a statement ~4 µs; a fleet's writes in one
 iteration share a commit). `await durable()` waits for that commit: the engine does so after
@@ -40,6 +41,7 @@ from reconciler.core.plan import LedgerEntry
 from reconciler.core.profiles import ProfileError, format_time, parse_time, profile_from_ocpp
 from reconciler.core.status import Status
 from reconciler.store.journal import TransactionJournal
+from reconciler.store.prunes import PruneMemory
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,11 @@ MIGRATIONS: tuple[str, ...] = (
         transaction_id INTEGER, id_tag TEXT, meter_start INTEGER, started_at TEXT, seen_at TEXT NOT NULL,
         stopped_at TEXT, meter_stop INTEGER, stop_reason TEXT);
     CREATE INDEX transactions_running ON transactions (station_id, stopped_at);
+    """,
+    """
+    CREATE TABLE prunes (
+        station_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, attempted_at TEXT NOT NULL, calls INTEGER NOT NULL,
+        attempts INTEGER NOT NULL, retry_after TEXT NOT NULL);
     """,
 )
 
@@ -126,6 +133,7 @@ class Store:
         try:
             self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             self.journal = TransactionJournal(self)
+            self.prunes = PruneMemory(self)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=5000")
