@@ -172,7 +172,8 @@ def test_prune_is_bounded_by_what_the_charger_or_its_model_says_and_looks_above_
 
     def levels(ctx):
         pruned = plan(held, held, on_charger=[*held, (0, foreign)], ctx=ctx, prune=True)
-        return pruned, [(a.connector_id, a.purpose, a.stack_level) for a in pruned.actions if a.kind is ActionKind.PRUNE]
+        prunes = [a for a in pruned.actions if a.kind is ActionKind.PRUNE]
+        return pruned, [(a.connector_id, a.purpose, a.stack_level) for a in prunes]
 
     unknown, slots = levels(CTX)  # ChargeProfileMaxStackLevel neither reported nor declared: 0..10
     assert max(level for _, _, level in slots if level is not None) == 10
