@@ -6,11 +6,14 @@ auth from `--user`/`--password` or RECONCILER_INJECT_USER / RECONCILER_INJECT_PA
 selected stations must connect within `--wait` seconds. Station passwords (OCPP Security
 Profile 1) come from `--station-password` / RECONCILER_STATION_PASSWORD (one for all) or a
 `--passwords FILE` (YAML or JSON mapping station id -> password); unknown stations are refused.
+For a lab whose test chargers cannot send a password, `--no-station-auth` turns authentication
+off, loudly, and only on a loopback address unless `--allow-no-auth-off-loopback` is given too.
 """
 
 from __future__ import annotations
 
 import gc
+import ipaddress
 import json
 import os
 from collections.abc import AsyncIterator, Sequence
@@ -36,6 +39,8 @@ class Connection:
     station_password: str | None
     passwords_file: Path | None
     call_timeout: float
+    no_station_auth: bool = False  # lab only: stations connect without a password
+    auth_off_loopback: bool = False  # ... also on an address other than loopback
 
 
 def settle_heap() -> None:
@@ -72,6 +77,41 @@ def station_passwords(connection: Connection) -> dict[str, str]:
     return passwords
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def station_auth(host: str, port: int, passwords: dict[str, str], connection: Connection, stations: int) -> str | None:
+    """Whether the embedded Central System may run as asked: stations authenticate (the default),
+    or, for a lab whose test chargers cannot send a password, explicitly not, and then only on a
+    loopback address unless a second flag says so. Returns the warning to print, raises otherwise."""
+    if not connection.no_station_auth:
+        if not passwords:
+            raise typer.BadParameter(
+                "stations must authenticate: set --station-password (or RECONCILER_STATION_PASSWORD) or --passwords "
+                "FILE (a lab whose test chargers cannot send a password: --no-station-auth)"
+            )
+        return None
+    if passwords:
+        raise typer.BadParameter("--no-station-auth contradicts --station-password/--passwords: choose one")
+    if not is_loopback(host) and not connection.auth_off_loopback:
+        raise typer.BadParameter(
+            f"refusing to accept stations without authentication on {host}, which is not a loopback address: "
+            "anyone who reaches it could pose as a declared station and receive its charging profiles. "
+            "For a closed lab network add --allow-no-auth-off-loopback; otherwise give the stations passwords",
+            param_hint="--no-station-auth",
+        )
+    return (
+        f"WARNING: station authentication is OFF (--no-station-auth). Any client that reaches {host}:{port} can pose "
+        f"as one of the {stations} declared station(s) and receive its charging profiles. Lab use only."
+    )
+
+
 @asynccontextmanager
 async def open_gateway(
     connection: Connection, stations: Sequence[str], *, echo: bool = True
@@ -94,10 +134,9 @@ async def open_gateway(
         )
     host, port = parse_listen(connection.listen)
     passwords = station_passwords(connection)
-    if not passwords:
-        raise typer.BadParameter(
-            "stations must authenticate: set --station-password (or RECONCILER_STATION_PASSWORD) or --passwords FILE"
-        )
+    warning = station_auth(host, port, passwords, connection, len(stations))
+    if warning:
+        typer.echo(warning, err=True)
     central = CentralSystem(
         host=host, port=port, passwords=passwords, known_stations=stations, call_timeout=connection.call_timeout
     )

@@ -70,6 +70,16 @@ StationPasswordOpt = Annotated[
         "--station-password", metavar="PASSWORD", help="password every station uses (or RECONCILER_STATION_PASSWORD)"
     ),
 ]
+NoAuthOpt = Annotated[
+    bool,
+    typer.Option("--no-station-auth", help="LAB ONLY: accept the declared stations without a password (--listen)"),
+]
+NoAuthNetworkOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-no-auth-off-loopback", help="with --no-station-auth: also on a non-loopback --listen address"
+    ),
+]
 PasswordsOpt = Annotated[
     Path | None, typer.Option("--passwords", metavar="FILE", help="YAML/JSON file: station id -> password")
 ]
@@ -223,11 +233,12 @@ def register(app: typer.Typer) -> None:
         policies: list[Path] | None, station: list[str] | None, selector: list[str] | None, via: str | None,
         listen: str | None, wait: float, user: str | None, password: str | None, station_password: str | None,
         passwords: Path | None, db: Path | None, horizon: int, call_timeout: float, concurrency: int,
-        rate_limit: float | None,
+        rate_limit: float | None, no_station_auth: bool = False, auth_off_loopback: bool = False,
     ) -> Common:  # fmt: skip
         return Common(
             policies or [], station or [], _selector(selector or []),
-            Connection(via, listen, wait, user, password, station_password, passwords, call_timeout),
+            Connection(via, listen, wait, user, password, station_password, passwords, call_timeout,
+                       no_station_auth, auth_off_loopback),
             db, horizon, concurrency, rate_limit,
         )  # fmt: skip
 
@@ -238,7 +249,7 @@ def register(app: typer.Typer) -> None:
         station_password: StationPasswordOpt = None, passwords: PasswordsOpt = None, db: DbOpt = None,
         horizon: HorizonOpt = 86_400, call_timeout: TimeoutOpt = 10.0, concurrency: ConcurrencyOpt = 64,
         rate_limit: RateOpt = None, as_json: JsonOpt = False, verbose: VerboseOpt = False,
-        out: OutOpt = None,
+        out: OutOpt = None, no_station_auth: NoAuthOpt = False, auth_off_loopback: NoAuthNetworkOpt = False,
         detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", help="exit 0 in sync, 2 changes, 1 error")] = False,  # noqa: E501
     ) -> None:  # fmt: skip
         """Show, per station, what differs between the policies and the chargers, and what apply would do.
@@ -247,7 +258,8 @@ def register(app: typer.Typer) -> None:
         policies, stations offline or degraded); with --detailed-exitcode 0 in sync, 2 changes, 1 error.
         """
         common = common_of(policies, station, selector, via, listen, wait, user, password, station_password,
-                           passwords, db, horizon, call_timeout, concurrency, rate_limit)  # fmt: skip
+                           passwords, db, horizon, call_timeout, concurrency, rate_limit, no_station_auth,
+                           auth_off_loopback)  # fmt: skip
         err = Console(stderr=True, soft_wrap=True)
         loaded, outcomes, at = run_async(run_plan(common, err), err, "nothing was changed (plan only reads)")
         if as_json:
@@ -271,6 +283,7 @@ def register(app: typer.Typer) -> None:
         horizon: HorizonOpt = 86_400, call_timeout: TimeoutOpt = 10.0, concurrency: ConcurrencyOpt = 64,
         rate_limit: RateOpt = None, as_json: JsonOpt = False, verbose: VerboseOpt = False,
         auto_approve: Annotated[bool, typer.Option("--auto-approve", help="do not ask for confirmation")] = False,
+        no_station_auth: NoAuthOpt = False, auth_off_loopback: NoAuthNetworkOpt = False,
     ) -> None:  # fmt: skip
         """Bring the chargers to the policies: plan, confirm, apply, verify by read-back.
 
@@ -293,7 +306,8 @@ def register(app: typer.Typer) -> None:
             station = station or list(saved["stations"])
             horizon = int(saved.get("horizon", horizon))
         common = common_of(policies, station, selector, via, listen, wait, user, password, station_password,
-                           passwords, db, horizon, call_timeout, concurrency, rate_limit)  # fmt: skip
+                           passwords, db, horizon, call_timeout, concurrency, rate_limit, no_station_auth,
+                           auth_off_loopback)  # fmt: skip
         stopped = (f"every call that completed is recorded in {store_path(common)}; "
                    "run apply again to finish (a call in flight is accounted for by the next run)")  # fmt: skip
         outcomes = run_async(run_apply(common, err, saved=saved, auto_approve=auto_approve, as_json=as_json,

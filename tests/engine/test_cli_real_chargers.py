@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,28 @@ async def test_plan_names_a_lost_station_cap_and_apply_reinstalls_it(tmp_path: P
         assert station.installed.by_id(100) is not None
         code, out, err = await cli.run("plan", "--detailed-exitcode")
         assert code == 0, out + err
+
+
+async def test_a_lab_without_station_passwords_says_so_loudly(tmp_path: Path):
+    write(tmp_path / "p", site_files())
+    port = free_port()
+    fleet = Fleet(f"ws://127.0.0.1:{port}", 3, prefix="CP-", backoff_initial=0.05, backoff_max=0.2)  # no password
+    async with fleet:
+        base = ["--policies", str(tmp_path / "p"), "--db", str(tmp_path / "state.db"), "--wait", "15"]
+
+        async def cli(*args: str) -> tuple[int, str, str]:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "reconciler.cli.main", *args, *base,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            out, err = await asyncio.wait_for(process.communicate(), 90)
+            assert process.returncode is not None
+            return process.returncode, out.decode(), err.decode()
+
+        code, _, err = await cli("plan", "--listen", f"127.0.0.1:{port}")
+        assert code != 0 and "stations must authenticate" in err
+        code, _, err = await cli("plan", "--listen", f"0.0.0.0:{port}", "--no-station-auth")
+        assert code != 0 and "not a loopback address" in err  # refused before listening anywhere
+        code, out, err = await cli("plan", "--listen", f"127.0.0.1:{port}", "--no-station-auth", "--detailed-exitcode")
+        assert code == 2, out + err
+        assert "WARNING: station authentication is OFF" in err and "3 of 3 station(s) connected" in err
