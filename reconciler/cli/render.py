@@ -150,6 +150,8 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         )
     if outcome.sent:
         out["sent"] = dict(outcome.sent)
+    if outcome.observation is not None and outcome.observation.charger_model is not None:
+        out["chargerModel"] = outcome.observation.charger_model
     if outcome.clock_skew is not None:
         out["clockSkewSeconds"] = round(outcome.clock_skew, 3)
     out["limitations"] = [item.to_json() for item in outcome.limitations]

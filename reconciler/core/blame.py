@@ -94,15 +94,17 @@ def diagnose(
     station_id: str, window: Window, installed: InstalledProfiles, observed: Mapping[int, Timeline],
     drift: Sequence[ConnectorDrift], *, reply_units: Mapping[int, RateUnit] | None = None,
     presets: Mapping[str, StationContext] | None = None, accepted_unchanged: bool = False,
+    just_applied: bool = False,
 ) -> Diagnosis:  # fmt: skip
-    """Why `observed` differs from what a charger holding `installed` should answer."""
+    """Why `observed` differs from what a charger holding `installed` should answer. `just_applied`:
+    the charger has just accepted them (a read-back after applying), so "lost" is not the answer."""
     wrong = next((d for d in drift if not d.in_sync), None)
     if wrong is None:
         return Diagnosis("the charger's answers agree", ())
     where = "connector 0 (the station total)" if wrong.connector_id == 0 else f"connector {wrong.connector_id}"
     observed_text = f"{where} {wrong.describe()}"
     causes: list[str] = []
-    if installed and not accepted_unchanged and _lost(window, installed, observed):
+    if installed and not accepted_unchanged and not just_applied and _lost(window, installed, observed):
         return Diagnosis(observed_text, ("the charger lost profiles it had accepted (a reboot, a clear by "
                                          "someone else): they are set again",), lost=True)  # fmt: skip
     conventions: dict[str, Any] = {}

@@ -75,6 +75,7 @@ class StationContext:
     limit_step: float | None = None  # round reported limits to this step (0.1, or 1.0 for whole amps)
     max_composite_duration: int | None = None
     capabilities: Capabilities = field(default_factory=Capabilities)
+    conventions_declared: bool = False  # a ChargerModel or the Station says how it reports (not defaults)
 
     def with_(self, **changes: object) -> StationContext:
         return replace(self, **changes)  # type: ignore[arg-type]

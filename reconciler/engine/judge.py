@@ -54,6 +54,7 @@ def station_drift(
 def explain(
     station_id: str, observation: Observation, installed: InstalledProfiles, window_at: WindowAt, *,
     presets: Mapping[str, StationContext] | None = None, accepted_unchanged: bool = False,
+    just_applied: bool = False,
 ) -> Diagnosis:  # fmt: skip
     """Why the charger's answers differ from those of a charger holding `installed`."""
     first = min((t.start for t in observation.timelines.values()), default=None)
@@ -61,7 +62,7 @@ def explain(
     drift = station_drift(observation, installed, window_at)
     return diagnose(
         station_id, window, installed, observation.timelines, drift, reply_units=observation.reply_units,
-        presets=presets, accepted_unchanged=accepted_unchanged,
+        presets=presets, accepted_unchanged=accepted_unchanged, just_applied=just_applied,
     )  # fmt: skip
 
 

@@ -55,6 +55,7 @@ class Observation:
     failure: Failure | None = None
     clock_skew: float | None = None  # seconds, charger minus us, from its scheduleStart
     reply_units: Mapping[int, RateUnit] = field(default_factory=dict)  # the unit each answer came in
+    charger_model: str | None = None  # the ChargerModel its conventions come from, and how it was chosen
 
     @property
     def ok(self) -> bool:

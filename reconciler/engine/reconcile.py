@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler import clock
-from reconciler.core.context import ReplyUnit, Transaction
+from reconciler.core.context import ReplyUnit, StationContext, Transaction
 from reconciler.core.diff import ConnectorDrift, DriftClass, timelines_agree
 from reconciler.core.installed import InstalledProfiles
 from reconciler.core.plan import (
@@ -44,8 +44,15 @@ from reconciler.engine.calls import Caller, RateLimit, RetryPolicy
 from reconciler.engine.judge import explain, explained_plan, station_drift, station_limitations, with_limitations
 from reconciler.engine.observe import Failure, Observation, failure_of, observe_station, read_answers
 from reconciler.engine.prune import foreign_fingerprint, held_back, prune_station
-from reconciler.engine.readiness import attach_journal, booted, learn_connectors, running_transactions
+from reconciler.engine.readiness import (
+    attach_journal,
+    booted,
+    learn_connectors,
+    running_transactions,
+    station_context,
+)
 from reconciler.policy import DesiredState, PolicySet
+from reconciler.policy.library import context_with
 from reconciler.store.sqlite import Store
 from reconciler.transport.gateway import Gateway, Reply, ReplyKind
 
@@ -156,11 +163,14 @@ class Reconciler:
 
     async def observe(self, station_id: str) -> Observation:
         state = self.policies.desired[station_id]
-        return await observe_station(
+        context, model = station_context(
+            state.station, self.policies.models, self._info(station_id), self.store.boot(station_id)
+        )
+        observation = await observe_station(
             self.caller,
             self.store,
             station_id,
-            context=state.station.context,
+            context=context,
             max_current_a=state.station.max_current_a,
             desired_keys=list(state.configuration),
             transactions=self.transactions(station_id),
@@ -170,6 +180,7 @@ class Reconciler:
             clock_now=self.now,
             clock_tolerance=self.settings.clock_tolerance,
         )
+        return replace(observation, charger_model=model)
 
     def window(self, observation: Observation, at: datetime | None = None) -> Window:
         return Window(
@@ -244,6 +255,11 @@ class Reconciler:
             self.store.save_clock_skew(station_id, outcome.clock_skew, self.now())
         return outcome
 
+    def _presets(self, station_id: str) -> dict[str, StationContext]:
+        """The station's context under each known ChargerModel (to recognise one in its answers)."""
+        station = self.policies.desired[station_id].station
+        return {m.name: context_with(station, m) for m in self.policies.models}
+
     def _held(self, station_id: str) -> InstalledProfiles:
         """What the ledger says the charger holds."""
         return InstalledProfiles.of([(e.connector_id, e.profile) for e in self.store.ledger(station_id)])
@@ -285,7 +301,8 @@ class Reconciler:
             return Outcome(station_id, observation.failure.status, observation.failure.reason, observation=observation)
         plan = self.plan_for(station_id, observation)
         if not plan.as_recorded and plan.owned:  # it does not report what the ledger says it holds: why?
-            diagnosis = explain(station_id, observation, self._held(station_id), self.window)
+            diagnosis = explain(station_id, observation, self._held(station_id), self.window,
+                                presets=self._presets(station_id))  # fmt: skip
             plan = explained_plan(plan, diagnosis)
             if diagnosis.convention:
                 return Outcome(station_id, Status.DEGRADED, diagnosis.text(), plan, observation)
@@ -467,7 +484,8 @@ class Reconciler:
             timelines_agree(before.timelines[c], after.timelines[c], before.normaliser) for c in before.timelines
         )
         untouched = bool(accepted_sets) and unchanged
-        diagnosis = explain(station_id, after, desired, self.window, accepted_unchanged=untouched)
+        diagnosis = explain(station_id, after, desired, self.window, accepted_unchanged=untouched,
+                            just_applied=bool(accepted_sets), presets=self._presets(station_id))  # fmt: skip
         if untouched and not diagnosis.convention:
             return Verdict(
                 Status.DEGRADED,

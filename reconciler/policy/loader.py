@@ -120,7 +120,7 @@ def load_policies(paths: Sequence[str | Path], *, now: datetime, strict: bool = 
         diagnostics.extend(file_diagnostics.items)
         for doc in documents:
             _collect(doc, parsed, diagnostics)
-    stations, desired = resolve(parsed, now, diagnostics)
+    stations, desired, models = resolve(parsed, now, diagnostics)
     items = sorted(diagnostics.items, key=sort_key)
     if strict:
         items = [d.as_error() for d in items]
@@ -131,6 +131,7 @@ def load_policies(paths: Sequence[str | Path], *, now: datetime, strict: bool = 
         revision=revision(paths),
         files=tuple(loaded),
         skipped=tuple(skipped),
+        models=models,
     )
 
 

@@ -36,6 +36,7 @@ from reconciler.policy.documents import (
     StationSpec,
     build_station,
 )
+from reconciler.policy.library import library
 from reconciler.policy.model import DesiredProfile, DesiredState, Selector, Station
 from reconciler.policy.templates import ANCHOR, TemplateCall, TemplateError, derived_id, expand, zone
 
@@ -264,9 +265,13 @@ def _grid_checks(
 
 def resolve(
     parsed: Parsed, now: datetime, diagnostics: Collector
-) -> tuple[dict[str, Station], dict[str, DesiredState]]:
-    """Stations and the desired state of each; every problem goes to `diagnostics`."""
-    models = _unique(parsed.models, "ChargerModel", "duplicate-name", diagnostics)
+) -> tuple[dict[str, Station], dict[str, DesiredState], tuple[ModelSpec, ...]]:
+    """Stations, the desired state of each, and the ChargerModels a station may be given (the
+    policy's own, then the library's they do not override); every problem goes to `diagnostics`."""
+    declared = _unique(parsed.models, "ChargerModel", "duplicate-name", diagnostics)
+    models = {m.name: m for m in library()}
+    models.update(declared)
+    choosable = (*declared.values(), *(m for m in library() if m.name not in declared))
     specs = _unique(parsed.stations, "Station", "duplicate-station", diagnostics)
     stations: dict[str, Station] = {}
     for name, spec in specs.items():
@@ -277,7 +282,7 @@ def resolve(
             diagnostics.error(
                 "unknown-model",
                 spec.doc.at(("spec", "model")),
-                f"Station {name!r} refers to ChargerModel {model_name!r}, which is not declared",
+                f"Station {name!r} refers to ChargerModel {model_name!r}, which is neither declared nor in the library",
                 f"declare a ChargerModel named {model_name!r} or use one of: {known}",
             )
         stations[name] = build_station(spec, model, diagnostics)
@@ -341,4 +346,4 @@ def resolve(
         desired[name] = DesiredState(station, profiles, station.configuration, name in prune)
     findings.flush(diagnostics)
     _grid_checks(sites, members, desired, diagnostics)
-    return stations, desired
+    return stations, desired, choosable

@@ -66,8 +66,10 @@ class SimulatedChargePoint:
         clock: Callable[[], datetime] | None = None,
         context: StationContext | None = None,
         local_policy: LocalPolicy | None = None,
+        identity: tuple[str, str, str] = ("reconciler", "PySim", "sim-1.0"),
     ) -> None:
         self.station_id = station_id
+        self.identity = identity  # (vendor, model, firmware) its BootNotification gives
         self.connectors = connectors
         self.max_current = max_current
         self.voltage = voltage
@@ -314,11 +316,12 @@ class SimulatedChargePoint:
         return await self.sender(action, payload)
 
     def boot_payload(self) -> dict[str, Any]:
+        vendor, model, firmware = self.identity
         return {
-            "chargePointVendor": "reconciler",
-            "chargePointModel": "PySim",
+            "chargePointVendor": vendor,
+            "chargePointModel": model,
             "chargePointSerialNumber": self.station_id[-25:],
-            "firmwareVersion": "sim-1.0",
+            "firmwareVersion": firmware,
         }
 
     async def send_status(self, connector_id: int, status: str | None = None) -> None:

@@ -427,6 +427,11 @@ class Store:
             return None, None
         return row[0], parse_time(row[1])
 
+    def boot(self, station_id: str) -> dict[str, Any] | None:
+        """The station's last BootNotification as kept by `seen` (vendor, model, firmware...)."""
+        row = self.db.execute("SELECT boot_json FROM stations WHERE station_id=?", (station_id,)).fetchone()
+        return json.loads(row[0]) if row is not None and row[0] else None
+
     def stations(self) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT station_id, last_seen, boot_json FROM stations ORDER BY station_id")
         return [{"id": r[0], "lastSeen": r[1], "boot": json.loads(r[2]) if r[2] else None} for r in rows]
