@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from reconciler.cli import composite_cmd, demo_cmd, explain_cmd, reconcile_cmd, simulate_cmd, validate_cmd
+from reconciler.cli import composite_cmd, demo_cmd, doctor_cmd, explain_cmd, reconcile_cmd, simulate_cmd, validate_cmd
 
 app = typer.Typer(
     name="reconciler",
@@ -19,6 +19,7 @@ validate_cmd.register(app)
 reconcile_cmd.register(app)
 demo_cmd.register(app)
 explain_cmd.register(app)
+doctor_cmd.register(app)
 
 
 @app.callback()

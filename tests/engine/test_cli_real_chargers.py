@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from reconciler import clock
+from reconciler.policy import load_policies
 from reconciler.simulator.fleet import Fleet
+from reconciler.simulator.quirks import Quirks
 from tests.engine.fleetkit import PASSWORD, write
 from tests.engine.test_cli_apply import Cli, free_port
 from tests.engine.test_station_total import site_files
@@ -64,3 +67,26 @@ async def test_a_lab_without_station_passwords_says_so_loudly(tmp_path: Path):
         code, out, err = await cli("plan", "--listen", f"127.0.0.1:{port}", "--no-station-auth", "--detailed-exitcode")
         assert code == 2, out + err
         assert "WARNING: station authentication is OFF" in err and "3 of 3 station(s) connected" in err
+
+
+async def test_doctor_prints_a_charger_model_to_commit(tmp_path: Path):
+    write(tmp_path / "p", site_files())  # CP-0001: two connectors, 32 A
+    port = free_port()
+    fleet = Fleet(f"ws://127.0.0.1:{port}", 1, prefix="CP-", password=PASSWORD, backoff_initial=0.05, backoff_max=0.2,
+                  quirks=Quirks(tx_default_when_idle=False))  # fmt: skip
+    async with fleet:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "reconciler.cli.main", "doctor", "CP-0001", "--active", "--policies",
+            str(tmp_path / "p"), "--listen", f"127.0.0.1:{port}", "--station-password", PASSWORD, "--wait", "15",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), 90)
+        assert process.returncode == 0, err.decode()
+        text = out.decode()
+        assert "kind: ChargerModel" in text and "# 2 connector(s), 32 A" in text
+        assert "simulateTransactionActive: false" in text and "# connector 1 did not report the probe" in text
+        assert fleet["CP-0001"].installed.by_id(2_000_000_001) is None
+        document = "\n".join(line.split("  #")[0] for line in text.splitlines() if not line.startswith("#"))
+        (tmp_path / "p" / "model.yaml").write_text(document.replace("reconciler-pysim", "my-charger"))
+        loaded = load_policies([tmp_path / "p"], now=clock.now())
+        assert loaded.ok, [d.format_text() for d in loaded.diagnostics]  # what it prints validates
