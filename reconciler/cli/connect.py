@@ -1,6 +1,6 @@
 """How `plan` and `apply` reach chargers: an inject endpoint, or the embedded Central System.
 
-`--via URL`: an OCPP proxy's `POST /api/inject/{id}` (or our own `InjectServer`); basic
+`--via URL`: an OCPP proxy's `POST /api/inject/{id}` (or a running `reconciler watch`); basic
 auth from `--user`/`--password` or RECONCILER_INJECT_USER / RECONCILER_INJECT_PASSWORD.
 `--listen HOST:PORT`: start the embedded Central System for the duration of the command; the
 selected stations must connect within `--wait` seconds. Station passwords (OCPP Security
@@ -126,7 +126,10 @@ async def open_gateway(
             password=connection.password or os.environ.get("RECONCILER_INJECT_PASSWORD"),
             timeout=connection.call_timeout,
         )
-        yield gateway, set(stations)
+        try:
+            yield gateway, set(stations)
+        finally:
+            await gateway.aclose()
         return
     if not connection.listen:
         raise typer.BadParameter(

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from reconciler.cli import composite_cmd, demo_cmd, doctor_cmd, explain_cmd, reconcile_cmd, simulate_cmd, validate_cmd
+from reconciler.cli import (
+    composite_cmd,
+    demo_cmd,
+    doctor_cmd,
+    explain_cmd,
+    reconcile_cmd,
+    simulate_cmd,
+    validate_cmd,
+    watch_cmd,
+)
 
 app = typer.Typer(
     name="reconciler",
@@ -18,6 +27,7 @@ simulate_cmd.register(app)
 validate_cmd.register(app)
 reconcile_cmd.register(app)
 demo_cmd.register(app)
+watch_cmd.register(app)
 explain_cmd.register(app)
 doctor_cmd.register(app)
 

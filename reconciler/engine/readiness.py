@@ -66,13 +66,18 @@ def station_context(
     return context_with(station, chosen), f"{chosen.name} (from {origin}, chosen by its BootNotification {seen})"
 
 
-def running_transactions(store: Store, station_id: str, now: Callable[[], datetime]) -> dict[int, Transaction]:
-    """What runs on the station, as the journal knows it. A transaction whose start was not seen
-    stands in with `now` and `start_known` False (its Relative profiles are judged without blame)."""
+def running_transactions(
+    store: Store, station_id: str, now: Callable[[], datetime], info: Any = None
+) -> dict[int, Transaction]:
+    """What runs on the station: the journal's record, and what this run's Central System saw start
+    (`info`, its registry entry) where the journal has nothing. A transaction whose start was not
+    seen stands in with `now` and `start_known` False (its Relative profiles are judged without blame)."""
     running: dict[int, Transaction] = {}
     for record in store.journal.running(station_id):
         start = record.started_at or now()
         running[record.connector_id] = Transaction(
             record.connector_id, record.transaction_id, start, start_known=record.started_at is not None
         )
+    for connector_id, (transaction_id, start) in (getattr(info, "transactions", None) or {}).items():
+        running[connector_id] = Transaction(connector_id, transaction_id, start)  # seen starting: the freshest
     return running

@@ -117,8 +117,14 @@ def desired_digest(state: DesiredState) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
+DesiredProvider = Callable[[str], DesiredState]  # station id -> its whole desired state (git + other layers)
+
+
 class Reconciler:
-    """Brings stations to their desired state through a Gateway, remembering in a Store."""
+    """Brings stations to their desired state through a Gateway, remembering in a Store.
+
+    `desired`, when given, is asked for each station's desired state instead of reading
+    `policies.desired` directly: the daemon layers overrides and per-session intents on git's."""
 
     def __init__(
         self,
@@ -128,8 +134,10 @@ class Reconciler:
         settings: Settings | None = None,
         *,
         now: Callable[[], datetime] = clock.now,
+        desired: DesiredProvider | None = None,
     ) -> None:
         self.gateway = gateway
+        self.desired_provider = desired
         self.store = store
         self.policies = policies
         self.settings = settings or Settings()
@@ -142,6 +150,12 @@ class Reconciler:
     def revision(self) -> str | None:
         return self.policies.revision
 
+    def desired_state(self, station_id: str) -> DesiredState:
+        """What the station should be: git's desired state, or the provider's layered one."""
+        if self.desired_provider is not None:
+            return self.desired_provider(station_id)
+        return self.policies.desired[station_id]
+
     # --- observe and plan ----------------------------------------------------------------------------
 
     def _info(self, station_id: str) -> Any:
@@ -150,7 +164,7 @@ class Reconciler:
         return station(station_id) if callable(station) else None
 
     def transactions(self, station_id: str) -> dict[int, Transaction]:
-        return running_transactions(self.store, station_id, self.now)
+        return running_transactions(self.store, station_id, self.now, self._info(station_id))
 
     def _register(self, station_id: str) -> None:
         """Keep the station registry current: last seen, and boot info when the gateway knows it."""
@@ -162,7 +176,7 @@ class Reconciler:
         self.store.seen(station_id, self.now(), boot)
 
     async def observe(self, station_id: str) -> Observation:
-        state = self.policies.desired[station_id]
+        state = self.desired_state(station_id)
         context, model = station_context(
             state.station, self.policies.models, self._info(station_id), self.store.boot(station_id)
         )
@@ -199,7 +213,7 @@ class Reconciler:
         return station_drift(observation, installed, self.window, known)
 
     def plan_for(self, station_id: str, observation: Observation) -> StationPlan:
-        state = self.policies.desired[station_id]
+        state = self.desired_state(station_id)
         desired = desired_of(state)
         ledger = self.store.ledger(station_id)
         wanted = InstalledProfiles.of(list(desired.profiles))
@@ -257,7 +271,7 @@ class Reconciler:
 
     def _presets(self, station_id: str) -> dict[str, StationContext]:
         """The station's context under each known ChargerModel (to recognise one in its answers)."""
-        station = self.policies.desired[station_id].station
+        station = self.desired_state(station_id).station
         return {m.name: context_with(station, m) for m in self.policies.models}
 
     def _held(self, station_id: str) -> InstalledProfiles:
@@ -267,7 +281,7 @@ class Reconciler:
     def _limit(self, station_id: str, outcome: Outcome) -> None:
         """Say what the read-back could not verify; a Synced says it in its reason too."""
         if outcome.observation is not None and outcome.observation.ok:
-            desired = self.policies.desired[station_id].installed()
+            desired = self.desired_state(station_id).installed()
             drift = outcome.plan.drift if outcome.plan is not None else ()
             outcome.limitations = station_limitations(outcome.observation, desired, drift, outcome.limitations)
             if outcome.status is Status.SYNCED:
@@ -276,7 +290,7 @@ class Reconciler:
     def sources(self, station_id: str) -> dict[int, str]:
         """Where each desired profile of a station was declared (templates named)."""
         out = {}
-        for item in self.policies.desired[station_id].profiles:
+        for item in self.desired_state(station_id).profiles:
             template = f", template {item.template}" if item.template else ""
             out[item.profile.charging_profile_id] = f"{item.policy}{template}, {item.location}"
         return out
@@ -293,7 +307,7 @@ class Reconciler:
         return outcome
 
     async def _judge_station(self, station_id: str) -> Outcome:
-        connectors = self.policies.desired[station_id].station.connectors
+        connectors = self.desired_state(station_id).station.connectors
         await learn_connectors(self.gateway, station_id, connectors, self.settings.status_timeout)
         observation = await self.observe(station_id)
         self._register(station_id)
@@ -464,7 +478,7 @@ class Reconciler:
 
     async def _verify(self, station_id: str, before: Observation, plan: StationPlan, accepted_sets: int) -> Verdict:
         """Read the composites back until they match; say what is wrong when they do not."""
-        state = self.policies.desired[station_id]
+        state = self.desired_state(station_id)
         desired = InstalledProfiles.of([(p.connector_id, p.profile) for p in state.profiles])
         drift: list[ConnectorDrift] = []
         after = before

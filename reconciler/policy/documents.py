@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler.core.context import StationContext
@@ -63,6 +63,7 @@ class SiteSpec(Named):
     grid_check: str  # "warning" | "error"
     cap_profile_id: int | None
     cap_stack_level: int
+    sync: str | None = None  # selfHeal | reportOnly (the watch daemon)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,7 @@ class PolicySpec(Named):
     selector: Selector
     prune_foreign: bool
     entries: tuple[ProfileEntry, ...]
+    session_entries: tuple[ProfileEntry, ...] = ()  # per-session intents (sessionProfiles)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +164,10 @@ def _profile_path(error_path: str) -> PathKey:
     return tuple(parts[1:])
 
 
-def _entry(doc: Document, index: int, data: Mapping[str, Any], diagnostics: Collector) -> ProfileEntry | None:
-    path: PathKey = ("spec", "profiles", index)
+def _entry(
+    doc: Document, index: int, data: Mapping[str, Any], diagnostics: Collector, key: str = "profiles"
+) -> ProfileEntry | None:
+    path: PathKey = ("spec", key, index)
     connector = int(data.get("connectorId", 0))
     if "template" in data:
         origin = Origin(doc, path, raw=False)
@@ -197,7 +201,13 @@ def build_policy(doc: Document, name: str, diagnostics: Collector) -> PolicySpec
         entry = _entry(doc, i, item, diagnostics)
         if entry is not None:
             entries.append(entry)
-    return PolicySpec(name, doc, selector_of(spec["selector"]), spec.get("prune") == "foreign", tuple(entries))
+    sessions = []
+    for i, item in enumerate(spec.get("sessionProfiles") or []):
+        entry = _entry(doc, i, item, diagnostics, "sessionProfiles") if isinstance(item, Mapping) else None
+        if entry is not None:
+            sessions.append(replace(entry, index=10_000 + i))
+    return PolicySpec(name, doc, selector_of(spec["selector"]), spec.get("prune") == "foreign", tuple(entries),
+                      tuple(sessions))  # fmt: skip
 
 
 def build_site(doc: Document, name: str) -> SiteSpec:
@@ -213,6 +223,7 @@ def build_site(doc: Document, name: str) -> SiteSpec:
         str(spec.get("gridLimitCheck", "warning")),
         cap.get("chargingProfileId"),
         int(cap.get("stackLevel", 0)),
+        spec.get("sync"),
     )
 
 

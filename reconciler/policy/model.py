@@ -84,6 +84,11 @@ class DesiredState:
     profiles: tuple[DesiredProfile, ...]
     configuration: Mapping[str, str]
     prune_foreign: bool
+    sync: str = "selfHeal"  # what the watch daemon does with drift: selfHeal | reportOnly
+    site: str | None = None  # the Site (grid connection) the station belongs to
+    site_timezone: str = "UTC"
+    site_limit_w: float | None = None  # the most the station may draw by its Site (its stationCap share, else the grid)
+    sessions: tuple[DesiredProfile, ...] = ()  # per-session intents (sessionProfiles), sent per transaction
 
     def installed(self) -> InstalledProfiles:
         """The profiles as the charger should hold them, in declaration order."""

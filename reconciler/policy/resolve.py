@@ -176,6 +176,19 @@ def _site_cap(site: SiteSpec, members: int, station: Station) -> ChargingProfile
     return ChargingProfile(site.cap_profile_id, site.cap_stack_level, Purpose.CHARGE_POINT_MAX, Kind.ABSOLUTE, schedule)
 
 
+def _site_limit_w(site: SiteSpec, members: int, station: Station) -> float | None:
+    """The most a station may draw by its Site, in W: its stationCap share, else the whole grid limit."""
+    watts_per_amp = station.voltage * station.phases
+    total = site.max_power_w if site.max_power_w is not None else (
+        site.max_current_a * watts_per_amp if site.max_current_a is not None else None
+    )  # fmt: skip
+    if total is None:
+        return None
+    if site.cap_profile_id is not None and members:
+        return min(total / members, station.connectors * station.max_power_w)
+    return total
+
+
 def _claims(station: Station, claims: list[Claim], findings: Findings) -> None:
     by_id: dict[int, DesiredProfile] = {}
     by_slot: dict[tuple[int, Purpose, int], DesiredProfile] = {}
@@ -273,6 +286,7 @@ def resolve(
     models.update(declared)
     choosable = (*declared.values(), *(m for m in library() if m.name not in declared))
     specs = _unique(parsed.stations, "Station", "duplicate-station", diagnostics)
+    spec_sync = {name: spec.spec.get("sync") for name, spec in specs.items()}
     stations: dict[str, Station] = {}
     for name, spec in specs.items():
         model_name = spec.spec.get("model")
@@ -309,6 +323,7 @@ def resolve(
             site_of[n] = site
 
     claims: dict[str, list[Claim]] = {n: [] for n in stations}
+    sessions: dict[str, list[DesiredProfile]] = {n: [] for n in stations}
     prune: set[str] = set()
     expander = _Expander(now, diagnostics)
     for policy in _unique(parsed.policies, "ChargingPolicy", "duplicate-name", diagnostics).values():
@@ -318,6 +333,12 @@ def resolve(
                 prune.add(n)
             home = site_of.get(n)
             timezone = home.timezone if home is not None and zone(home.timezone) is not None else "UTC"
+            for entry in policy.session_entries:
+                profile = expander.profile(policy, entry, timezone)
+                if profile is not None:
+                    sessions[n].append(
+                        DesiredProfile(entry.connector_id, profile, policy.name, entry.origin.at(), entry.template)
+                    )
             for entry in policy.entries:
                 profile = expander.profile(policy, entry, timezone)
                 if profile is not None:
@@ -343,7 +364,15 @@ def resolve(
             check_profile(findings, station, located.connector_id, located.profile, origin, now_s)
         check_station_count(findings, station, len(mine), station.location)
         profiles = tuple(located for located, _ in mine)
-        desired[name] = DesiredState(station, profiles, station.configuration, name in prune)
+        home = site_of.get(name)
+        sync = str(spec_sync.get(name) or (home.sync if home is not None else None) or "selfHeal")
+        desired[name] = DesiredState(
+            station, profiles, station.configuration, name in prune, sync,
+            home.name if home is not None else None,
+            home.timezone if home is not None and zone(home.timezone) is not None else "UTC",
+            _site_limit_w(home, len(members[home.name]), station) if home is not None else None,
+            tuple(sessions[name]),
+        )  # fmt: skip
     findings.flush(diagnostics)
     _grid_checks(sites, members, desired, diagnostics)
     return stations, desired, choosable

@@ -11,6 +11,7 @@ Tables (see MIGRATIONS; `PRAGMA user_version` is the schema version):
   the clock skew last measured (seconds, charger minus us, with time);
 - `conditions`: the latest status per station with its reason and git revision;
 - `events`: append-only log;
+- `overrides`, `suspension`, `intents`: the watch daemon's layers (see `daemon_state.py`);
 - `transactions`: what the Central System saw of every transaction (`journal.py`);
 - `prunes`: prunes that changed nothing, so they are not repeated every run (`prunes.py`).
 Group commit: inside an event loop, writes join one open transaction that is committed once at
@@ -65,6 +66,20 @@ MIGRATIONS: tuple[str, ...] = (
         id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, station_id TEXT, kind TEXT NOT NULL,
         message TEXT NOT NULL, revision TEXT, data_json TEXT);
     CREATE INDEX events_station ON events (station_id, id);
+    """,
+    # The watch daemon's layers (reconciler/store/daemon_state.py): overrides, suspensions, session intents.
+    """
+    CREATE TABLE overrides (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, station_id TEXT NOT NULL, connector_id INTEGER NOT NULL,
+        profile_json TEXT NOT NULL, who TEXT NOT NULL, why TEXT, scenario TEXT, created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL, removed_at TEXT, removed_why TEXT);
+    CREATE INDEX overrides_active ON overrides (station_id, removed_at);
+    CREATE TABLE suspension (
+        station_id TEXT PRIMARY KEY, who TEXT NOT NULL, why TEXT, since TEXT NOT NULL);
+    CREATE TABLE intents (
+        station_id TEXT NOT NULL, transaction_id INTEGER NOT NULL, connector_id INTEGER NOT NULL,
+        policy TEXT NOT NULL, profile_json TEXT NOT NULL, state TEXT NOT NULL, started_at TEXT NOT NULL,
+        ended_at TEXT, PRIMARY KEY (station_id, transaction_id, policy));
     """,
     """
     ALTER TABLE stations ADD COLUMN clock_skew_s REAL;

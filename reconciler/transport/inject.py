@@ -7,6 +7,10 @@ HTTP response carries the charger's reply -> `Reply`. We cannot see which statio
 holds, so `is_connected` is optimistic and `connected_stations()` is empty; `subscribe()` yields
 no events.
 
+The HTTP client is httpx: one pooled `AsyncClient` per gateway (keep-alive connections reused
+across calls, TLS with the system's certificates for https, connect/read timeouts). Close it with
+`await gateway.aclose()` or `async with InjectGateway(...)`.
+
 Accepted response shapes (HTTP 200):
 - the charger's CallResult payload itself, e.g. `{"status": "Accepted"}` -> ANSWERED;
 - an OCPP-J frame: `[3, id, payload]` -> ANSWERED, `[4, id, code, description, details]` -> CALL_ERROR;
@@ -17,77 +21,39 @@ OFFLINE (station not connected to the proxy); 408 and 504 -> TIMEOUT; 502/503 ->
 temporarily unavailable); 500 and other codes -> CALL_ERROR ProxyError / HTTPnnn. A connection
 failure is OFFLINE and no answer within `timeout` is TIMEOUT: both temporary, retried with backoff.
 
-The HTTP/1.1 client is a few lines of asyncio streams (one connection per call, `Connection:
-close`), so the transport needs no HTTP library.
+Credentials never appear in a reply's description: a `user:password@` in the base URL is taken
+out of the URL (and used as the basic-auth credentials when none are given).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
 import json
-import ssl
+from types import TracebackType
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
+
+import httpx
 
 from reconciler.transport.gateway import EventHub, Reply, StationEvent
 
-
-class HttpResponse:
-    __slots__ = ("body", "headers", "status")
-
-    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
+MAX_BODY = 1 << 22  # the most of a proxy's answer we read
 
 
-async def http_request(
-    method: str, url: str, *, headers: dict[str, str] | None = None, body: bytes = b"", max_body: int = 1 << 22
-) -> HttpResponse:
-    """One HTTP/1.1 request on a fresh connection. Raises OSError/ValueError on transport errors."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{url}: expected an http:// or https:// URL")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    context = ssl.create_default_context() if parts.scheme == "https" else None
-    reader, writer = await asyncio.open_connection(parts.hostname, port, ssl=context)
-    try:
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        lines = [f"{method} {target} HTTP/1.1", f"Host: {parts.netloc}", "Connection: close"]
-        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        lines.append(f"Content-Length: {len(body)}")
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-        await writer.drain()
-        status_line = await reader.readline()
-        fields = status_line.decode("latin-1").split(" ", 2)
-        if len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
-            raise ValueError(f"not an HTTP response: {status_line[:80]!r}")
-        response_headers: dict[str, str] = {}
-        for _ in range(100):  # bounded: at most 100 header lines
-            line = await reader.readline()
-            if line in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = line.decode("latin-1").partition(":")
-            response_headers[name.strip().lower()] = value.strip()
-        length = response_headers.get("content-length")
-        if length is not None and length.isdigit():
-            data = await reader.readexactly(min(int(length), max_body))
-        else:
-            data = await reader.read(max_body)
-        return HttpResponse(int(fields[1]), response_headers, data)
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError, ssl.SSLError):
-            await writer.wait_closed()
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """(URL without user:password@, user, password) of a base URL."""
+    parsed = httpx.URL(url)
+    if not parsed.userinfo:
+        return url, None, None
+    clean = str(parsed.copy_with(username=None, password=None))
+    return clean, parsed.username or None, parsed.password or None
 
 
 def reply_from_http(status: int, body: bytes) -> Reply:
     """Map an inject API response to a Reply (see the module docstring for the shapes)."""
     try:
         data: Any = json.loads(body) if body.strip() else None
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     text = body[:200].decode("utf-8", "replace").strip()
     if status == 200:
@@ -100,6 +66,8 @@ def reply_from_http(status: int, body: bytes) -> Reply:
             return error if error is not None else Reply.answered(data)
         return Reply.call_error("ProxyError", f"the proxy answered 200 without a JSON object: {text!r}")
     detail = _error_of(data) if isinstance(data, dict) else None
+    if detail is None and isinstance(data, dict) and isinstance(data.get("detail"), str):
+        detail = Reply.call_error("HTTP", data["detail"])
     reason = detail.description if detail is not None and detail.description else text
     if status in (401, 403):
         code = "Unauthorized" if status == 401 else "Forbidden"
@@ -132,18 +100,55 @@ def _error_of(data: dict[str, Any]) -> Reply | None:
 
 
 class InjectGateway:
-    """`Gateway` over `POST {base_url}/api/inject/{chargePointId}`."""
+    """`Gateway` over `POST {base_url}/api/inject/{chargePointId}`, on one pooled httpx client."""
 
     def __init__(
-        self, base_url: str, *, username: str | None = None, password: str | None = None, timeout: float = 10.0
+        self,
+        base_url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 10.0,
+        max_connections: int = 100,
+        verify: bool | str = True,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        clean, url_user, url_password = split_credentials(base_url.rstrip("/"))
+        self.base_url = clean.rstrip("/")
         self.timeout = timeout
-        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if username is not None or password is not None:
-            token = base64.b64encode(f"{username or ''}:{password or ''}".encode()).decode()
-            self._headers["Authorization"] = f"Basic {token}"
+        user = username if username is not None else url_user
+        secret = password if password is not None else url_password
+        self._auth = httpx.BasicAuth(user or "", secret or "") if user is not None or secret is not None else None
+        self._limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self._verify = verify
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.hub = EventHub()
+
+    def _http(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:  # a client belongs to the loop it was made on
+            self._client = httpx.AsyncClient(
+                auth=self._auth,
+                timeout=httpx.Timeout(self.timeout),
+                limits=self._limits,
+                verify=self._verify,
+                headers={"Accept": "application/json"},
+            )
+            self._loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None and self._loop is asyncio.get_running_loop():
+            await self._client.aclose()
+        self._client = None
+
+    async def __aenter__(self) -> InjectGateway:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
 
     async def call(
         self, station_id: str, action: str, payload: dict[str, Any], *, timeout: float | None = None
@@ -153,14 +158,16 @@ class InjectGateway:
         limit = self.timeout if timeout is None else timeout
         try:
             async with asyncio.timeout(limit):
-                response = await http_request("POST", url, headers=self._headers, body=body)
-        except TimeoutError:
+                response = await self._http().post(
+                    url, content=body, headers={"Content-Type": "application/json"}, timeout=limit
+                )
+        except (TimeoutError, httpx.TimeoutException):
             return Reply.timeout(f"no answer from {self.base_url} for {station_id} {action} within {limit:g} s")
-        except (OSError, asyncio.IncompleteReadError) as exc:
-            return Reply.offline(f"cannot reach the inject API at {self.base_url}: {exc}")
-        except ValueError as exc:
-            return Reply.call_error("ProxyError", str(exc))
-        return reply_from_http(response.status, response.body)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            return Reply.call_error("ProxyError", f"{self.base_url}: {exc}")
+        except (httpx.TransportError, OSError) as exc:
+            return Reply.offline(f"cannot reach the inject API at {self.base_url}: {exc.__class__.__name__} {exc}")
+        return reply_from_http(response.status_code, response.content[:MAX_BODY])
 
     def is_connected(self, station_id: str) -> bool:
         return True  # the proxy knows; a call to an absent station answers OFFLINE

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.api.auth import Credentials
+from reconciler.api.inject import inject_app
+from reconciler.api.server import HttpServer
 from reconciler.simulator.fleet import Fleet
 from reconciler.store.sqlite import Store
 from reconciler.transport.central_system import CentralSystem
-from reconciler.transport.inject_server import InjectServer
 from tests.engine.fleetkit import PASSWORD, WAIT, cap_policy, station_doc, write
 
 pytestmark = pytest.mark.slow
@@ -169,7 +171,7 @@ async def test_apply_and_plan_through_an_inject_api(tmp_path: Path):
         fleet = Fleet(cs.url, 2, prefix="CP-", password=PASSWORD, backoff_initial=0.05, backoff_max=0.2)
         async with fleet:
             assert await cs.wait_for_stations(IDS[:2], WAIT, booted=False) == set(IDS[:2])
-            server = InjectServer(cs, username="ops", password="proxy-secret")
+            server = HttpServer(inject_app(cs, Credentials("ops", "proxy-secret")))
             await server.start()
             try:
 

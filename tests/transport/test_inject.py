@@ -1,4 +1,5 @@
-"""The inject client against loopback HTTP servers: our InjectServer, and a scripted proxy."""
+"""The inject client (httpx) against a scripted third-party proxy on loopback. The client against our
+own FastAPI endpoint: tests/api/test_inject_endpoint.py."""
 
 from __future__ import annotations
 
@@ -8,75 +9,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from reconciler.simulator.charge_point import SimulatedChargePoint
-from reconciler.simulator.fleet import Fleet
-from reconciler.simulator.quirks import Quirks
-from reconciler.transport.central_system import CentralSystem
-from reconciler.transport.gateway import Gateway, ReplyKind
-from reconciler.transport.inject import InjectGateway, http_request, reply_from_http
-from reconciler.transport.inject_server import InjectServer
-from reconciler.transport.memory import MemoryGateway
-from tests.transport.conftest import WAIT, cp_max
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[InjectServer]:
-    memory = MemoryGateway(
-        [SimulatedChargePoint("CP-1"), SimulatedChargePoint("CP-NS", quirks=Quirks(composite_unsupported=True))]
-    )
-    async with InjectServer(memory, username="ops", password="s3cret") as running:
-        yield running
-
-
-async def test_inject_round_trip(server: InjectServer) -> None:
-    client = InjectGateway(server.url, username="ops", password="s3cret", timeout=WAIT)
-    assert isinstance(client, Gateway)
-    reply = await client.call("CP-1", "SetChargingProfile", cp_max(16))
-    assert reply.kind is ReplyKind.ANSWERED and reply.payload == {"status": "Accepted"}
-    reply = await client.call("CP-1", "GetCompositeSchedule", {"connectorId": 1, "duration": 60})
-    assert reply.payload is not None and reply.payload["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] == 16
-    assert client.is_connected("anything") and client.connected_stations() == set()
-
-
-async def test_inject_call_error_is_passed_through(server: InjectServer) -> None:
-    client = InjectGateway(server.url, username="ops", password="s3cret", timeout=WAIT)
-    reply = await client.call("CP-NS", "GetCompositeSchedule", {"connectorId": 1, "duration": 60})
-    assert reply.kind is ReplyKind.CALL_ERROR and reply.error_code == "NotSupported" and not reply.temporary
-
-
-async def test_inject_unknown_station_is_offline(server: InjectServer) -> None:
-    client = InjectGateway(server.url, username="ops", password="s3cret", timeout=WAIT)
-    reply = await client.call("CP-GONE", "GetConfiguration", {})
-    assert reply.kind is ReplyKind.OFFLINE and reply.temporary
-    assert reply.description is not None and "not connected" in reply.description
-
-
-@pytest.mark.parametrize("password", ["wrong", None])
-async def test_inject_bad_credentials(server: InjectServer, password: str | None) -> None:
-    client = InjectGateway(server.url, username="ops" if password else None, password=password, timeout=WAIT)
-    reply = await client.call("CP-1", "GetConfiguration", {})
-    assert reply.kind is ReplyKind.CALL_ERROR and reply.error_code == "Unauthorized"
-    assert reply.description is not None and "credentials" in reply.description
-
-
-async def test_inject_server_rejects_bad_requests(server: InjectServer) -> None:
-    auth = InjectGateway(server.url, username="ops", password="s3cret")._headers
-    response = await http_request("POST", f"{server.url}/api/inject/CP-1", headers=auth, body=b"[1,2]")
-    assert response.status == 400
-    response = await http_request("GET", f"{server.url}/api/inject/CP-1", headers=auth)
-    assert response.status == 405
-    response = await http_request("POST", f"{server.url}/elsewhere", headers=auth, body=b"{}")
-    assert response.status == 404
-
-
-async def test_inject_through_the_central_system() -> None:
-    async with CentralSystem(port=0, allow_unknown=True) as cs, Fleet(cs.url, 1, backoff_initial=0.05) as fleet:
-        assert await cs.wait_for_stations(fleet.stations, WAIT) == {"PY-SIM-0001"}
-        async with InjectServer(cs) as server:
-            client = InjectGateway(server.url, timeout=WAIT)
-            assert (await client.call("PY-SIM-0001", "SetChargingProfile", cp_max(20))).status == "Accepted"
-            assert fleet["PY-SIM-0001"].calls["SetChargingProfile"] == 1
-
+from reconciler.transport.gateway import ReplyKind
+from reconciler.transport.inject import InjectGateway, reply_from_http, split_credentials
+from tests.transport.conftest import WAIT
 
 # --- a scripted third-party proxy: canned answers per station id --------------------------------
 
@@ -180,3 +115,30 @@ async def test_inject_unreachable_proxy_is_offline() -> None:
 
 def test_reply_from_http_plain_payload() -> None:
     assert reply_from_http(200, b'{"configurationKey": []}').payload == {"configurationKey": []}
+
+
+async def test_inject_client_reuses_one_connection(proxy: tuple[ScriptedProxy, str]) -> None:
+    """Pooled keep-alive: the scripted proxy closes after each answer, so each call opens one; our
+    own server keeps it open (tests/api/test_inject_endpoint.py counts connections there)."""
+    script, url = proxy
+    async with InjectGateway(url, timeout=WAIT) as client:
+        for _ in range(3):
+            assert (await client.call("OK", "GetConfiguration", {})).kind is ReplyKind.ANSWERED
+    assert len(script.bodies) == 3
+
+
+def test_credentials_in_the_url_are_taken_out() -> None:
+    clean, user, password = split_credentials("http://ops:pa%24%24@proxy.example:8080/base")
+    assert (clean, user, password) == ("http://proxy.example:8080/base", "ops", "pa$$")
+    gateway = InjectGateway("http://ops:hunter2@127.0.0.1:1/")
+    assert "hunter2" not in gateway.base_url
+
+
+async def test_offline_reason_never_repeats_the_password() -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    async with InjectGateway(f"http://ops:hunter2@127.0.0.1:{port}", timeout=WAIT) as client:
+        reply = await client.call("CP", "GetConfiguration", {})
+    assert reply.kind is ReplyKind.OFFLINE and "hunter2" not in (reply.description or "")

@@ -1,0 +1,50 @@
+"""Every error the API gives is `{"detail": message}` with the right status; never a traceback.
+
+Flow: a route raises (HTTPException, a validation error, or a bug) -> these handlers -> JSON.
+Validation errors of request bodies and parameters answer 422 with one readable message plus the
+structured list; anything unexpected answers 500 `{"detail": "internal error <id>"}` and is logged
+with the same id (the traceback goes to the log only, never to the client).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("reconciler.api")
+
+
+def _where(error: dict[str, Any]) -> str:
+    return ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+
+
+def validation_message(errors: list[dict[str, Any]]) -> str:
+    parts = [f"{_where(e)}: {e.get('msg', 'invalid')}" for e in errors[:5]]
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "; ".join(parts) + more
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": validation_message(errors), "errors": errors}, 422)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> JSONResponse:
+        incident = secrets.token_hex(4)
+        log.error("internal error %s on %s %s", incident, request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": f"internal error {incident}; the daemon's log has the details"}, 500)

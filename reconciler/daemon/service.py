@@ -1,0 +1,525 @@
+"""`reconciler watch`: one asyncio process that keeps every charger at its desired state.
+
+Flow: `Daemon.start()` opens the store, the gateway (embedded Central System, or the inject client
+with `--via`), the engine (with `Layers` as its desired-state provider) and the HTTP API on one
+loop -> triggers feed the per-station `WorkQueue`: policy files changed (`policywatch`), a station
+connected or booted, a transaction started or stopped (per-session intents), an override expired,
+the periodic drift check, API requests -> `reconcile_one` runs the engine's reconcile (or only its
+plan for `reportOnly` stations; nothing for Suspended ones), records the condition with its reason
+and git revision, logs one line (station, outcome, duration, next check), updates the metrics and
+notifies on changes that need a person -> `stop()` (SIGTERM/SIGINT) stops the triggers, lets
+in-flight reconciles finish within `shutdown_timeout` (then cancels them: the store's pending rows
+account for any call in flight, and a restart converges), closes connections and the store.
+
+Seams for scale-out: chargers only through the `Gateway`, state only through the `Store`; nothing
+here is a module-level singleton.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from reconciler import clock
+from reconciler.api.auth import Credentials
+from reconciler.core.profiles import format_time, profile_to_ocpp
+from reconciler.core.status import Status
+from reconciler.daemon.layers import Layers
+from reconciler.daemon.metrics import DaemonMetrics, MeteredGateway
+from reconciler.daemon.notify import Notifier
+from reconciler.daemon.policywatch import compare, load, pull_forever, watch
+from reconciler.daemon.workqueue import QueueSettings, WorkQueue
+from reconciler.engine.calls import RetryPolicy
+from reconciler.engine.reconcile import Outcome, Reconciler, Settings
+from reconciler.policy import Diagnostic, PolicySet
+from reconciler.store.daemon_state import DaemonState
+from reconciler.store.sqlite import Store
+from reconciler.transport.central_system import CentralSystem
+from reconciler.transport.gateway import Gateway, StationEvent, StationEventKind
+from reconciler.transport.inject import InjectGateway
+
+log = logging.getLogger("reconciler.daemon")
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonSettings:
+    policies: tuple[Path, ...]
+    db: Path
+    credentials: Credentials
+    listen: str | None = "127.0.0.1:9000"
+    via: str | None = None
+    via_user: str | None = None
+    via_password: str | None = None
+    station_passwords: dict[str, str] = field(default_factory=dict)
+    http: str = "127.0.0.1:8000"
+    open_reads: bool = False
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    engine: Settings = field(default_factory=lambda: Settings(retry=RetryPolicy(attempts=2)))
+    call_timeout: float = 10.0
+    debounce_ms: int = 50
+    override_ttl: float = 3600.0
+    pull: float | None = None
+    notify: tuple[str, ...] = ()
+    shutdown_timeout: float = 10.0
+    read_timeout: float = 10.0
+    connect_grace: float = 0.5  # after a connect, wait this long for the BootNotification before reconciling
+    demo: bool = False
+
+
+def host_port(value: str, default_port: int) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        return value, default_port
+    if not port.isdigit():
+        raise ValueError(f"{value!r} is not HOST:PORT")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class Daemon:
+    def __init__(
+        self, settings: DaemonSettings, policies: PolicySet, *, now: Callable[[], datetime] = clock.now
+    ) -> None:
+        if not policies.ok:
+            raise ValueError("the daemon starts only with valid policies")
+        self.settings = settings
+        self.policies = policies
+        self.now = now
+        self.store: Store | None = None
+        self.state: DaemonState | None = None
+        self.central: CentralSystem | None = None
+        self.inject: InjectGateway | None = None
+        self.gateway: Gateway | None = None
+        self.engine: Reconciler | None = None
+        self.metrics = DaemonMetrics(self._condition_counts)
+        self.notifier = Notifier(settings.notify, counted=lambda r: self.metrics.notifications.labels(r).inc())
+        self.queue = WorkQueue(self._work, settings.queue, on_give_up=self._gave_up)
+        self.latest: dict[str, Outcome] = {}
+        self.last_reconcile: dict[str, datetime] = {}
+        self.policy_errors: tuple[Diagnostic, ...] = ()
+        self.policy_error_at: datetime | None = None
+        self.generation = 0  # bumped on every change a reader of the API could see
+        self.http: Any = None  # api.server.HttpServer, set by start()
+        self.fleet: Any = None  # demo.DemoFleet in demo mode
+        self.ready = False
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._boot_at: dict[str, float] = {}
+        self._stopped = False
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        # TODO(state lock): take the store's state lock here (reconciler/store/lock.py, built by the `cli`
+        # helper for plan/apply) before opening it, and hold it until stop(): a daemon and an apply must
+        # never write the same ledger at once.
+        self.store = Store(s.db)
+        self.state = DaemonState(self.store)
+        self.gateway = await self._open_gateway()
+        self.engine = Reconciler(
+            self.gateway,
+            self.store,
+            self.policies,
+            s.engine,
+            now=self.now,
+            desired=Layers(lambda: self.policies, self.state).desired,
+        )
+        from reconciler.api.app import create_app
+        from reconciler.api.server import HttpServer
+
+        host, port = host_port(s.http, 8000)
+        self.http = HttpServer(
+            create_app(self), host, port, read_timeout=s.read_timeout, shutdown_timeout=min(5.0, s.shutdown_timeout)
+        )
+        await self.http.start()
+        self.queue.start()
+        self.notifier.start()
+        hub = self.gateway.subscribe()
+        self._spawn(self._events(hub), "station events")
+        self._spawn(watch(list(s.policies), self.reload, self._stop, debounce_ms=s.debounce_ms), "policy watch")
+        self._spawn(self._expire_overrides(), "override expiry")
+        if s.pull:
+            directory = s.policies[0] if s.policies[0].is_dir() else s.policies[0].parent
+            self._spawn(pull_forever(directory, s.pull, self._stop), "git pull")
+        for station_id in self.policies.desired:
+            if self.gateway.is_connected(station_id):
+                self.queue.request(station_id, "start")
+            else:
+                self._record(station_id, Status.OFFLINE, "not connected yet")
+        self.ready = True
+        log.info(
+            "reconciler watch ready: API %s, %s, %d station(s), revision %s",
+            self.http.url,
+            self.transport_url,
+            len(self.policies.desired),
+            self.policies.revision or "not in git",
+        )
+
+    @property
+    def transport_url(self) -> str:
+        if self.central is not None:
+            return f"Central System {self.central.url}/{{stationId}}"
+        return f"inject API {self.inject.base_url if self.inject else '?'}"
+
+    async def _open_gateway(self) -> Gateway:
+        s = self.settings
+        if s.via:
+            self.inject = InjectGateway(s.via, username=s.via_user, password=s.via_password, timeout=s.call_timeout)
+            return MeteredGateway(self.inject, self.metrics)
+        host, port = host_port(s.listen or "127.0.0.1:9000", 9000)
+        self.central = CentralSystem(
+            host=host,
+            port=port,
+            passwords=s.station_passwords,
+            known_stations=list(self.policies.stations),
+            call_timeout=s.call_timeout,
+        )
+        await self.central.start()
+        return MeteredGateway(self.central, self.metrics)
+
+    def _spawn(self, coroutine: Any, name: str) -> None:
+        self._tasks.append(asyncio.create_task(coroutine, name=name))
+
+    async def stop(self) -> None:
+        """Graceful: triggers stop, in-flight reconciles finish (bounded), then everything closes."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.ready = False
+        self._stop.set()
+        cancelled = await self.queue.close(self.settings.shutdown_timeout)
+        if cancelled:
+            log.warning(
+                "%d reconcile(s) did not finish within %gs and were cancelled; their calls in flight are "
+                "recorded as pending and accounted for at the next start",
+                cancelled,
+                self.settings.shutdown_timeout,
+            )
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.fleet is not None:
+            await self.fleet.stop()
+        if self.http is not None:
+            await self.http.stop()
+        await self.notifier.stop()
+        if self.central is not None:
+            await self.central.stop()
+        if self.inject is not None:
+            await self.inject.aclose()
+        if self.store is not None:
+            self.store.close()
+        log.info("reconciler watch stopped")
+
+    async def run(self) -> None:
+        """Start, run until `request_stop()` (the CLI wires SIGINT/SIGTERM to it), stop."""
+        await self.start()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.stop()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stop.wait()
+
+    # --- triggers -----------------------------------------------------------------------------------
+
+    async def reload(self) -> None:
+        """Re-read the policies; apply the difference, or report why not."""
+        loaded = await load(self.settings.policies)
+        now = self.now()
+        if not loaded.ok:
+            self.metrics.reloads.labels("invalid").inc()
+            self.policy_errors, self.policy_error_at = loaded.errors, now
+            lines = [d.format_text() for d in loaded.errors]
+            for line in lines:
+                log.error("policy error: %s", line)
+            message = f"{len(lines)} error(s) in the policies; nothing applied, the last good state stays enforced"
+            assert self.store is not None
+            self.store.event("policy.invalid", message, now, revision=loaded.revision, data={"errors": lines[:100]})
+            self.notifier.send(
+                {
+                    "kind": "policy.invalid",
+                    "station_id": None,
+                    "condition": None,
+                    "reason": message,
+                    "errors": lines[:20],
+                    "revision": loaded.revision,
+                    "at": format_time(now),
+                }
+            )
+            self.generation += 1
+            return
+        change = compare(self.policies, loaded)
+        self.metrics.reloads.labels("ok").inc()
+        self.policy_errors, self.policy_error_at = (), None
+        self.policies = loaded
+        if self.engine is not None:
+            self.engine.policies = loaded
+        if self.central is not None:
+            for name in loaded.stations:
+                self.central.add_station(name)
+        assert self.store is not None
+        self.store.event(
+            "policy.loaded",
+            f"policies reloaded: {len(change.changed)} station(s) changed, {len(change.removed)} removed",
+            now,
+            revision=loaded.revision,
+            data={"changed": list(change.changed[:200]), "removed": list(change.removed[:200])},
+        )
+        log.info(
+            "policies reloaded (revision %s): %d station(s) to reconcile", loaded.revision or "-", len(change.changed)
+        )
+        for name in change.removed:
+            self.queue.forget(name)
+        for name in change.changed:
+            self.queue.request(name, "policy changed")
+        self.generation += 1
+
+    async def _events(self, hub: asyncio.Queue[StationEvent]) -> None:
+        while True:
+            event = await hub.get()
+            try:
+                self._on_event(event)
+            except Exception:
+                log.exception("handling %s of %s failed", event.kind.value, event.station_id)
+
+    def _on_event(self, event: StationEvent) -> None:
+        sid = event.station_id
+        if sid not in self.policies.desired:
+            return
+        kind = event.kind
+        if kind is StationEventKind.CONNECTED:
+            self.queue.request(sid, "connected", delay=self.settings.connect_grace)
+            self.generation += 1
+        elif kind is StationEventKind.BOOTED:
+            self._boot_at[sid] = clock.monotonic()
+            self.queue.request(sid, "booted")
+            self.generation += 1
+        elif kind is StationEventKind.DISCONNECTED:
+            self._record(sid, Status.OFFLINE, f"disconnected ({event.data.get('reason') or 'closed'})")
+        elif kind is StationEventKind.TRANSACTION_STARTED:
+            self._session_started(sid, event)
+        elif kind is StationEventKind.TRANSACTION_STOPPED:
+            self._session_stopped(sid, event)
+        elif kind is StationEventKind.METER_VALUES:
+            self._meter(sid, event.data)
+
+    def _session_started(self, station_id: str, event: StationEvent) -> None:
+        sessions = self.policies.desired[station_id].sessions
+        transaction_id = event.data.get("transactionId")
+        if not sessions or not isinstance(transaction_id, int):
+            return
+        connector = int(event.data.get("connectorId", 1))
+        assert self.state is not None
+        for item in sessions:
+            body = profile_to_ocpp(item.profile)
+            body.update(chargingProfilePurpose="TxProfile", transactionId=transaction_id)
+            self.state.start_intent(station_id, transaction_id, connector, item.policy, body, self.now())
+        self.queue.request(station_id, f"transaction {transaction_id} started")
+
+    def _session_stopped(self, station_id: str, event: StationEvent) -> None:
+        transaction_id = event.data.get("transactionId")
+        if not isinstance(transaction_id, int):
+            return
+        assert self.state is not None and self.store is not None
+        for intent in self.state.end_intents(station_id, transaction_id, self.now()):
+            # The charger drops a TxProfile when its transaction ends: the ledger forgets it, nothing is sent.
+            profile_id = intent.profile.get("chargingProfileId")
+            self.store.record_clear(
+                None,
+                station_id,
+                profile_id,
+                self.now(),
+                self.policies.revision,
+                (
+                    "intent.ended",
+                    f"transaction {transaction_id} stopped: session profile #{profile_id} ended with it",
+                    None,
+                ),
+            )
+
+    def _meter(self, station_id: str, data: dict[str, Any]) -> None:
+        from reconciler.daemon.power import power_samples
+
+        outcome = self.latest.get(station_id)
+        if outcome is None or outcome.observation is None:
+            return
+        for connector, watts in power_samples(data):
+            limit = limit_w(self, station_id, connector)
+            if limit is not None:
+                self.metrics.sample(watts <= limit * 1.02 + 50)
+
+    async def _expire_overrides(self) -> None:
+        assert self.state is not None
+        while True:
+            await asyncio.sleep(1.0)
+            now = self.now()
+            for override in self.state.expired_overrides(now):
+                self.state.remove_override(override.id, now, "expired")
+                assert self.store is not None
+                self.store.event(
+                    "override.expired",
+                    f"override #{override.id} expired; git's state returns",
+                    now,
+                    station_id=override.station_id,
+                    revision=self.policies.revision,
+                )
+                self.queue.request(override.station_id, f"override #{override.id} expired")
+                self.generation += 1
+
+    def _gave_up(self, station_id: str, failures: int, wait: float) -> None:
+        reason = f"{failures} failed reconciles in a row; retrying every {wait:.0f}s until a trigger says otherwise"
+        assert self.store is not None
+        self.store.event(
+            "reconcile.backoff", reason, self.now(), station_id=station_id, revision=self.policies.revision
+        )
+        log.warning("%s: giving up for now: %s", station_id, reason)
+        self.notifier.send(self._notice("station.gave_up", station_id, None, reason))
+
+    # --- one station ----------------------------------------------------------------------------------
+
+    async def _work(self, station_id: str, reasons: frozenset[str]) -> bool:
+        assert self.engine is not None and self.state is not None and self.gateway is not None
+        if station_id not in self.policies.desired:
+            return True
+        started = clock.monotonic()
+        before = self.conditions().get(station_id)
+        suspension = self.state.suspensions().get(station_id)
+        desired = self.policies.desired[station_id]
+        if suspension is not None:
+            why = f": {suspension.why}" if suspension.why else ""
+            self._record(station_id, Status.SUSPENDED, f"suspended by {suspension.who}{why}")
+            outcome = Outcome(station_id, Status.SUSPENDED, None)
+        elif not self.gateway.is_connected(station_id):
+            self._record(station_id, Status.OFFLINE, "not connected")
+            outcome = Outcome(station_id, Status.OFFLINE, "not connected")
+        elif desired.sync == "reportOnly":
+            outcome = (await self.engine.plan([station_id]))[0]
+            if outcome.status is Status.OUT_OF_SYNC:
+                outcome.reason = f"report-only: {outcome.reason}"
+            self._record(station_id, outcome.status, outcome.reason)
+        else:
+            outcome = await self.engine.reconcile_station(station_id)
+        outcome.seconds = clock.monotonic() - started
+        self.latest[station_id] = outcome
+        self.last_reconcile[station_id] = self.now()
+        self.generation += 1
+        self.metrics.reconciles.labels(outcome.status.value).inc()
+        self.metrics.duration.observe(outcome.seconds)
+        if outcome.status is Status.SYNCED and station_id in self._boot_at:
+            self.metrics.boot_to_reapplied.observe(clock.monotonic() - self._boot_at.pop(station_id))
+        self._notify_change(station_id, before, outcome)
+        ok = outcome.status in (Status.SYNCED, Status.OUT_OF_SYNC, Status.SUSPENDED) or (
+            outcome.status is Status.OFFLINE and outcome.reason == "not connected"
+        )
+        interval = self.settings.queue.interval
+        sent = ", ".join(f"{n} {k}" for k, n in sorted(outcome.sent.items())) or "nothing sent"
+        log.info(
+            "%s %s in %.3fs (%s); next check in %s [%s]%s",
+            station_id,
+            outcome.status.value,
+            outcome.seconds,
+            sent,
+            f"~{interval:.0f}s" if ok else "backoff",
+            ", ".join(sorted(reasons)),
+            f": {outcome.reason}" if outcome.reason else "",
+            extra={
+                "fields": {
+                    "station": station_id,
+                    "outcome": outcome.status.value,
+                    "duration_s": round(outcome.seconds, 4),
+                    "sent": dict(outcome.sent),
+                    "reason": outcome.reason,
+                    "triggers": sorted(reasons),
+                    "next_check_s": interval if ok else None,
+                    "revision": self.policies.revision,
+                }
+            },
+        )
+        return ok
+
+    def _record(self, station_id: str, status: Status, reason: str | None) -> None:
+        assert self.store is not None
+        before = self.conditions().get(station_id)
+        self.store.set_condition(station_id, status, reason, self.policies.revision, self.now())
+        self.generation += 1
+        if status is Status.OFFLINE and before is not None and before.status is not Status.OFFLINE:
+            self.notifier.send(self._notice("condition.Offline", station_id, status, reason))
+
+    def _notice(self, kind: str, station_id: str | None, status: Status | None, reason: str | None) -> dict[str, Any]:
+        return {
+            "kind": kind,
+            "station_id": station_id,
+            "condition": status.value if status else None,
+            "reason": reason,
+            "revision": self.policies.revision,
+            "at": format_time(self.now()),
+        }
+
+    def _notify_change(self, station_id: str, before: Any, outcome: Outcome) -> None:
+        previous = before.status if before is not None else None
+        if outcome.status is Status.DEGRADED and previous is not Status.DEGRADED:
+            self.notifier.send(self._notice("condition.Degraded", station_id, outcome.status, outcome.reason))
+        elif (
+            outcome.status is Status.SYNCED
+            and outcome.sent
+            and outcome.plan is not None
+            and not outcome.plan.as_recorded
+        ):
+            self.notifier.send(
+                self._notice(
+                    "drift.healed",
+                    station_id,
+                    outcome.status,
+                    f"drift healed: {sum(outcome.sent.values())} call(s) sent",
+                )
+            )
+
+    # --- views for the API ------------------------------------------------------------------------------
+
+    def conditions(self) -> dict[str, Any]:
+        return self.store.conditions() if self.store is not None else {}
+
+    def _condition_counts(self) -> Counter[str]:
+        conditions = self.conditions()
+        return Counter(conditions[n].status.value for n in self.policies.desired if n in conditions)
+
+    def override_expiry(self, ttl: float | None) -> datetime:
+        return self.now() + timedelta(seconds=self.settings.override_ttl if ttl is None else ttl)
+
+
+def limit_w(daemon: Daemon, station_id: str, connector: int) -> float | None:
+    """The limit in force now on a connector, in W, from the last read-back (None: no limit known)."""
+    outcome = daemon.latest.get(station_id)
+    if outcome is None or outcome.observation is None:
+        return None
+    timeline = outcome.observation.timelines.get(connector)
+    if timeline is None:
+        return None
+    from reconciler.core.profiles import RateUnit, epoch_seconds
+
+    value = timeline.at(epoch_seconds(daemon.now()))
+    if value is None:
+        return None
+    station = daemon.policies.stations.get(station_id)
+    if timeline.unit is RateUnit.A and station is not None:
+        return value * station.voltage * station.phases
+    return value
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")
