@@ -23,6 +23,7 @@ actions: applying a synced fleet sends nothing.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -205,7 +206,9 @@ def prune_actions(desired: Desired, window: Window, *, focus: Sequence[int] = ()
     ours first (a profile that overrides ours sits there), then those below, nearest first. A
     connector-0 TxDefaultProfile counts as ours on every connector too (some chargers store it as
     a copy per connector). `focus`: the connectors that show the foreign cap; the groups that can
-    explain it come first (connector 0's when the station total or several connectors show it)."""
+    explain it come first (connector 0's when the station total or several connectors show it), and
+    connector 0's two purposes are searched level by level together (a foreign profile at level k
+    is found after about 2k clears, whichever purpose it has)."""
     ours: dict[tuple[int, Purpose], set[int]] = {}
     for c, p in desired.profiles:
         ours.setdefault((c, p.purpose), set()).add(p.stack_level)
@@ -224,16 +227,23 @@ def prune_actions(desired: Desired, window: Window, *, focus: Sequence[int] = ()
     else:
         groups = [*station, *per_connector]
     top = prune_bound(window)
-    out = []
+    out: list[Action] = []
+    station_searches: list[list[Action]] = []  # connector 0's two purposes, searched level by level together
     for connector, purpose, levels in groups:
         if not levels:
-            out.append(Action(ActionKind.PRUNE, "prune: foreign", connector, purpose=purpose))
-            continue
-        highest = max(levels)
-        order = [*range(highest + 1, top + 1), *range(highest - 1, -1, -1)]
-        out += [
-            Action(ActionKind.PRUNE, "prune: foreign", connector, purpose=purpose, stack_level=level)
-            for level in order
-            if level not in levels
-        ]
+            search = [Action(ActionKind.PRUNE, "prune: foreign", connector, purpose=purpose)]
+        else:
+            highest = max(levels)
+            order = [*range(highest + 1, top + 1), *range(highest - 1, -1, -1)]
+            search = [
+                Action(ActionKind.PRUNE, "prune: foreign", connector, purpose=purpose, stack_level=level)
+                for level in order
+                if level not in levels
+            ]
+        if connector == 0:
+            station_searches.append(search)
+            if len(station_searches) < 2:
+                continue
+            search = [a for step in itertools.zip_longest(*station_searches) for a in step if a is not None]
+        out += search
     return out
