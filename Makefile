@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-CONFORMANCE ?= ../shared/conformance
+CONFORMANCE ?= tests/conformance
 
 .PHONY: test check lint typecheck unit conformance demo bench clean
 
@@ -32,10 +32,9 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
+## conformance: the public composite-schedule cases (a copy in tests/conformance/, test data)
 conformance: $(STAMP)
-	@if [ -f $(CONFORMANCE)/run.py ]; then \
-		$(BIN)/python $(CONFORMANCE)/run.py --cmd "$(BIN)/reconciler composite -"; \
-	else echo "conformance cases not found at $(CONFORMANCE); skipping"; fi
+	$(BIN)/python $(CONFORMANCE)/run.py --cmd "$(BIN)/reconciler composite -"
 
 ## demo: the embedded Central System, simulated chargers, example policies: plan, apply, plan
 demo: $(STAMP)

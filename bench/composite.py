@@ -2,7 +2,7 @@
 """Composite engine throughput: composites per second, single process, pure core.
 
 Two request mixes, each timed over several rounds (the median is reported):
-- conformance: every request of ../shared/conformance/cases.jsonl, pre-parsed (engine time only),
+- conformance: every request of tests/conformance/cases.jsonl, pre-parsed (engine time only),
   plus the same end to end (JSON text in -> GetCompositeSchedule.conf JSON text out);
 - random: a seeded mix of 1-6 random profiles (all kinds and purposes, 1-2 connectors).
 A plain straightforward engine reaches about 27,000 composites/s on this class of machine; the
@@ -38,7 +38,7 @@ from reconciler.core.profiles import (
 from reconciler.core.wire import answer, composite_to_ocpp, request_from_json
 
 HERE = Path(__file__).resolve().parent
-CASES = HERE.parent.parent / "shared" / "conformance" / "cases.jsonl"
+CASES = HERE.parent / "tests" / "conformance" / "cases.jsonl"
 NOW = datetime(2026, 3, 1, 12, 0, 7, tzinfo=UTC)
 
 

@@ -40,6 +40,7 @@ from reconciler.core.plan import ActionKind
 from reconciler.core.status import Status
 from reconciler.engine.reconcile import Reconciler, Settings
 from reconciler.policy import load_policies
+from reconciler.simulator.fleet import station_ids
 from reconciler.store.sqlite import Store
 from reconciler.transport.central_system import CentralSystem
 
@@ -57,7 +58,7 @@ DEFAULT = {"chargingProfileId": 2, "stackLevel": 1, "chargingProfilePurpose": "T
 
 
 def ids(n: int) -> list[str]:
-    return [f"PY-SIM-{i:04d}" for i in range(1, n + 1)]
+    return station_ids(n)  # the simulator's own naming: 5 digits from 10,000 stations on
 
 
 def write_policies(directory: Path, n: int) -> None:

@@ -197,16 +197,33 @@ def run_policies(
 def register(app: typer.Typer) -> None:
     @app.command("composite", help=HELP)
     def composite(
-        source: Annotated[str, typer.Argument(help="request file, or - for standard input")] = "-",
-        fmt: Annotated[str, typer.Option("--format", help="json (one line per request) or table")] = "json",
+        source: Annotated[
+            str, typer.Argument(metavar="[FILE]", help="request file, or - for standard input (the default)")
+        ] = "-",
+        fmt: Annotated[
+            str, typer.Option("--format", metavar="FORMAT", help="json (one line per request) or table")
+        ] = "json",
         policies: Annotated[
-            str | None, typer.Option("--policies", help="policy directory: compute from a station's desired state")
+            str | None,
+            typer.Option(
+                "--policies", "-p", metavar="PATH", help="policy directory: compute from a station's desired state"
+            ),
         ] = None,
-        station: Annotated[str | None, typer.Option("--station", help="with --policies: the station id")] = None,
-        connector: Annotated[int, typer.Option("--connector", help="with --policies: connector (0 = grid)")] = 0,
-        at: Annotated[str | None, typer.Option("--at", help="with --policies: ISO 8601 instant (default: now)")] = None,
-        duration: Annotated[int, typer.Option("--duration", help="with --policies: seconds", min=0)] = 86_400,
-        unit: Annotated[str | None, typer.Option("--unit", help="with --policies: A or W (default: station's)")] = None,
+        station: Annotated[
+            str | None, typer.Option("--station", "-s", metavar="ID", help="with --policies: the station id")
+        ] = None,
+        connector: Annotated[
+            int, typer.Option("--connector", metavar="N", help="with --policies: connector (0 = grid)")
+        ] = 0,
+        at: Annotated[
+            str | None, typer.Option("--at", metavar="TIME", help="with --policies: ISO 8601 instant (default: now)")
+        ] = None,
+        duration: Annotated[
+            int, typer.Option("--duration", metavar="SECONDS", help="with --policies: seconds", min=0)
+        ] = 86_400,
+        unit: Annotated[
+            str | None, typer.Option("--unit", metavar="UNIT", help="with --policies: A or W (default: station's)")
+        ] = None,
     ) -> None:
         if fmt not in ("json", "table"):
             raise typer.BadParameter(f"unknown format {fmt!r}; use json or table", param_hint="--format")
@@ -216,7 +233,18 @@ def register(app: typer.Typer) -> None:
             if unit is not None and unit not in ("A", "W"):
                 raise typer.BadParameter(f"unknown unit {unit!r}; use A or W", param_hint="--unit")
             raise typer.Exit(run_policies(policies, station, connector, at, duration, unit, fmt))
+        if station is not None:
+            raise typer.BadParameter(
+                "--station needs --policies PATH (the station's desired state); without them, composite reads "
+                "requests from FILE or standard input",
+                param_hint="--station",
+            )
         if source == "-":
+            if sys.stdin.isatty():
+                sys.stderr.write(
+                    "reading composite requests (JSON, one per line) from the terminal; end with Ctrl-D.\n"
+                    "Or: reconciler composite FILE, or reconciler composite --policies DIR --station ID\n"
+                )
             code = run(sys.stdin, sys.stdout, fmt)
         else:
             path = Path(source)

@@ -6,8 +6,12 @@ auth from `--user`/`--password` or RECONCILER_INJECT_USER / RECONCILER_INJECT_PA
 selected stations must connect within `--wait` seconds. Station passwords (OCPP Security
 Profile 1) come from `--station-password` / RECONCILER_STATION_PASSWORD (one for all) or a
 `--passwords FILE` (YAML or JSON mapping station id -> password); unknown stations are refused.
-For a lab whose test chargers cannot send a password, `--no-station-auth` turns authentication
-off, loudly, and only on a loopback address unless `--allow-no-auth-off-loopback` is given too.
+`--tls-cert/--tls-key` serve `wss://` (OCPP Security Profile 2, TLS 1.2 or newer); Basic auth
+over plain `ws://` on a non-loopback address is warned about, since the passwords then cross the
+network in clear. Stations are admitted when declared (`admit`); the command waits only for the
+ones it works on, and says how many have connected while it waits. For a lab whose test chargers
+cannot send a password, `--no-station-auth` turns authentication off, loudly, and only on a
+loopback address unless `--allow-no-auth-off-loopback` is given too.
 """
 
 from __future__ import annotations
@@ -16,14 +20,18 @@ import gc
 import ipaddress
 import json
 import os
-from collections.abc import AsyncIterator, Sequence
+import ssl
+import sys
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import typer
 import yaml
 
+from reconciler import clock
 from reconciler.transport.central_system import CentralSystem
 from reconciler.transport.gateway import Gateway
 from reconciler.transport.inject import InjectGateway
@@ -39,6 +47,8 @@ class Connection:
     station_password: str | None
     passwords_file: Path | None
     call_timeout: float
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     no_station_auth: bool = False  # lab only: stations connect without a password
     auth_off_loopback: bool = False  # ... also on an address other than loopback
 
@@ -58,6 +68,44 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def is_loopback(host: str) -> bool:
+    name = host.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def tls_context(connection: Connection) -> ssl.SSLContext | None:
+    """The server TLS context for wss:// (TLS 1.2 or newer), or None for plain ws://."""
+    if connection.tls_cert is None and connection.tls_key is None:
+        return None
+    if connection.tls_cert is None:
+        raise typer.BadParameter("--tls-key needs --tls-cert (the certificate chain, PEM)", param_hint="--tls-cert")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(str(connection.tls_cert), str(connection.tls_key) if connection.tls_key else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise typer.BadParameter(
+            f"{connection.tls_cert}: cannot load the certificate and key ({exc}); both must be PEM files",
+            param_hint="--tls-cert",
+        ) from None
+    return context
+
+
+def check_via(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        what = f"{parts.scheme}:// is not supported" if parts.scheme else "not a URL"
+        raise typer.BadParameter(
+            f"{what}: expected the http:// or https:// URL of an inject API, e.g. https://proxy.example/",
+            param_hint="--via",
+        )
+
+
 def station_passwords(connection: Connection) -> dict[str, str]:
     passwords: dict[str, str] = {}
     if connection.passwords_file is not None:
@@ -75,15 +123,6 @@ def station_passwords(connection: Connection) -> dict[str, str]:
     if shared:
         passwords["*"] = shared
     return passwords
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def station_auth(host: str, port: int, passwords: dict[str, str], connection: Connection, stations: int) -> str | None:
@@ -112,14 +151,45 @@ def station_auth(host: str, port: int, passwords: dict[str, str], connection: Co
     )
 
 
+def _warn(text: str) -> None:
+    typer.echo(f"warning: {text}", err=True)
+
+
+async def _wait(central: CentralSystem, stations: Sequence[str], wait: float, echo: bool) -> set[str]:
+    """Wait for the stations to connect, saying how many have (a line per change on a terminal,
+    one every 5 s otherwise), and return those that did."""
+    loop_time = clock.monotonic
+    started = loop_time()
+    last_count, last_said = -1, started
+    tty = sys.stderr.isatty()
+    while True:
+        remaining = wait - (loop_time() - started)
+        connected = await central.wait_for_stations(stations, max(0.0, min(1.0, remaining)), booted=False)
+        now = loop_time()
+        done = len(connected) == len(stations) or remaining <= 1.0
+        if echo and not done and len(connected) != last_count and (tty or now - last_said >= 5.0):
+            typer.echo(f"  waiting: {len(connected)} of {len(stations)} station(s) connected "
+                       f"({now - started:.0f} of {wait:g} s)", err=True)  # fmt: skip
+            last_count, last_said = len(connected), now
+        if done:
+            return connected
+
+
 @asynccontextmanager
 async def open_gateway(
-    connection: Connection, stations: Sequence[str], *, echo: bool = True
+    connection: Connection, stations: Sequence[str], *, echo: bool = True, admit: Iterable[str] = ()
 ) -> AsyncIterator[tuple[Gateway, set[str]]]:
-    """The gateway, and which of `stations` are reachable through it."""
+    """The gateway, and which of `stations` are reachable through it. `admit` lists further
+    stations the embedded Central System accepts (declared ones the command does not work on)."""
     if connection.via and connection.listen:
         raise typer.BadParameter("use either --via or --listen, not both")
     if connection.via:
+        check_via(connection.via)
+        if connection.tls_cert is not None or connection.tls_key is not None:
+            raise typer.BadParameter("--tls-cert/--tls-key serve wss:// for --listen; with --via, use an https:// URL")
+        if urlsplit(connection.via).scheme == "http" and not is_loopback(urlsplit(connection.via).hostname or ""):
+            _warn(f"--via {urlsplit(connection.via).hostname}: the inject API password crosses the network in "
+                  "clear over http://; use https://")  # fmt: skip
         gateway = InjectGateway(
             connection.via,
             username=connection.user or os.environ.get("RECONCILER_INJECT_USER"),
@@ -140,9 +210,14 @@ async def open_gateway(
     warning = station_auth(host, port, passwords, connection, len(stations))
     if warning:
         typer.echo(warning, err=True)
+    context = tls_context(connection)
+    if context is None and passwords and not is_loopback(host):
+        _warn(f"--listen {host}:{port} serves ws:// without TLS: stations send their Basic-auth passwords in "
+              "clear; pass --tls-cert/--tls-key for wss:// (OCPP Security Profile 2)")  # fmt: skip
     central = CentralSystem(
-        host=host, port=port, passwords=passwords, known_stations=stations, call_timeout=connection.call_timeout
-    )
+        host=host, port=port, passwords=passwords, known_stations=[*stations, *admit],
+        call_timeout=connection.call_timeout, ssl_context=context,
+    )  # fmt: skip
     try:
         await central.start()
     except OSError as exc:
@@ -155,7 +230,7 @@ async def open_gateway(
                 f"Central System on {central.url}; waiting up to {connection.wait:g}s for {len(stations)} station(s)",
                 err=True,
             )
-        connected = await central.wait_for_stations(stations, connection.wait, booted=False)
+        connected = await _wait(central, stations, connection.wait, echo)
         settle_heap()
         if echo:
             typer.echo(f"{len(connected)} of {len(stations)} station(s) connected", err=True)

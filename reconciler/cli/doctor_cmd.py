@@ -18,7 +18,9 @@ from rich.console import Console
 
 from reconciler import clock
 from reconciler.cli.connect import Connection, open_gateway
-from reconciler.cli.reconcile_cmd import (
+from reconciler.cli.options import (
+    DEFAULT_CALL_TIMEOUT,
+    DEFAULT_WAIT,
     ListenOpt,
     NoAuthNetworkOpt,
     NoAuthOpt,
@@ -29,8 +31,8 @@ from reconciler.cli.reconcile_cmd import (
     UserOpt,
     ViaOpt,
     WaitOpt,
-    run_async,
 )
+from reconciler.cli.reconcile_cmd import run_async
 from reconciler.engine.calls import Caller, RateLimit, RetryPolicy
 from reconciler.engine.doctor import Findings, Hardware, examine
 from reconciler.engine.readiness import booted
@@ -138,9 +140,9 @@ def register(app: typer.Typer) -> None:
                           help="phases (default: as declared, else 3)")] = None,
         voltage: Annotated[float | None, typer.Option("--voltage", metavar="VOLTS", min=100,
                            help="supply voltage (default: as declared, else 230)")] = None,
-        via: ViaOpt = None, listen: ListenOpt = None, wait: WaitOpt = 30.0, user: UserOpt = None,
+        via: ViaOpt = None, listen: ListenOpt = None, wait: WaitOpt = None, user: UserOpt = None,
         password: PasswordOpt = None, station_password: StationPasswordOpt = None, passwords: PasswordsOpt = None,
-        call_timeout: TimeoutOpt = 10.0, no_station_auth: NoAuthOpt = False,
+        call_timeout: TimeoutOpt = None, no_station_auth: NoAuthOpt = False,
         auth_off_loopback: NoAuthNetworkOpt = False,
         as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of YAML")] = False,
     ) -> None:  # fmt: skip
@@ -153,8 +155,11 @@ def register(app: typer.Typer) -> None:
         """
         hardware = hardware_of(station, policies or [], {"connectors": connectors, "max_current_a": max_current,
                                                           "phases": phases, "voltage": voltage})  # fmt: skip
-        connection = Connection(via, listen, wait, user, password, station_password, passwords, call_timeout,
-                                no_station_auth, auth_off_loopback)  # fmt: skip
+        connection = Connection(
+            via, listen, DEFAULT_WAIT if wait is None else wait, user, password, station_password, passwords,
+            DEFAULT_CALL_TIMEOUT if call_timeout is None else call_timeout, no_station_auth=no_station_auth,
+            auth_off_loopback=auth_off_loopback,
+        )  # fmt: skip
         err = Console(stderr=True, soft_wrap=True)
         findings = run_async(run_doctor(station, hardware, connection, active), err, "probe profiles, if any were "
                              "installed, carry the id 2000000001: clear it with ClearChargingProfile")  # fmt: skip

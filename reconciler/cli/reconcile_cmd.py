@@ -1,7 +1,14 @@
 """`reconciler plan` and `reconciler apply`: Terraform-style convergence from the command line.
 
 Edge of the reconcile flow: loads the policies (all or nothing: one invalid file and nothing is
-planned), opens the store and a gateway (`connect.py`), runs the engine, renders the outcome.
+planned), takes the state lock (`store/lock.py`: one writer per state file), opens the store and a
+gateway (`connect.py`), runs the engine (declared stations) and `engine/orphans.py` (stations
+removed from the policies whose profiles the ledger still owns), renders the outcome.
+
+Exit codes at fleet scale: 1 is for errors (invalid policies, usage, the state locked, nothing
+reachable, a Degraded station, a refused saved plan); stations offline are reported, not errors,
+unless `--offline-is-error`; `plan --detailed-exitcode` exits 2 when the reachable stations need
+changes. A saved plan (`saved_plan.py`) is checked as a whole before anything is sent.
 """
 
 from __future__ import annotations
@@ -9,97 +16,67 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from reconciler import clock
 from reconciler.cli.connect import Connection, open_gateway
-from reconciler.cli.render import outcomes_json, render_text, saved_plan
-from reconciler.core.diff import timelines_agree
-from reconciler.core.plan import StationPlan
-from reconciler.core.profiles import RateUnit, epoch_seconds
+from reconciler.cli.options import (
+    DEFAULT_CALL_TIMEOUT,
+    DEFAULT_HORIZON,
+    DEFAULT_WAIT,
+    ConcurrencyOpt,
+    DbOpt,
+    HorizonOpt,
+    JsonOpt,
+    ListenOpt,
+    LockTimeoutOpt,
+    NoAuthNetworkOpt,
+    NoAuthOpt,
+    OfflineOpt,
+    OutOpt,
+    PasswordOpt,
+    PasswordsOpt,
+    PlanArg,
+    PoliciesOpt,
+    RateOpt,
+    SelectorOpt,
+    StationOpt,
+    StationPasswordOpt,
+    TimeoutOpt,
+    TlsCertOpt,
+    TlsKeyOpt,
+    UserOpt,
+    VerboseOpt,
+    ViaOpt,
+    WaitOpt,
+)
+from reconciler.cli.progress import FleetProgress
+from reconciler.cli.render import outcomes_json, render_text
+from reconciler.cli.saved_plan import (
+    PlanFileError,
+    SavedPlan,
+    read_saved_plan,
+    saved_plan,
+    stale_checker,
+    stale_problems,
+)
+from reconciler.core.profiles import epoch_seconds
 from reconciler.core.status import Status
-from reconciler.core.timeline import Timeline
 from reconciler.engine.calls import RetryPolicy
-from reconciler.engine.observe import Observation
-from reconciler.engine.reconcile import Outcome, Reconciler, Settings, action_digest, desired_digest
+from reconciler.engine.orphans import apply_all_removed, plan_removed, removed_stations
+from reconciler.engine.reconcile import Outcome, Reconciler, Settings, desired_digest
 from reconciler.policy import PolicySet, load_policies
+from reconciler.store.lock import LockError, LockHeld, StateLock
 from reconciler.store.sqlite import Store, StoreError
 
 T = TypeVar("T")
-
-PoliciesOpt = Annotated[
-    list[Path] | None,
-    typer.Option("--policies", "-p", metavar="PATH", help="policy file or directory (repeatable); default policies/"),
-]
-StationOpt = Annotated[
-    list[str] | None, typer.Option("--station", "-s", metavar="ID", help="only this station (repeatable)")
-]
-SelectorOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--selector", "-l", metavar="KEY=VALUE", help="only stations with this label, KEY=VALUE (repeatable, ANDed)"
-    ),
-]
-ViaOpt = Annotated[
-    str | None,
-    typer.Option("--via", metavar="URL", help="inject API base URL of an OCPP proxy (POST URL/api/inject/{id})"),
-]
-ListenOpt = Annotated[
-    str | None, typer.Option("--listen", metavar="HOST:PORT", help="run the embedded Central System on HOST:PORT")
-]
-WaitOpt = Annotated[
-    float, typer.Option("--wait", metavar="SECONDS", help="seconds to wait for the stations to connect (--listen)")
-]
-UserOpt = Annotated[
-    str | None, typer.Option("--user", metavar="USER", help="inject API user (or RECONCILER_INJECT_USER)")
-]
-PasswordOpt = Annotated[
-    str | None,
-    typer.Option("--password", metavar="PASSWORD", help="inject API password (or RECONCILER_INJECT_PASSWORD)"),
-]
-StationPasswordOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--station-password", metavar="PASSWORD", help="password every station uses (or RECONCILER_STATION_PASSWORD)"
-    ),
-]
-NoAuthOpt = Annotated[
-    bool,
-    typer.Option("--no-station-auth", help="LAB ONLY: accept the declared stations without a password (--listen)"),
-]
-NoAuthNetworkOpt = Annotated[
-    bool,
-    typer.Option(
-        "--allow-no-auth-off-loopback", help="with --no-station-auth: also on a non-loopback --listen address"
-    ),
-]
-PasswordsOpt = Annotated[
-    Path | None, typer.Option("--passwords", metavar="FILE", help="YAML/JSON file: station id -> password")
-]
-DbOpt = Annotated[
-    Path | None,
-    typer.Option("--db", metavar="FILE", help="state file; default .reconciler/state.db beside the policies"),
-]
-HorizonOpt = Annotated[int, typer.Option("--horizon", metavar="SECONDS", help="seconds of schedule to compare")]
-TimeoutOpt = Annotated[
-    float, typer.Option("--call-timeout", metavar="SECONDS", help="seconds to wait for each charger answer")
-]
-ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", metavar="N", help="stations worked on at once")]
-RateOpt = Annotated[
-    float | None, typer.Option("--rate-limit", metavar="CALLS_PER_S", help="at most this many calls per second in all")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
-OutOpt = Annotated[Path | None, typer.Option("--out", metavar="FILE", help="save the plan to apply it later")]
-PlanArg = Annotated[Path | None, typer.Argument(help="a plan saved with plan --out (optional)", metavar="[PLAN]")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="show stations in sync and every connector")]
-
 
 @dataclass(frozen=True, slots=True)
 class Common:
@@ -111,6 +88,8 @@ class Common:
     horizon: int
     concurrency: int
     rate_limit: float | None
+    lock_timeout: float = 0.0
+    offline_is_error: bool = False
 
 
 def _selector(items: Sequence[str]) -> dict[str, str]:
@@ -123,28 +102,51 @@ def _selector(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def load(common: Common, err: Console) -> tuple[PolicySet, list[str]]:
+def load_checked(common: Common, err: Console) -> PolicySet:
     """All or nothing: any error in any policy file stops here, before a charger is contacted."""
     paths = common.policies or [Path("policies")]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        err.print(f"error: {', '.join(missing)}: no such file or directory (pass --policies DIR)")
+        err.print(f"error: {', '.join(missing)}: no such file or directory (pass --policies DIR)", markup=False)
         raise typer.Exit(1)
     policies = load_policies(paths, now=clock.now())
     for diagnostic in policies.diagnostics:
-        err.print(diagnostic.format_text(), markup=False, highlight=False)
+        err.print(f"{diagnostic.format_text()} [{diagnostic.code}]", markup=False, highlight=False, emoji=False)
     if not policies.ok:
         err.print(f"error: {len(policies.errors)} error(s) in the policies; nothing was planned or applied")
         raise typer.Exit(1)
-    unknown = [s for s in common.stations if s not in policies.stations]
+    return policies
+
+
+def select(common: Common, policies: PolicySet, err: Console, removed: Sequence[str] = ()) -> list[str]:
+    """The declared stations to work on; a named station must be declared or removed-but-owned."""
+    unknown = [s for s in common.stations if s not in policies.stations and s not in removed]
     if unknown:
-        err.print(f"error: {', '.join(unknown)}: not declared in the policies (kind: Station)")
+        err.print(f"error: {', '.join(unknown)}: not declared in the policies (kind: Station), and the ledger "
+                  "owns no profile on it", markup=False)  # fmt: skip
         raise typer.Exit(1)
-    selected = policies.select(common.stations, common.selector or None)
-    if not selected:
+    selected = policies.select(common.stations, common.selector or None) if not (
+        common.stations and all(s in removed for s in common.stations)
+    ) else []
+    if not selected and not removed:
         err.print("error: no station matches the selection")
         raise typer.Exit(1)
-    return policies, selected
+    return selected
+
+
+def load(common: Common, err: Console) -> tuple[PolicySet, list[str]]:
+    """Policies and the selected declared stations (for callers without a store, e.g. the demo)."""
+    policies = load_checked(common, err)
+    return policies, select(common, policies, err)
+
+
+def removed_in_scope(common: Common, policies: PolicySet, store: Store) -> list[str]:
+    """Removed stations the ledger still owns profiles on, within the selection: all of them when
+    nothing is selected, the named ones with --station, none with only --selector (no labels)."""
+    removed = removed_stations(store.ledger_stations(), policies.stations)
+    if common.stations:
+        return [s for s in removed if s in common.stations]
+    return [] if common.selector else removed
 
 
 def store_path(common: Common) -> Path:
@@ -155,12 +157,53 @@ def store_path(common: Common) -> Path:
     return base / ".reconciler" / "state.db"
 
 
+def keep_out_of_git(path: Path) -> None:
+    """The default state directory sits in the policy repository: a `.gitignore` of `*` inside it
+    keeps it out of `git status` (and the policies' revision from reading `+dirty`)."""
+    directory = path.parent
+    if directory.name != ".reconciler":
+        return
+    ignore = directory / ".gitignore"
+    if not ignore.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        ignore.write_text("# reconciler state (ledger, events): never committed\n*\n", encoding="utf-8")
+
+
 def open_store(common: Common, err: Console) -> Store:
     try:
+        keep_out_of_git(store_path(common))
         return Store(store_path(common))
-    except StoreError as exc:
-        err.print(f"error: {exc}")
+    except (StoreError, OSError) as exc:
+        err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None
+
+
+@contextmanager
+def state_lock(path: Path, timeout: float, err: Console, command: str) -> Iterator[StateLock]:
+    """Hold the state lock for the block; a clear message naming the holder when it is taken."""
+    try:
+        keep_out_of_git(path)
+    except OSError as exc:
+        err.print(f"error: {path.parent}: {exc.strerror or exc}", markup=False)
+        raise typer.Exit(1) from None
+    lock = StateLock(path, command=command)
+
+    def waiting(holder: Any) -> None:
+        who = holder.describe() if holder is not None else "another process"
+        err.print(f"waiting up to {timeout:g} s for the state lock held by {who}", markup=False)
+
+    try:
+        lock.acquire(timeout, waiting=waiting)
+    except (LockHeld, LockError) as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    if lock.stale is not None:
+        err.print(f"note: took over the state lock left by {lock.stale.describe()}, which is no longer running",
+                  markup=False, highlight=False)  # fmt: skip
+    try:
+        yield lock
+    finally:
+        lock.release()
 
 
 def settings(common: Common) -> Settings:
@@ -176,191 +219,274 @@ def offline(station_ids: Sequence[str], reason: str) -> list[Outcome]:
     return [Outcome(s, Status.OFFLINE, reason) for s in station_ids]
 
 
-async def run_plan(common: Common, err: Console) -> tuple[PolicySet, list[Outcome], int]:
-    policies, selected = load(common, err)
-    store = open_store(common, err)
-    try:
-        async with open_gateway(common.connection, selected) as (gateway, reachable):
-            engine = Reconciler(gateway, store, policies, settings(common))
-            at = epoch_seconds(clock.now())
-            outcomes = await engine.plan([s for s in selected if s in reachable])
-            outcomes += offline([s for s in selected if s not in reachable], "did not connect")
-            return policies, outcomes, at
-    finally:
-        store.close()
-
-
 def run_async(coroutine: Coroutine[Any, Any, T], err: Console, what: str) -> T:
-    """Run the command's event loop; Ctrl-C ends it with a word on what state things are in."""
+    """Run the command's event loop; Ctrl-C ends it with a word on what state things are in. A bad
+    option found while running (a port in use, no password) is an error: exit 1."""
     try:
         return asyncio.run(coroutine)
     except KeyboardInterrupt:
-        err.print(f"interrupted: {what}")
+        err.print(f"interrupted: {what}", markup=False)
         raise typer.Exit(130) from None
+    except typer.BadParameter as exc:
+        err.print(f"error: {exc.format_message()}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
 
 
-def exit_code(outcomes: Sequence[Outcome], detailed: bool) -> int:
-    if any(o.status in (Status.DEGRADED, Status.OFFLINE) for o in outcomes):
+def exit_code(
+    outcomes: Sequence[Outcome], *, detailed: bool = False, offline_is_error: bool = False, applied: bool = False
+) -> int:
+    """1 errors; 2 (plan --detailed-exitcode) changes among the reachable stations; else 0.
+    Offline stations are not errors unless `offline_is_error`, but none reachable at all is."""
+    reachable = [o for o in outcomes if o.status is not Status.OFFLINE]
+    if outcomes and not reachable:
         return 1
-    if detailed and any(o.status is not Status.SYNCED for o in outcomes):
+    if offline_is_error and len(reachable) < len(outcomes):
+        return 1
+    if applied:
+        return 0 if all(o.status is Status.SYNCED for o in reachable) else 1
+    if any(o.status is Status.DEGRADED for o in reachable):
+        return 1
+    if detailed and any(o.status is not Status.SYNCED for o in reachable):
         return 2
     return 0
 
 
-def stale_checker(saved: dict[str, Any], policies: PolicySet) -> Any:
-    """Why a saved plan no longer holds for a station (None when it does)."""
+class _Session:
+    """One run's gateway, engine and the stations it reaches (plan and apply share it)."""
 
-    def check(station_id: str, observation: Observation, plan: StationPlan) -> str | None:
-        entry = saved["stations"].get(station_id)
-        if entry is None:
-            return "the station was not in the saved plan"
-        if entry.get("desired") != desired_digest(policies.desired[station_id]):
-            return "the policies changed since the plan was saved"
-        if entry.get("actions") != action_digest(plan.actions):
-            return "the actions needed changed since the plan was saved; run plan again"
-        for connector, then in (entry.get("observed") or {}).items():
-            now = observation.timelines.get(int(connector))
-            old = Timeline(then["start"], then["end"], RateUnit(then["unit"]), tuple((s, v) for s, v in then["steps"]))
-            if now is None or not timelines_agree(old, now, observation.normaliser):
-                return f"the charger changed since the plan was saved (connector {connector}); run plan again"
-        return None
+    def __init__(self, common: Common, err: Console, policies: PolicySet, store: Store) -> None:
+        self.common, self.err, self.policies, self.store = common, err, policies, store
+        self.removed = removed_in_scope(common, policies, store)
+        self.selected = select(common, policies, err, self.removed)
 
-    return check
+    async def plan(self, engine: Reconciler, reachable: set[str]) -> list[Outcome]:
+        targets = [s for s in self.selected if s in reachable]
+        with FleetProgress(self.err, "reading", len(targets)) as progress:
+            outcomes = await engine.plan(targets, progress=progress)
+        outcomes += [plan_removed(engine, s) for s in self.removed]
+        return outcomes + offline([s for s in self.selected if s not in reachable], "did not connect")
+
+
+async def run_plan(common: Common, err: Console, policies: PolicySet) -> tuple[list[Outcome], int]:
+    store = open_store(common, err)
+    try:
+        session = _Session(common, err, policies, store)
+        async with open_gateway(common.connection, [*session.selected, *session.removed],
+                                admit=policies.stations) as (gateway, reachable):  # fmt: skip
+            engine = Reconciler(gateway, store, policies, settings(common))
+            at = epoch_seconds(clock.now())
+            return await session.plan(engine, reachable), at
+    finally:
+        store.close()
 
 
 def register(app: typer.Typer) -> None:
     def common_of(
         policies: list[Path] | None, station: list[str] | None, selector: list[str] | None, via: str | None,
-        listen: str | None, wait: float, user: str | None, password: str | None, station_password: str | None,
-        passwords: Path | None, db: Path | None, horizon: int, call_timeout: float, concurrency: int,
-        rate_limit: float | None, no_station_auth: bool = False, auth_off_loopback: bool = False,
+        listen: str | None, wait: float | None, user: str | None, password: str | None,
+        station_password: str | None, passwords: Path | None, db: Path | None, horizon: int | None,
+        call_timeout: float | None, concurrency: int, rate_limit: float | None, lock_timeout: float,
+        offline_is_error: bool, tls_cert: Path | None, tls_key: Path | None, no_station_auth: bool = False,
+        auth_off_loopback: bool = False,
     ) -> Common:  # fmt: skip
+        connection = Connection(
+            via, listen, DEFAULT_WAIT if wait is None else wait, user, password, station_password, passwords,
+            DEFAULT_CALL_TIMEOUT if call_timeout is None else call_timeout, tls_cert, tls_key, no_station_auth,
+            auth_off_loopback,
+        )  # fmt: skip
         return Common(
-            policies or [], station or [], _selector(selector or []),
-            Connection(via, listen, wait, user, password, station_password, passwords, call_timeout,
-                       no_station_auth, auth_off_loopback),
-            db, horizon, concurrency, rate_limit,
+            policies or [], station or [], _selector(selector or []), connection, db,
+            DEFAULT_HORIZON if horizon is None else horizon, concurrency, rate_limit, lock_timeout, offline_is_error,
         )  # fmt: skip
 
     @app.command("plan")
     def plan(
         policies: PoliciesOpt = None, station: StationOpt = None, selector: SelectorOpt = None, via: ViaOpt = None,
-        listen: ListenOpt = None, wait: WaitOpt = 30.0, user: UserOpt = None, password: PasswordOpt = None,
-        station_password: StationPasswordOpt = None, passwords: PasswordsOpt = None, db: DbOpt = None,
-        horizon: HorizonOpt = 86_400, call_timeout: TimeoutOpt = 10.0, concurrency: ConcurrencyOpt = 64,
-        rate_limit: RateOpt = None, as_json: JsonOpt = False, verbose: VerboseOpt = False,
-        out: OutOpt = None, no_station_auth: NoAuthOpt = False, auth_off_loopback: NoAuthNetworkOpt = False,
+        listen: ListenOpt = None, wait: WaitOpt = None, user: UserOpt = None, password: PasswordOpt = None,
+        station_password: StationPasswordOpt = None, passwords: PasswordsOpt = None, tls_cert: TlsCertOpt = None,
+        tls_key: TlsKeyOpt = None, db: DbOpt = None, horizon: HorizonOpt = None, call_timeout: TimeoutOpt = None,
+        concurrency: ConcurrencyOpt = 64, rate_limit: RateOpt = None, lock_timeout: LockTimeoutOpt = 0.0,
+        as_json: JsonOpt = False, verbose: VerboseOpt = False, out: OutOpt = None,
         detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", help="exit 0 in sync, 2 changes, 1 error")] = False,  # noqa: E501
+        offline_is_error: OfflineOpt = False, no_station_auth: NoAuthOpt = False,
+        auth_off_loopback: NoAuthNetworkOpt = False,
     ) -> None:  # fmt: skip
         """Show, per station, what differs between the policies and the chargers, and what apply would do.
 
-        Reads only (GetConfiguration, GetCompositeSchedule). Exit status: 0, or 1 on errors (invalid
-        policies, stations offline or degraded); with --detailed-exitcode 0 in sync, 2 changes, 1 error.
+        Reads the chargers only (GetConfiguration, GetCompositeSchedule). A station removed from the
+        policies whose profiles the ledger still owns shows as `- clear` of each. Stations that do not
+        connect are reported (offline), not errors, unless --offline-is-error.
+
+        Exit status: 0, or 1 on errors (invalid policies, the state locked, a Degraded station, no
+        station reachable); with --detailed-exitcode 0 in sync, 2 changes among the reachable
+        stations, 1 error (every error, usage errors too).
         """
         common = common_of(policies, station, selector, via, listen, wait, user, password, station_password,
-                           passwords, db, horizon, call_timeout, concurrency, rate_limit, no_station_auth,
-                           auth_off_loopback)  # fmt: skip
+                           passwords, db, horizon, call_timeout, concurrency, rate_limit, lock_timeout,
+                           offline_is_error, tls_cert, tls_key, no_station_auth, auth_off_loopback)  # fmt: skip
         err = Console(stderr=True, soft_wrap=True)
-        loaded, outcomes, at = run_async(run_plan(common, err), err, "nothing was changed (plan only reads)")
+        loaded = load_checked(common, err)
+        with state_lock(store_path(common), common.lock_timeout, err, "reconciler plan"):
+            outcomes, at = run_async(run_plan(common, err, loaded), err, "nothing was changed (plan only reads)")
         if as_json:
             typer.echo(json.dumps(outcomes_json(outcomes, loaded.revision), indent=2))
         else:
             typer.echo(render_text(outcomes, verbose=verbose))
         if out is not None:
             digests = {s: desired_digest(loaded.desired[s]) for s in loaded.desired}
-            document = saved_plan(outcomes, revision=loaded.revision, digests=digests, horizon=common.horizon, at=at,
-                                  policies=[str(p) for p in common.policies or [Path("policies")]])  # fmt: skip
-            out.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-            err.print(f"plan saved to {out}; apply it with: reconciler apply {out} ...")
-        raise typer.Exit(exit_code(outcomes, detailed_exitcode))
+            document = saved_plan(
+                outcomes, revision=loaded.revision, digests=digests, horizon=common.horizon, at=at,
+                policies=[str(p) for p in common.policies or [Path("policies")]], connection=common.connection,
+                db=store_path(common), selector=common.selector,
+            )  # fmt: skip
+            try:
+                out.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+            except OSError as exc:
+                err.print(f"error: cannot write {out}: {exc.strerror or exc}", markup=False)
+                raise typer.Exit(1) from None
+            err.print(f"plan saved to {out}; apply it with: reconciler apply {out}", markup=False)
+        raise typer.Exit(exit_code(outcomes, detailed=detailed_exitcode, offline_is_error=offline_is_error))
 
     @app.command("apply")
     def apply(
         plan_file: PlanArg = None,
         policies: PoliciesOpt = None, station: StationOpt = None, selector: SelectorOpt = None, via: ViaOpt = None,
-        listen: ListenOpt = None, wait: WaitOpt = 30.0, user: UserOpt = None, password: PasswordOpt = None,
-        station_password: StationPasswordOpt = None, passwords: PasswordsOpt = None, db: DbOpt = None,
-        horizon: HorizonOpt = 86_400, call_timeout: TimeoutOpt = 10.0, concurrency: ConcurrencyOpt = 64,
-        rate_limit: RateOpt = None, as_json: JsonOpt = False, verbose: VerboseOpt = False,
+        listen: ListenOpt = None, wait: WaitOpt = None, user: UserOpt = None, password: PasswordOpt = None,
+        station_password: StationPasswordOpt = None, passwords: PasswordsOpt = None, tls_cert: TlsCertOpt = None,
+        tls_key: TlsKeyOpt = None, db: DbOpt = None, horizon: HorizonOpt = None, call_timeout: TimeoutOpt = None,
+        concurrency: ConcurrencyOpt = 64, rate_limit: RateOpt = None, lock_timeout: LockTimeoutOpt = 0.0,
+        as_json: JsonOpt = False, verbose: VerboseOpt = False,
         auto_approve: Annotated[bool, typer.Option("--auto-approve", help="do not ask for confirmation")] = False,
-        no_station_auth: NoAuthOpt = False, auth_off_loopback: NoAuthNetworkOpt = False,
+        offline_is_error: OfflineOpt = False, no_station_auth: NoAuthOpt = False,
+        auth_off_loopback: NoAuthNetworkOpt = False,
     ) -> None:  # fmt: skip
-        """Bring the chargers to the policies: plan, confirm, apply, verify by read-back.
+        """Bring the chargers to the policies: plan (printed first), confirm, apply, verify by read-back.
 
-        With PLAN (saved by plan --out), stations are re-observed first and a station whose charger,
-        policies or needed actions changed since is refused. Exit status 0 when every selected
-        station ends Synced, else 1.
+        With PLAN (saved by plan --out) no connection flags are needed: the plan says how to reach
+        the chargers (secrets come from the environment or the flags). Every station is observed
+        again first; if any station's charger, policies or needed actions changed since, the whole
+        plan is refused and nothing is sent. Stations removed from the policies get their owned
+        profiles cleared, then are forgotten.
+
+        Exit status 0 when every reachable station ends Synced (offline ones are reported, and are
+        errors only with --offline-is-error), else 1.
         """
         err = Console(stderr=True, soft_wrap=True)
-        saved: dict[str, Any] | None = None
+        saved: SavedPlan | None = None
         if plan_file is not None:
             try:
-                saved = json.loads(plan_file.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                err.print(f"error: {plan_file}: cannot read the saved plan ({exc})")
+                saved = read_saved_plan(plan_file)
+            except PlanFileError as exc:
+                err.print(f"error: {exc}", markup=False, highlight=False)
                 raise typer.Exit(1) from None
-            if not isinstance(saved, dict) or saved.get("format") != "reconciler-plan/v1":
-                err.print(f"error: {plan_file}: not a plan saved by `reconciler plan --out`")
+            if station or selector:
+                err.print("error: a saved plan applies as a whole; run plan again with --station/--selector")
                 raise typer.Exit(1)
-            policies = policies or [Path(p) for p in saved.get("policies", [])]
-            station = station or list(saved["stations"])
-            horizon = int(saved.get("horizon", horizon))
+            if horizon is not None and horizon != saved.horizon:
+                err.print(f"error: the plan was made with --horizon {saved.horizon}; drop --horizon")
+                raise typer.Exit(1)
+            policies, station, db = policies or saved.policies, list(saved.stations), db or saved.db
+            horizon = saved.horizon
+            via, listen, wait, call_timeout, user, passwords, tls_cert, tls_key = _saved_connection(
+                saved, via, listen, wait, call_timeout, user, passwords, tls_cert, tls_key
+            )
         common = common_of(policies, station, selector, via, listen, wait, user, password, station_password,
-                           passwords, db, horizon, call_timeout, concurrency, rate_limit, no_station_auth,
-                           auth_off_loopback)  # fmt: skip
+                           passwords, db, horizon, call_timeout, concurrency, rate_limit, lock_timeout,
+                           offline_is_error, tls_cert, tls_key, no_station_auth, auth_off_loopback)  # fmt: skip
+        loaded = load_checked(common, err)
         stopped = (f"every call that completed is recorded in {store_path(common)}; "
                    "run apply again to finish (a call in flight is accounted for by the next run)")  # fmt: skip
-        outcomes = run_async(run_apply(common, err, saved=saved, auto_approve=auto_approve, as_json=as_json,
-                                       verbose=verbose), err, stopped)  # fmt: skip
-        raise typer.Exit(0 if all(o.status is Status.SYNCED for o in outcomes) else 1)
+        with state_lock(store_path(common), common.lock_timeout, err, "reconciler apply"):
+            outcomes = run_async(run_apply(common, err, loaded, saved=saved, auto_approve=auto_approve,
+                                           as_json=as_json, verbose=verbose), err, stopped)  # fmt: skip
+        raise typer.Exit(exit_code(outcomes, offline_is_error=offline_is_error, applied=True))
+
+
+def _saved_connection(
+    saved: SavedPlan, via: str | None, listen: str | None, wait: float | None, call_timeout: float | None,
+    user: str | None, passwords: Path | None, tls_cert: Path | None, tls_key: Path | None,
+) -> tuple[str | None, str | None, float | None, float | None, str | None, Path | None, Path | None,
+           Path | None]:  # fmt: skip
+    """How to reach the chargers: the flags when given, else what the saved plan recorded."""
+    c = saved.connection
+
+    def path(value: Path | None, key: str) -> Path | None:
+        return value if value is not None else (Path(c[key]) if c.get(key) else None)
+
+    if via is None and listen is None:
+        via, listen = c.get("via"), c.get("listen")
+    wait = wait if wait is not None else c.get("wait")
+    call_timeout = call_timeout if call_timeout is not None else c.get("callTimeout")
+    return (via, listen, wait, call_timeout, user or c.get("user"), path(passwords, "passwordsFile"),
+            path(tls_cert, "tlsCert"), path(tls_key, "tlsKey"))  # fmt: skip
+
+
+def _last_event(store: Store) -> int:
+    newest = store.events(limit=1)
+    return newest[-1].id if newest else 0
+
+
+def _calls_since(store: Store, mark: int) -> dict[str, list[str]]:
+    """Per station, what was sent during the apply and what the charger answered (from the event log)."""
+    calls: dict[str, list[str]] = {}
+    for event in store.events(after=mark, limit=1_000_000):
+        if event.kind.startswith("action.") and event.station_id is not None:
+            symbol, _, rest = event.message.partition(" ")
+            calls.setdefault(event.station_id, []).append(f"{symbol} {event.kind.split('.', 1)[1]} {rest}")
+    return calls
 
 
 async def run_apply(
-    common: Common, err: Console, *, saved: dict[str, Any] | None, auto_approve: bool, as_json: bool, verbose: bool
-) -> list[Outcome]:
-    policies, selected = load(common, err)
+    common: Common, err: Console, policies: PolicySet, *, saved: SavedPlan | None, auto_approve: bool,
+    as_json: bool, verbose: bool,
+) -> list[Outcome]:  # fmt: skip
     store = open_store(common, err)
     try:
-        async with open_gateway(common.connection, selected) as (gateway, reachable):
+        session = _Session(common, err, policies, store)
+        async with open_gateway(common.connection, [*session.selected, *session.removed],
+                                admit=policies.stations) as (gateway, reachable):  # fmt: skip
             engine = Reconciler(gateway, store, policies, settings(common))
-            targets = [s for s in selected if s in reachable]
-            missing = offline([s for s in selected if s not in reachable], "did not connect")
+            planned = await session.plan(engine, reachable)
             stale = None
             if saved is not None:
+                problems = stale_problems(saved, policies, planned)
+                if problems:
+                    for station_id, why in problems:
+                        err.print(f"{station_id}: saved plan refused: {why}", markup=False, highlight=False)
+                    err.print(f"error: the saved plan {saved.path} is stale for {len(problems)} station(s); "
+                              "nothing was sent. Run plan again.", markup=False)  # fmt: skip
+                    if as_json:
+                        typer.echo(json.dumps({"refused": [{"station": s, "reason": w} for s, w in problems]}))
+                    raise typer.Exit(1)
                 stale = stale_checker(saved, policies)
-            elif not auto_approve:
-                planned = await engine.plan(targets)
-                typer.echo(render_text([*planned, *missing], verbose=verbose))
-                if not any(o.changes for o in planned):
+            if not as_json:
+                typer.echo(render_text(planned, verbose=verbose))
+            if not any(o.plan is not None and o.plan.executable and o.status is Status.OUT_OF_SYNC for o in planned):
+                if not as_json:
                     typer.echo("Nothing to apply.")
-                    return [*planned, *missing]
+                else:
+                    typer.echo(json.dumps(outcomes_json(planned, policies.revision), indent=2))
+                return planned
+            if saved is None and not auto_approve:
                 if not sys.stdin.isatty():
                     err.print("error: apply needs confirmation and there is no terminal; pass --auto-approve")
                     raise typer.Exit(1)
                 if not typer.confirm("Apply these changes?", default=False):
                     err.print("Apply cancelled; nothing was changed.")
                     raise typer.Exit(1)
-            outcomes = await _apply_with_progress(engine, targets, err, stale)
-            outcomes += missing
+            mark = _last_event(store)
+            targets = [s for s in session.selected if s in reachable]
+            with FleetProgress(err, "applying", len(targets), print_phases=True) as progress:
+                outcomes = await engine.apply(targets, progress=progress, stale_check=stale)
+            outcomes += await apply_all_removed(engine, [o.station_id for o in planned
+                                                         if o.removed and o.status is not Status.OFFLINE])  # fmt: skip
+            outcomes += [o for o in planned if o.status is Status.OFFLINE]
+            calls = _calls_since(store, mark)
             if as_json:
-                typer.echo(json.dumps(outcomes_json(outcomes, policies.revision), indent=2))
+                typer.echo(json.dumps(outcomes_json(outcomes, policies.revision, calls), indent=2))
             else:
-                typer.echo(render_text(outcomes, verbose=verbose, applied=True))
+                typer.echo("")
+                typer.echo(render_text(outcomes, verbose=verbose, applied=True, calls=calls))
             return outcomes
     finally:
         store.close()
-
-
-async def _apply_with_progress(engine: Reconciler, targets: list[str], err: Console, stale: Any) -> list[Outcome]:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as bar:
-        task = bar.add_task("applying", total=len(targets))
-
-        def progress(station_id: str, phase: str) -> None:
-            if phase != "started":
-                bar.advance(task)
-                bar.update(task, description=f"{station_id}: {phase}")
-                if not err.is_terminal:
-                    err.print(f"{station_id}: {phase}")
-
-        return await engine.apply(targets, progress=progress, stale_check=stale)

@@ -1,13 +1,17 @@
 """Plans and outcomes for people (Terraform-style text) and for programs (JSON).
 
-Flow: engine `Outcome`s -> `render_text` / `outcomes_json` -> stdout; `saved_plan` -> `--out FILE`.
-Rendering only formats data the engine computed; it decides nothing.
+Flow: engine `Outcome`s -> `render_text` / `outcomes_json` -> stdout (`saved_plan.py` writes
+`--out FILE`). Rendering only formats data the engine computed; it decides nothing. At fleet
+scale the text stays readable: stations in sync are counted, not listed (beyond `LIST_MAX`), and
+stations offline for the same reason share one line. After an apply, each station shows what was
+sent (`calls`) and, with --verbose, the verified read-back (the after-state), never the drift
+seen before the apply.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.core.diff import ConnectorDrift
@@ -15,7 +19,7 @@ from reconciler.core.plan import ActionKind
 from reconciler.core.profiles import RateUnit, format_time, from_epoch
 from reconciler.core.status import Status
 from reconciler.core.timeline import Limit, walk
-from reconciler.engine.reconcile import Outcome, action_digest, observed_json
+from reconciler.engine.reconcile import Outcome
 
 STATUS_MARK = {
     Status.SYNCED: "ok",
@@ -58,7 +62,12 @@ def drift_lines(drift: ConnectorDrift, indent: str = "      ") -> list[str]:
     return lines
 
 
-def station_block(outcome: Outcome, *, verbose: bool = False) -> list[str]:
+LIST_MAX = 20  # stations named on one summary line; more are counted (--verbose lists every one)
+
+
+def station_block(
+    outcome: Outcome, *, verbose: bool = False, applied: bool = False, calls: Sequence[str] = ()
+) -> list[str]:
     head = f"{outcome.station_id}  {outcome.status.value}"
     if outcome.reason:
         head += f"  ({outcome.reason})"
@@ -66,6 +75,8 @@ def station_block(outcome: Outcome, *, verbose: bool = False) -> list[str]:
     plan = outcome.plan
     if plan is None:
         return lines
+    if applied:
+        return lines + _applied_lines(outcome, plan, verbose, calls)
     for drift in plan.drift:
         if not drift.in_sync or verbose:
             lines.extend(drift_lines(drift))
@@ -85,8 +96,29 @@ def station_block(outcome: Outcome, *, verbose: bool = False) -> list[str]:
     return lines
 
 
+def _applied_lines(outcome: Outcome, plan: Any, verbose: bool, calls: Sequence[str]) -> list[str]:
+    """After an apply: what was sent (and answered), then the verified after-state with --verbose."""
+    lines = [f"  sent: {call}" for call in calls]
+    if verbose and outcome.verified:
+        lines.append("    verified read-back (after the apply):")
+        for drift in outcome.verified:
+            lines.extend(drift_lines(drift, indent="        "))
+    for note in plan.notes:
+        lines.append(f"    note: {note}")
+    if plan.refused:
+        lines.append(f"    REFUSED: {plan.refused}")
+    if plan.blocked:
+        lines.append(f"    BLOCKED: {plan.blocked}")
+    return lines
+
+
+def _to_change(outcome: Outcome) -> bool:
+    """Counted as a change: a reachable station whose plan apply would execute (not blocked/refused)."""
+    return outcome.status is Status.OUT_OF_SYNC and outcome.plan is not None and outcome.plan.executable
+
+
 def summary(outcomes: Sequence[Outcome], *, applied: bool = False) -> str:
-    kinds: Counter[ActionKind] = Counter(a.kind for o in outcomes if o.plan for a in o.plan.actions)
+    kinds: Counter[ActionKind] = Counter(a.kind for o in outcomes if o.plan and _to_change(o) for a in o.plan.actions)
     statuses = Counter(o.status for o in outcomes)
     if applied:
         parts = [f"{statuses[s]} {s.value}" for s in Status if statuses[s]]
@@ -98,23 +130,50 @@ def summary(outcomes: Sequence[Outcome], *, applied: bool = False) -> str:
         f"{kinds[ActionKind.CONFIGURE]} configuration, {kinds[ActionKind.PRUNE]} to prune"
     )
     in_sync = statuses[Status.SYNCED]
-    to_change = sum(1 for o in outcomes if o.status is Status.OUT_OF_SYNC)
-    trouble = [f"{statuses[s]} {s.value.lower()}" for s in (Status.DEGRADED, Status.OFFLINE) if statuses[s]]
+    to_change = sum(1 for o in outcomes if _to_change(o))
+    blocked = sum(1 for o in outcomes if o.status is Status.OUT_OF_SYNC and not _to_change(o))
+    trouble = [f"{blocked} blocked"] if blocked else []
+    trouble += [f"{statuses[s]} {s.value.lower()}" for s in (Status.DEGRADED, Status.OFFLINE) if statuses[s]]
+    orphans = [o for o in outcomes if o.removed and o.status is Status.OFFLINE and o.plan and o.plan.actions]
+    if orphans:
+        owned = sum(len(o.plan.actions) for o in orphans if o.plan)
+        trouble.append(f"{owned} orphaned profile(s) on {len(orphans)} removed station(s) not reachable")
     return f"Plan: {changes}. {in_sync} in sync, {to_change} to change" + (
         f", {', '.join(trouble)}." if trouble else "."
     )
 
 
-def render_text(outcomes: Sequence[Outcome], *, verbose: bool = False, applied: bool = False) -> str:
+def _names(ids: Sequence[str], verbose: bool) -> str:
+    ordered = sorted(ids)
+    if verbose or len(ordered) <= LIST_MAX:
+        return ", ".join(ordered)
+    return f"{len(ordered)} stations ({ordered[0]} ... {ordered[-1]}; --verbose lists them)"
+
+
+def render_text(
+    outcomes: Sequence[Outcome], *, verbose: bool = False, applied: bool = False,
+    calls: Mapping[str, Sequence[str]] | None = None,
+) -> str:  # fmt: skip
     blocks = []
+    offline: dict[str, list[str]] = {}
     for outcome in sorted(outcomes, key=lambda o: o.station_id):
-        noted = outcome.limitations or (outcome.plan and outcome.plan.notes)
-        if outcome.status is Status.SYNCED and not verbose and not noted:
+        quiet = not (outcome.plan and outcome.plan.notes) and not (calls or {}).get(outcome.station_id)
+        if outcome.status is Status.SYNCED and not verbose and quiet and not outcome.limitations:
             continue
-        blocks.append("\n".join(station_block(outcome, verbose=verbose)))
+        if outcome.status is Status.OFFLINE and outcome.plan is None and not verbose:
+            offline.setdefault(outcome.reason or "offline", []).append(outcome.station_id)
+            continue
+        sent = (calls or {}).get(outcome.station_id, ())
+        lines = station_block(outcome, verbose=verbose, applied=applied, calls=sent)
+        blocks.append("\n".join(lines))
+    for reason, ids in sorted(offline.items()):
+        if len(ids) <= 3:
+            blocks.extend(f"{s}  Offline  ({reason})" for s in ids)
+        else:
+            blocks.append(f"offline ({reason}): {_names(ids, verbose)}")
     synced = [o.station_id for o in outcomes if o.status is Status.SYNCED]
     if synced and not verbose:
-        blocks.append(f"in sync: {', '.join(sorted(synced))}")
+        blocks.append(f"in sync: {_names(synced, verbose)}")
     return "\n\n".join([*blocks, summary(outcomes, applied=applied)])
 
 
@@ -129,7 +188,7 @@ def _drift_json(drift: ConnectorDrift) -> dict[str, Any]:
     }
 
 
-def outcome_json(outcome: Outcome) -> dict[str, Any]:
+def outcome_json(outcome: Outcome, calls: Sequence[str] = ()) -> dict[str, Any]:
     plan = outcome.plan
     out: dict[str, Any] = {"station": outcome.station_id, "status": outcome.status.value, "reason": outcome.reason}
     if plan is not None:
@@ -150,6 +209,12 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         )
     if outcome.sent:
         out["sent"] = dict(outcome.sent)
+    if calls:
+        out["calls"] = list(calls)
+    if outcome.verified:
+        out["verified"] = [_drift_json(d) for d in outcome.verified]
+    if outcome.removed:
+        out["removed"] = True
     if outcome.observation is not None and outcome.observation.charger_model is not None:
         out["chargerModel"] = outcome.observation.charger_model
     if outcome.clock_skew is not None:
@@ -158,39 +223,20 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
     return out
 
 
-def outcomes_json(outcomes: Sequence[Outcome], revision: str | None) -> dict[str, Any]:
+def outcomes_json(
+    outcomes: Sequence[Outcome], revision: str | None, calls: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, Any]:
     statuses = Counter(o.status.value for o in outcomes)
+    ordered = sorted(outcomes, key=lambda o: o.station_id)
     return {
         "revision": revision,
-        "stations": [outcome_json(o) for o in sorted(outcomes, key=lambda o: o.station_id)],
+        "stations": [outcome_json(o, (calls or {}).get(o.station_id, ())) for o in ordered],
         "summary": {
             "stations": len(outcomes),
             **statuses,
-            "actions": sum(len(o.plan.actions) for o in outcomes if o.plan),
+            "actions": sum(len(o.plan.actions) for o in outcomes if o.plan and _to_change(o)),
+            "toChange": sum(1 for o in outcomes if _to_change(o)),
+            "blocked": sum(1 for o in outcomes if o.status is Status.OUT_OF_SYNC and not _to_change(o)),
+            "offlineStations": [o.station_id for o in ordered if o.status is Status.OFFLINE],
         },
-    }
-
-
-def saved_plan(
-    outcomes: Sequence[Outcome], *, revision: str | None, digests: dict[str, str], horizon: int, at: int,
-    policies: Sequence[str],
-) -> dict[str, Any]:  # fmt: skip
-    """The `--out` file: what was seen and decided, so `apply PLAN` can refuse if it changed."""
-    stations = {}
-    for outcome in outcomes:
-        entry: dict[str, Any] = {"status": outcome.status.value, "desired": digests.get(outcome.station_id)}
-        if outcome.observation is not None:
-            entry["observed"] = observed_json(outcome.observation)
-            entry["configuration"] = {k: v.value for k, v in outcome.observation.configuration.items()}
-        if outcome.plan is not None:
-            entry["actions"] = action_digest(outcome.plan.actions)
-        stations[outcome.station_id] = entry
-    return {
-        "format": "reconciler-plan/v1",
-        "createdAt": format_time(from_epoch(at)),
-        "revision": revision,
-        "policies": list(policies),
-        "horizon": horizon,
-        "stations": stations,
-        "plan": outcomes_json(outcomes, revision),
     }

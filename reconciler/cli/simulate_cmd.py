@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated
@@ -83,36 +84,49 @@ async def _run(fleet: Fleet) -> None:
 def register(app: typer.Typer) -> None:
     @app.command("simulate", help=HELP)
     def simulate(
-        stations: Annotated[int, typer.Option("--stations", "-n", min=1, help="how many stations")] = 1,
-        url: Annotated[str, typer.Option("--url", help="Central System URL; the station id is appended")] = (
-            "ws://127.0.0.1:9000"
-        ),
-        connectors: Annotated[int, typer.Option("--connectors", min=1, help="connectors per station")] = 2,
+        stations: Annotated[int, typer.Option("--stations", "-n", metavar="N", min=1, help="how many stations")] = 1,
+        url: Annotated[
+            str,
+            typer.Option("--url", metavar="URL", help="Central System URL (ws://, wss://); the station id is appended"),
+        ] = "ws://127.0.0.1:9000",
+        connectors: Annotated[int, typer.Option("--connectors", metavar="N", min=1, help="connectors per station")] = 2,
         max_current: Annotated[
-            float, typer.Option("--max-current", min=1.0, help="A per phase; the limit with no profile")
+            float, typer.Option("--max-current", metavar="AMPS", min=1.0, help="A per phase; the limit with no profile")
         ] = 32.0,
-        prefix: Annotated[str, typer.Option("--prefix", help="station id prefix")] = "PY-SIM-",
-        start: Annotated[int, typer.Option("--start", min=0, help="number of the first station")] = 1,
+        prefix: Annotated[str, typer.Option("--prefix", metavar="TEXT", help="station id prefix")] = "PY-SIM-",
+        start: Annotated[int, typer.Option("--start", metavar="N", min=0, help="number of the first station")] = 1,
         password: Annotated[
             str | None,
             typer.Option("--password", envvar="RECONCILER_STATION_PASSWORD", help="basic auth password (all)"),
         ] = None,
         quirks: Annotated[
-            list[str] | None, typer.Option("--quirks", help="FILE or key=value; repeatable (see above)")
+            list[str] | None,
+            typer.Option("--quirks", metavar="FILE|KEY=VALUE", help="FILE or key=value; repeatable (see above)"),
         ] = None,
         state_dir: Annotated[
-            Path | None, typer.Option("--state-dir", help="persist profiles and write a log per station here")
+            Path | None,
+            typer.Option("--state-dir", metavar="DIR", help="persist profiles and write a log per station here"),
         ] = None,
         ev: Annotated[
             bool, typer.Option("--ev", help="plug an EV into connector 1 of each station and start charging")
         ] = False,
         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log connections and errors")] = False,
+        ca_file: Annotated[
+            Path | None,
+            typer.Option("--ca-file", metavar="FILE", help="PEM certificates to trust for a wss:// Central System"),
+        ] = None,
     ) -> None:
         try:
             parsed = parse_quirks(quirks or [])
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--quirks") from None
         logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(message)s")
+        context = None
+        if ca_file is not None:
+            try:
+                context = ssl.create_default_context(cafile=str(ca_file))
+            except (OSError, ssl.SSLError) as exc:
+                raise typer.BadParameter(f"{ca_file}: {exc}", param_hint="--ca-file") from None
         ids = station_ids(stations, prefix, start)
         typer.echo(f"simulating {stations} station(s) {ids[0]}..{ids[-1]} -> {url} (Ctrl-C to stop)")
 
@@ -128,6 +142,7 @@ def register(app: typer.Typer) -> None:
                 quirks=parsed,
                 state_dir=state_dir,
                 auto_ev=ev,
+                ssl_context=context,
             )
             await _run(fleet)
 

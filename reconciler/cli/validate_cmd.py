@@ -77,8 +77,10 @@ def run(paths: list[str], fmt: str, strict: bool, out: TextIO) -> int:
 def register(app: typer.Typer) -> None:
     @app.command("validate", help=HELP)
     def validate(
-        paths: Annotated[list[str] | None, typer.Argument(help="policy files or directories")] = None,
-        fmt: Annotated[str, typer.Option("--format", help="text, json or github")] = "text",
+        paths: Annotated[
+            list[str] | None, typer.Argument(metavar="[PATH]...", help="policy files or directories")
+        ] = None,
+        fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="text, json or github")] = "text",
         strict: Annotated[bool, typer.Option("--strict", help="treat warnings as errors")] = False,
     ) -> None:
         if fmt not in FORMATS:

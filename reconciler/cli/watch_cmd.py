@@ -20,6 +20,7 @@ from rich.console import Console
 from reconciler import clock
 from reconciler.api.auth import Credentials, CredentialsError
 from reconciler.cli.connect import Connection, station_passwords
+from reconciler.cli.reconcile_cmd import state_lock
 from reconciler.daemon.logs import setup_logging
 from reconciler.daemon.service import Daemon, DaemonSettings
 from reconciler.daemon.workqueue import QueueSettings
@@ -199,8 +200,10 @@ def register(app: typer.Typer) -> None:
         )
         setup_logging(log_format)
         daemon = Daemon(settings, loaded)
-        try:
-            asyncio.run(run_daemon(daemon))
-        except OSError as exc:
-            err.print(f"error: cannot start: {exc.strerror or exc}")
-            raise typer.Exit(1) from None
+        # one writer per state file: the daemon holds the state lock while it runs (store/lock.py)
+        with state_lock(settings.db, 0.0, err, "reconciler watch"):
+            try:
+                asyncio.run(run_daemon(daemon))
+            except OSError as exc:
+                err.print(f"error: cannot start: {exc.strerror or exc}")
+                raise typer.Exit(1) from None

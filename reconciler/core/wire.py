@@ -1,6 +1,6 @@
 """Composite requests and replies as OCPP-shaped dicts: the edge of the composite engine.
 
-A *composite request* is the format of the public conformance cases (shared/conformance/README.md):
+A *composite request* is the format of the public conformance cases (tests/conformance/README.md in the repository):
 `now`, `connectorId`, `duration`, `chargingRateUnit`, `profiles` (SetChargingProfile.req payloads
 in installation order), `transaction` and `context` (the charger's settings and conventions). The
 reply is a GetCompositeSchedule.conf payload. Parsing raises `RequestError` naming the field.

@@ -84,6 +84,8 @@ class Outcome:
     seconds: float = 0.0
     refused_stale: bool = False
     sources: dict[int, str] = field(default_factory=dict)  # profile id -> "policy (file:line:col)"
+    verified: tuple[ConnectorDrift, ...] = ()  # the read-back that ended an apply (after-state)
+    removed: bool = False  # the station is no longer declared: its owned profiles are cleared, then forgotten
     clock_skew: float | None = None  # seconds the charger's clock is ahead of ours (behind: negative)
     limitations: tuple[Limitation, ...] = ()  # what a Synced could not verify (e.g. TxDefault while idle)
 
@@ -144,6 +146,7 @@ class Reconciler:
         self.now = now
         self.caller = Caller(gateway, self.settings.retry, RateLimit(self.settings.rate_limit))
         self.limit = asyncio.Semaphore(self.settings.concurrency)
+        self._verified: dict[str, list[ConnectorDrift]] = {}  # station -> last read-back drift (after-state)
         attach_journal(gateway, store)  # what the Central System sees of transactions outlives this run
 
     @property
@@ -334,8 +337,7 @@ class Reconciler:
             return Outcome(station_id, Status.SYNCED, note, plan, observation)
         first = next((d for d in plan.drift if not d.in_sync), None)
         if first is None or plan.as_recorded:
-            what = "policy changed" if plan.owned else "not reconciled yet"
-            reason = f"{what}: {len(plan.actions)} action(s) to apply"
+            reason = pending_reason(plan)
         else:
             where = "connector 0 (the station total)" if first.connector_id == 0 else f"connector {first.connector_id}"
             reason = f"drift: {where} {first.describe()}"
@@ -369,6 +371,7 @@ class Reconciler:
         started = clock.monotonic()
         outcome = await self._reconcile(station_id, stale_check)
         outcome.seconds = clock.monotonic() - started
+        outcome.verified = tuple(self._verified.pop(station_id, ()))
         progressed = bool(outcome.plan and outcome.plan.actions and not outcome.refused_stale)
         self.store.set_condition(station_id, outcome.status, outcome.reason, self.revision, self.now(),
                                  changed=True if progressed else None)  # fmt: skip
@@ -492,6 +495,7 @@ class Reconciler:
                 return Verdict(readings.status, readings.reason)
             after = replace(before, timelines=readings.timelines, reply_units=readings.units, at=self.now())
             drift = self.drift(after, desired)
+            self._verified[station_id] = drift
             if all(d.in_sync for d in drift):
                 return Verdict(Status.SYNCED, "; ".join(plan.notes) or None)
         unchanged = all(
@@ -517,6 +521,21 @@ async def _report(progress: Progress | None, station_id: str, phase: str) -> Non
     result = progress(station_id, phase)
     if result is not None:
         await result
+
+
+def pending_reason(plan: StationPlan) -> str:
+    """Why a station that reports what the ledger predicts still has actions: the actions' own
+    reasons, counted (never "policy changed" when a Set merely failed before)."""
+    if not plan.owned:
+        return f"not reconciled yet: {len(plan.actions)} action(s) to apply"
+    def why(action: Action) -> str:
+        if action.kind is ActionKind.CONFIGURE:
+            return "configuration"
+        return action.reason if action.kind is ActionKind.PRUNE else action.reason.split(" (")[0].split(":")[0]
+
+    reasons = Counter(why(a) for a in plan.actions)
+    detail = ", ".join(f"{n} {why}" for why, n in reasons.items())
+    return f"{len(plan.actions)} action(s) to apply: {detail}"
 
 
 def action_digest(actions: Sequence[Action]) -> list[str]:

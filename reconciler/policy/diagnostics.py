@@ -60,14 +60,21 @@ class Diagnostic:
         """A GitHub Actions workflow command: `::error file=F,line=L,col=C,title=CODE::message. hint.`"""
         parts = []
         if self.location is not None:
-            parts += [f"file={self.location.file}", f"line={self.location.line}", f"col={self.location.column}"]
-        parts.append(f"title={self.code}")
+            parts += [f"file={_property(self.location.file)}", f"line={self.location.line}",
+                      f"col={self.location.column}"]  # fmt: skip
+        parts.append(f"title={_property(self.code)}")
         body = _sentence(self.message) + (f" {_sentence(self.hint)}" if self.hint else "")
         body = body.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
         return f"::{self.severity} {','.join(parts)}::{body}"
 
     def as_error(self) -> Diagnostic:
         return self if self.severity == "error" else replace(self, severity="error")
+
+
+def _property(text: str) -> str:
+    """A workflow-command property value, escaped as GitHub's toolkit does (`,` and `:` end a property)."""
+    return (text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A").replace(":", "%3A")
+            .replace(",", "%2C"))  # fmt: skip
 
 
 def _sentence(text: str) -> str:

@@ -23,7 +23,7 @@ from reconciler.policy.diagnostics import Collector, Location, sort_key
 from reconciler.policy.documents import build_model, build_policy, build_site, build_station_spec
 from reconciler.policy.model import PolicySet
 from reconciler.policy.resolve import Parsed, resolve
-from reconciler.policy.schema import KINDS, check_document
+from reconciler.policy.schema import KINDS, check_document, readable_part
 from reconciler.policy.source import Document, read_file
 
 SUFFIXES = (".yaml", ".yml")
@@ -145,7 +145,10 @@ def _collect(doc: Document, parsed: Parsed, diagnostics: Collector) -> None:
         )
         return
     if not check_document(doc, diagnostics):
-        return
+        readable = readable_part(doc)  # report its semantic errors too, where it can still be read
+        if readable is None:
+            return
+        doc = readable
     kind = doc.data["kind"]
     name = str(doc.data["metadata"]["name"])
     if kind == "Station":

@@ -14,7 +14,9 @@ every error. The fast pass may only be stricter, never looser: a property test c
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -92,6 +94,41 @@ def check_document(doc: Document, diagnostics: Collector, schema_path: Path = SC
             seen.add(key)
             diagnostics.error(code, doc.at(path), message, hint)
     return not errors
+
+
+def readable_part(doc: Document, schema_path: Path = SCHEMA_FILE) -> Document | None:
+    """The document without what its schema errors point at, when that leaves a valid document:
+    unknown fields are dropped, and an invalid entry of `spec.profiles` is left out. Its semantic
+    checks then still run (next to the schema errors already reported, so nothing is applied);
+    None when the errors are elsewhere (metadata, kind, a whole spec)."""
+    data = copy.deepcopy(doc.data)
+    drop_profiles: set[int] = set()
+    for error in _leaf_errors(validator(schema_path).iter_errors(doc.data)):
+        path = tuple(error.absolute_path)
+        if len(path) >= 3 and path[:2] == ("spec", "profiles") and isinstance(path[2], int):
+            drop_profiles.add(path[2])
+        elif error.validator == "additionalProperties" and path[:1] == ("spec",):
+            parent = _get(data, path)
+            allowed = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
+            if isinstance(parent, dict):
+                for name in [k for k in parent if k not in allowed]:
+                    del parent[name]
+        else:
+            return None
+    if drop_profiles and isinstance(_get(data, ("spec", "profiles")), list):
+        data["spec"]["profiles"] = [p for i, p in enumerate(data["spec"]["profiles"]) if i not in drop_profiles]
+    if next(iter(validator(schema_path).iter_errors(data)), None) is not None:
+        return None
+    return Document(doc.file, doc.index, data, doc.locations)
+
+
+def _get(data: Any, path: Sequence[str | int]) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
 
 
 def _leaf_errors(errors: Iterator[ValidationError]) -> Iterator[ValidationError]:
@@ -196,6 +233,13 @@ def _type_hint(error: ValidationError) -> str:
     want = error.validator_value
     value = error.instance
     if isinstance(value, str) and want in ("integer", "number"):
+        clock_time = re.fullmatch(r"\s*(\d{1,2}):(\d{2})(:\d{2})?\s*", value)
+        if clock_time and want == "integer":
+            return f"write the hour as a whole number, e.g. {int(clock_time.group(1))} for {value.strip()}"
+        try:
+            float(value)
+        except ValueError:
+            return f"use {_article(want)}"
         return "write the number without quotes"
     if want == "string" and isinstance(value, int | float | bool):
         return f'quote it: "{value}"' if not isinstance(value, bool) else 'quote it: "true" / "false"'

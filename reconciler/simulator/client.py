@@ -21,6 +21,7 @@ import itertools
 import json
 import logging
 import random
+import ssl
 from typing import Any
 from urllib.parse import quote
 
@@ -47,8 +48,10 @@ class StationClient:
         max_message_size: int = 1 << 20,
         connect_limit: asyncio.Semaphore | None = None,
         auto_ev: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.station = station
+        self.ssl_context = ssl_context  # for wss:// URLs: which certificates to trust
         self.url = url.rstrip("/") + "/" + quote(station.station_id, safe="")
         self.password = password
         self.call_timeout = call_timeout
@@ -94,6 +97,10 @@ class StationClient:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
 
+    def _tls(self) -> dict[str, Any]:
+        """`ssl=` for wss:// only: websockets refuses an ssl argument for a ws:// URL."""
+        return {"ssl": self.ssl_context} if self.ssl_context is not None else {}
+
     async def _open(self) -> ClientConnection:
         headers = {}
         if self.password is not None:
@@ -108,6 +115,7 @@ class StationClient:
             ping_interval=None,
             close_timeout=2,
             max_size=self.max_message_size,
+            **self._tls(),
         )
 
     async def _session(self, stop: asyncio.Event) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from pathlib import Path
 from types import TracebackType
 
@@ -45,8 +46,10 @@ class Fleet:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         auto_ev: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.url = url
+        self.ssl_context = ssl_context  # trusted certificates for a wss:// Central System
         self.auto_ev = auto_ev
         self._stop = asyncio.Event()
         self._limit = asyncio.Semaphore(connect_concurrency)
@@ -85,6 +88,7 @@ class Fleet:
             password=password,
             connect_limit=self._limit,
             auto_ev=self.auto_ev,
+            ssl_context=self.ssl_context,
             backoff_initial=backoff_initial,
             backoff_max=backoff_max,
         )

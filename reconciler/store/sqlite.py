@@ -503,3 +503,27 @@ class Store:
             Event(r[0], parse_time(r[1]), r[2], r[3], r[4], r[5], json.loads(r[6]) if r[6] else {})
             for r in reversed(rows)
         ]
+
+    # --- inventory queries and removals (state list / state rm, removed stations) -------------------
+
+    def ledger_stations(self) -> list[str]:
+        """Stations the ledger (or an unanswered intent) holds anything for."""
+        rows = self.db.execute("SELECT station_id FROM ledger UNION SELECT station_id FROM pending ORDER BY 1")
+        return [r[0] for r in rows]
+
+    def forget_profile(self, station_id: str, profile_id: int, at: datetime, reason: str) -> bool:
+        """Drop one ledger entry (a profile someone removed by hand); logged. False if there was none."""
+        with self.transaction() as db:
+            cursor = db.execute("DELETE FROM ledger WHERE station_id=? AND profile_id=?", (station_id, profile_id))
+            if cursor.rowcount:
+                self._event(db, ("ledger.rm", f"profile #{profile_id} removed from the ledger: {reason}", None),
+                            format_time(at), station_id, None)  # fmt: skip
+        return bool(cursor.rowcount)
+
+    def forget_station(self, station_id: str, at: datetime, revision: str | None, message: str) -> None:
+        """A station no longer declared and holding nothing of ours: drop it from the ledger, the
+        registry and the conditions; the event log keeps its history."""
+        with self.transaction() as db:
+            for table in ("ledger", "pending", "conditions", "stations"):
+                db.execute(f"DELETE FROM {table} WHERE station_id=?", (station_id,))  # fixed table names
+            self._event(db, ("station.forgotten", message, None), format_time(at), station_id, revision)

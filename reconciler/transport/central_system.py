@@ -1,6 +1,7 @@
 """The embedded OCPP 1.6J Central System: chargers connect here, the engine calls them through it.
 
-Flow: charger --websocket `ws://HOST:PORT/{stationId}`, subprotocol `ocpp1.6`--> `CentralSystem`.
+Flow: charger --websocket `ws://HOST:PORT/{stationId}` (or `wss://` with a TLS context: OCPP Security
+Profile 2), subprotocol `ocpp1.6`--> `CentralSystem`.
 The opening handshake checks the station id (unknown ids are refused unless `allow_unknown`) and
 HTTP basic auth (OCPP Security Profile 1: username = station id, password from `passwords`; a
 `"*"` entry is a shared password for every station). Charger-initiated calls go to
@@ -24,6 +25,7 @@ import hmac
 import itertools
 import json
 import logging
+import ssl
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -102,6 +104,7 @@ class CentralSystem:
         known_stations: Iterable[str] | None = None,
         validate_messages: bool = True,
         ping_interval: float | None = 60.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -109,6 +112,7 @@ class CentralSystem:
         self.call_timeout = call_timeout
         self.max_message_size = max_message_size
         self.ping_interval = ping_interval
+        self.ssl_context = ssl_context  # wss:// (OCPP Security Profile 2) when set
         self._passwords = dict(passwords or {})
         self._known = set(known_stations or ()) | {k for k in self._passwords if k != "*"}
         self.validators = SchemaValidators(_SCHEMAS) if validate_messages else None
@@ -133,11 +137,12 @@ class CentralSystem:
             ping_interval=self.ping_interval,
             server_header=None,
             backlog=4096,
+            ssl=self.ssl_context,
         )
         sockets = list(self._server.sockets)
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
-        log.info("Central System listening on ws://%s:%s/{stationId}", self.host, self.port)
+        log.info("Central System listening on %s/{stationId}", self.url)
 
     async def stop(self) -> None:
         if self._server is None:
@@ -159,7 +164,7 @@ class CentralSystem:
 
     @property
     def url(self) -> str:
-        return f"ws://{self.host}:{self.port}"
+        return f"{'wss' if self.ssl_context is not None else 'ws'}://{self.host}:{self.port}"
 
     def add_station(self, station_id: str, password: str | None = None) -> None:
         """Admit a station (and set its password) while running, e.g. after a policy reload."""

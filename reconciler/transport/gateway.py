@@ -60,7 +60,9 @@ class Reply:
         """One line for logs and plan output."""
         if self.kind is ReplyKind.ANSWERED:
             return f"answered {self.status or 'ok'}"
-        detail = ": ".join(x for x in (self.error_code, self.description) if x)
+        detail = " ".join(": ".join(x for x in (self.error_code, self.description) if x).split())  # one line
+        if len(detail) > 240:  # a charger's error text is bounded where it lands (reasons, events)
+            detail = detail[:237] + "..."
         return f"{self.kind.value}{' (' + detail + ')' if detail else ''}"
 
     @classmethod

@@ -100,7 +100,8 @@ async def test_saved_plan_applies_and_is_refused_after_the_charger_changed(tmp_p
         sets = received(fleet, "SetChargingProfile")
         code, out, err = await cli.run("apply", str(tmp_path / "plan.json"))
         assert code == 1
-        assert "saved plan refused: the charger changed since the plan was saved" in out
+        assert "saved plan refused: the charger changed since the plan was saved" in err
+        assert "nothing was sent" in err
         assert received(fleet, "SetChargingProfile") == sets  # nothing was applied
 
         fleet["CP-0001"].handle("ClearChargingProfile", {"id": 777})
