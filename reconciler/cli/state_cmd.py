@@ -222,7 +222,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps([r.to_json() for r in rows], indent=2))
             return
         table = [[r.station_id, f"#{r.profile_id}", str(r.connector_id), r.purpose, str(r.stack_level),
-                  "Accepted" if r.confirmed else "Unconfirmed", r.revision or "-", format_time(r.installed_at)]
+                  r.outcome, r.revision or "-", format_time(r.installed_at)]
                  for r in rows]  # fmt: skip
         if table:
             typer.echo(_table(table, ["STATION", "PROFILE", "CONNECTOR", "PURPOSE", "STACK", "OUTCOME", "REVISION",

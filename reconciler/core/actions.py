@@ -80,15 +80,46 @@ class Action:
         return f"foreign profiles: {purpose}, {level}, connector {self.connector_id}"
 
 
+class LedgerState(enum.StrEnum):
+    """How sure the reconciler is that a profile it sent reached the charger and is in force."""
+
+    ACCEPTED = "Accepted"  # accepted, and no read-back since contradicted it
+    UNCONFIRMED = "Unconfirmed"  # sent before an interruption: its answer was never recorded
+    UNVERIFIED = "Unverified"  # accepted; the read-back that would show it in force has not happened yet
+    NOT_ENFORCED = "NotEnforced"  # accepted, but the read-back showed the charger without it
+
+    @property
+    def certain(self) -> bool:
+        return self is LedgerState.ACCEPTED
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
-    """A profile the reconciler installed on a station (the inventory it may clear)."""
+    """A SetChargingProfile the reconciler sent to a station: the inventory it may clear.
+
+    The ledger is a log in installation order (`seq`): an entry whose arrival is uncertain does not
+    erase the entries it would have replaced, so the reconciler knows every state the charger may
+    be in (`core.holdings`)."""
 
     connector_id: int
     profile: ChargingProfile
     content_hash: str
     revision: str | None = None
-    confirmed: bool = True  # False: sent before an interruption, its answer never recorded
+    state: LedgerState = LedgerState.ACCEPTED
+    seq: int = 0
+
+    @property
+    def confirmed(self) -> bool:
+        return self.state.certain
+
+    def replaces(self, other: LedgerEntry) -> bool:
+        """Would this profile, arriving, replace `other` on the charger (same id, or same slot)?"""
+        mine, theirs = self.profile, other.profile
+        return mine.charging_profile_id == theirs.charging_profile_id or (
+            self.connector_id == other.connector_id
+            and mine.purpose is theirs.purpose
+            and mine.stack_level == theirs.stack_level
+        )
 
 
 @dataclass(frozen=True, slots=True)

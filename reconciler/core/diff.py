@@ -20,12 +20,13 @@ Drift classes, per connector:
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler.core.composite import Composite
-from reconciler.core.profiles import ProfileError, RateUnit, epoch_seconds, parse_time
+from reconciler.core.profiles import ProfileError, RateUnit, epoch_seconds, from_epoch, parse_time
 from reconciler.core.timeline import Limit, Timeline, merged, walk
 from reconciler.core.units import convert
 
@@ -84,11 +85,26 @@ class ObservationError(ValueError):
     """A GetCompositeSchedule answer that cannot be judged (not a "no limit" form, not a schedule)."""
 
 
+def _number(value: Any, what: str) -> float:
+    """A finite JSON number, or ObservationError naming `what` (NaN, infinities, huge integers,
+    booleans and strings are not limits a charger can enforce)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ObservationError(f"{what} {value!r} is not a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ObservationError(f"{what} is too large to be a limit") from None
+    if not math.isfinite(number):
+        raise ObservationError(f"{what} {number} is not a finite number")
+    return number
+
+
 def observed_from_ocpp(
     payload: Mapping[str, Any], *, requested: RateUnit, duration: int, normaliser: Normaliser, asked_at: int
 ) -> Timeline:
     """Read a GetCompositeSchedule.conf payload as a normalised timeline in the requested unit.
-    `asked_at` (epoch seconds) anchors an answer that carries no scheduleStart."""
+    `asked_at` (epoch seconds) anchors an answer that carries no scheduleStart. Anything that is not
+    a schedule this reading can judge raises ObservationError saying what."""
     status = payload.get("status")
     if status == "Rejected":
         if not normaliser.rejected_means_no_limit:
@@ -97,11 +113,16 @@ def observed_from_ocpp(
     if status != "Accepted":
         raise ObservationError(f"unexpected GetCompositeSchedule status {status!r}")
     schedule = payload.get("chargingSchedule")
+    if schedule is not None and not isinstance(schedule, Mapping):
+        raise ObservationError("chargingSchedule is not an object")
     raw_start = payload.get("scheduleStart") or (schedule or {}).get("startSchedule")
     try:
         start = epoch_seconds(parse_time(raw_start)) if raw_start else asked_at
+        from_epoch(start + duration)  # the window must be representable too
     except ProfileError as exc:
         raise ObservationError(f"scheduleStart: {exc.message}") from None
+    except (OverflowError, ValueError, OSError):
+        raise ObservationError(f"scheduleStart {raw_start!r} is out of the representable range") from None
     if not schedule:
         return Timeline(start, start + duration, requested, ((start, None),))
     try:
@@ -109,16 +130,27 @@ def observed_from_ocpp(
     except ValueError:
         raise ObservationError(f"unknown chargingRateUnit {schedule.get('chargingRateUnit')!r}") from None
     length = schedule.get("duration")
-    length = duration if not isinstance(length, int | float) or length <= 0 or length > duration else int(length)
-    steps: list[tuple[int, Limit]] = []
-    for period in sorted(schedule.get("chargingSchedulePeriod") or [], key=lambda p: p.get("startPeriod", 0)):
+    if length is not None:
+        length = _number(length, "chargingSchedule.duration")
+    length = duration if length is None or length <= 0 or length > duration else int(length)
+    periods = schedule.get("chargingSchedulePeriod") or []
+    if not isinstance(periods, list) or not all(isinstance(p, Mapping) for p in periods):
+        raise ObservationError("chargingSchedulePeriod is not a list of periods")
+    read: list[tuple[int, Limit]] = []
+    for period in periods:
+        offset = _number(period.get("startPeriod", 0), "startPeriod")
+        if offset < 0 or offset != int(offset):
+            raise ObservationError(f"startPeriod {offset:g} is not a whole number of seconds from 0")
         limit = period.get("limit")
-        if not isinstance(limit, int | float):
-            raise ObservationError(f"a period without a numeric limit: {period!r}")
+        if limit is None:
+            raise ObservationError(f"a period without a numeric limit: {dict(period)!r}")
+        value = _number(limit, "limit")
         phases = period.get("numberPhases")
         phases = phases if isinstance(phases, int) and 1 <= phases <= 3 else normaliser.phases
-        value = None if limit < 0 else convert(float(limit), unit, requested, normaliser.voltage, phases)
-        steps.append((start + int(period.get("startPeriod", 0)), normaliser.limit(value, requested)))
+        converted = None if value < 0 else convert(value, unit, requested, normaliser.voltage, phases)
+        # a period beyond the window cannot matter (and keeps absurd offsets out of the arithmetic)
+        read.append((start + min(int(offset), duration), normaliser.limit(converted, requested)))
+    steps = sorted(read, key=lambda step: step[0])
     if not steps or steps[0][0] > start:
         steps.insert(0, (start, None))
     return Timeline(start, start + length, requested, merged(steps))

@@ -1,38 +1,43 @@
 """From desired state, ledger and observed drift to ordered actions: the plan of one station.
 
-Flow: (engine) observations + ledger + desired -> `plan_station` -> `StationPlan` -> (render) text
-or JSON, (engine) apply. Pure: no I/O; `now` is a parameter.
+Flow: (engine) observations + ledger (and the states it allows that the observation explains,
+`core.holdings`) + desired -> `plan_station` -> `StationPlan` -> (render) text or JSON, (engine)
+apply. Pure: no I/O; `now` is a parameter.
 
 What it decides:
 1. ChangeConfiguration for every desired key whose value differs (readonly keys are reported,
    never written);
 2. SetChargingProfile for desired profiles the ledger does not hold (`+`), holds with other
-   content (`~`, replaced in place under the same id), holds only unconfirmed (sent before an
-   interruption, answer never recorded: sent again, a same-id Set is idempotent), or that a
-   drifted connector lost (`+`);
-3. ClearChargingProfile by id for ledger profiles no longer desired (`-`), unless a new profile
-   replaces them by id or slot anyway; never a profile the ledger does not own;
-4. foreign caps (the charger caps below what the ledger predicts): a Set could replace one that
-   shares its (connector, purpose, stackLevel) slot, so without `prune: foreign` the plan is
-   *blocked* until a person decides; with it, the slots our profiles do not use are cleared (`!`).
+   content (`~`, replaced in place under the same id), may not hold (sent before an interruption
+   and never answered, accepted but not shown in force by a read-back, or possibly replaced by
+   such a profile: sent again, a same-id Set is idempotent), or that the charger lost (`+`: its
+   composite differs from what the ledger predicts, not from what the policies now ask);
+3. ClearChargingProfile by id for ledger profiles no longer desired that may be on the charger
+   (`-`), unless a new profile replaces them by id or slot anyway; never a profile the ledger does
+   not own;
+4. foreign caps (the charger caps below what any state the ledger allows predicts): a Set could
+   replace one that shares its (connector, purpose, stackLevel) slot, so without `prune: foreign`
+   the plan is *blocked* until a person decides; with it, the slots our profiles do not use are
+   cleared (`!`).
 
-Make-before-break: sets come before clears, and the order is proved by simulation (`safety.py`);
-when no order holds, the plan is refused with the reason. A station whose charger matches gets no
-actions: applying a synced fleet sends nothing.
+Make-before-break: sets come first, then prunes, then clears, and the order is proved by
+simulation from every state the charger may be in (`safety.py`), with the points where the engine
+reads the composite back before a clear; when no order holds, the plan is refused with the reason.
+A station whose charger matches gets no actions: applying a synced fleet sends nothing.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from reconciler.core.actions import Action, ActionKind, ConfigValue, LedgerEntry, content_hash
+from reconciler.core.actions import Action, ActionKind, ConfigValue, LedgerEntry, LedgerState, content_hash
 from reconciler.core.diff import ConnectorDrift, DriftClass
+from reconciler.core.holdings import Holding, possible_holdings
 from reconciler.core.installed import InstalledProfiles
 from reconciler.core.profiles import ChargingProfile, Purpose
-from reconciler.core.safety import Window, prove_order
-from reconciler.core.timeline import Timeline
+from reconciler.core.safety import Checkpoint, Window, prove_order
 
 __all__ = [
     "Action", "ActionKind", "ConfigValue", "Desired", "LedgerEntry", "StationPlan", "Window",
@@ -52,6 +57,10 @@ class StationPlan:
     foreign: bool = False  # the charger shows caps the ledger cannot explain
     as_recorded: bool = True  # the charger reports what the ledger says it holds (differences are policy changes)
     owned: int = 0  # profiles the ledger records for the station
+    checkpoints: tuple[Checkpoint, ...] = ()  # where in `actions` to read the composites back
+    starts: tuple[InstalledProfiles, ...] = ()  # the states the charger may be in, as planned from
+    not_enforced: tuple[int, ...] = ()  # ids the charger accepted earlier without enforcing them
+    uncertain: int = 0  # ledger entries whose arrival is uncertain (a read-back may settle them)
 
     @property
     def in_sync(self) -> bool:
@@ -83,31 +92,73 @@ def _configuration(desired: Desired, configuration: Mapping[str, ConfigValue], n
     return actions
 
 
-def _sets(desired: Desired, ledger: Sequence[LedgerEntry], drift: Sequence[ConnectorDrift]) -> list[Action]:
-    lost = [d for d in drift if not d.in_sync and d.primary in (DriftClass.MISSING, DriftClass.SHADOWED)]
-    owned = {e.profile.charging_profile_id: e for e in ledger}
+_AGAIN = {
+    LedgerState.UNCONFIRMED: "sent before an interruption, its answer never recorded",
+    LedgerState.UNVERIFIED: "accepted, but not yet shown in force by a read-back",
+    LedgerState.NOT_ENFORCED: "accepted before, but the charger did not enforce it: sent again",
+    LedgerState.ACCEPTED: "may have been replaced by a profile whose arrival is uncertain",
+}
+
+
+def _sets(
+    desired: Desired, ledger: Sequence[LedgerEntry], holdings: Sequence[Holding], lost: Sequence[ConnectorDrift]
+) -> list[Action]:
+    latest = {e.profile.charging_profile_id: e for e in ledger}  # the last sent under each id
     sets = []
     for connector_id, profile in desired.profiles:
-        entry = owned.get(profile.charging_profile_id)
+        profile_id = profile.charging_profile_id
+        entry = latest.get(profile_id)
         digest = content_hash(connector_id, profile)
         reason: str | None = None
         kind = ActionKind.SET
+        same = [e for e in ledger if e.profile.charging_profile_id == profile_id and e.content_hash == digest]
         if entry is None:
             reason = "not installed yet"
-        elif entry.content_hash != digest:
+        elif all(h.has(profile_id, digest) for h in holdings):
+            hit = next((d for d in lost if connector_id in (0, d.connector_id)), None)
+            if hit is not None:
+                reason = f"re-install: connector {hit.connector_id} {hit.primary}"
+        elif same:
+            reason = _AGAIN[same[-1].state]
+        else:
             kind, reason = (
                 ActionKind.REPLACE,
                 "changed in policy" + (f" (installed from {entry.revision})" if entry.revision else ""),
             )
-        elif not entry.confirmed:
-            reason = "sent before an interruption, its answer never recorded"
-        else:
-            hit = next((d for d in lost if connector_id in (0, d.connector_id)), None)
-            if hit is not None:
-                reason = f"re-install: connector {hit.connector_id} {hit.primary}"
         if reason is not None:
             sets.append(Action(kind, reason, connector_id, profile, digest=digest))
     return sets
+
+
+def _clears(
+    desired: Desired, ledger: Sequence[LedgerEntry], starts: Sequence[InstalledProfiles], sets: Sequence[Action],
+    window: Window, notes: list[str],
+) -> list[Action]:  # fmt: skip
+    """A Clear by id for every ledger profile no longer desired that may be on the charger."""
+    desired_ids = {p.charging_profile_id for _, p in desired.profiles}
+    afters = []
+    for start in starts:
+        after = start
+        for action in sets:
+            assert action.profile is not None and action.connector_id is not None
+            after, _ = after.set_profile(action.connector_id, action.profile, context=window.context, now=window.now)
+        afters.append(after)
+    clears = []
+    done: set[int] = set()
+    for e in reversed(ledger):
+        profile_id = e.profile.charging_profile_id
+        if profile_id in desired_ids or profile_id in done:
+            continue
+        done.add(profile_id)
+        if not any(start.by_id(profile_id) for start in starts):
+            continue  # in no state the charger may be in
+        if not any(after.by_id(profile_id) for after in afters):
+            notes.append(f"profile #{profile_id} leaves with the profile that replaces it")
+            continue
+        clears.append(Action(ActionKind.CLEAR, "no longer in policy", e.connector_id, profile_id=profile_id,
+                             purpose=e.profile.purpose, stack_level=e.profile.stack_level))  # fmt: skip
+    clears.reverse()
+    return clears
 
 
 def plan_station(
@@ -120,36 +171,23 @@ def plan_station(
     configuration: Mapping[str, ConfigValue] | None = None,
     as_recorded: bool = True,
     foreign_caps: bool = False,
-    timelines: tuple[list[Timeline], list[Timeline]] | None = None,
+    holdings: Sequence[Holding] | None = None,
+    recorded: Sequence[ConnectorDrift] = (),
 ) -> StationPlan:
     """The ordered, verified-safe actions that bring one station to its desired state.
 
-    `drift` compares the observation with the desired state; `as_recorded` says whether the charger
-    reports what the ledger predicts, `foreign_caps` whether it caps below that prediction
-    somewhere (a profile the reconciler did not install). `timelines` are (old, new) timelines per
-    connector at `window.now`, when the caller already has them."""
+    `drift` compares the observation with the desired state; `holdings` are the states the charger
+    may be in (those the observation explains, else every state the ledger allows; by default all),
+    `recorded` compares the observation with them (a difference there is a loss: what it touches is
+    installed again); `as_recorded` says whether some state explains the observation, `foreign_caps`
+    whether every state leaves a cap below it unexplained (a profile the reconciler did not install)."""
     notes: list[str] = []
     actions = _configuration(desired, configuration or {}, notes)
-    sets = _sets(desired, ledger, drift)
-
-    start = InstalledProfiles.of([(e.connector_id, e.profile) for e in ledger])
-    after_sets = start
-    for action in sets:
-        assert action.profile is not None and action.connector_id is not None
-        after_sets, _ = after_sets.set_profile(
-            action.connector_id, action.profile, context=window.context, now=window.now
-        )
-    desired_ids = {p.charging_profile_id for _, p in desired.profiles}
-    clears = []
-    for e in ledger:
-        profile_id = e.profile.charging_profile_id
-        if profile_id in desired_ids:
-            continue
-        if after_sets.by_id(profile_id) is None:
-            notes.append(f"profile #{profile_id} leaves with the profile that replaces it")
-            continue
-        clears.append(Action(ActionKind.CLEAR, "no longer in policy", e.connector_id, profile_id=profile_id,
-                             purpose=e.profile.purpose, stack_level=e.profile.stack_level))  # fmt: skip
+    holdings = list(holdings) if holdings else possible_holdings(ledger)
+    lost = [d for d in recorded if not d.in_sync and d.primary in (DriftClass.MISSING, DriftClass.SHADOWED)]
+    sets = _sets(desired, ledger, holdings, lost)
+    starts = [h.installed for h in holdings]
+    clears = _clears(desired, ledger, starts, sets, window, notes)
 
     blocked: str | None = None
     prunes: list[Action] = []
@@ -167,13 +205,16 @@ def plan_station(
             "policy to let the reconciler take the charger over, or remove that cap"
         )
 
-    old, new = timelines if timelines is not None else (None, None)
-    old_bounds = window.bounds(start, old)
-    new_bounds = window.bounds(InstalledProfiles.of(list(desired.profiles)), new)
-    ordered, problem = (
-        prove_order(start, sets, clears, window, old_bounds, new_bounds) if sets or clears else ([], None)
-    )
-    refused = None if problem is None else f"no make-before-break order keeps the charger capped: {problem}"
+    proof = None
+    if sets or clears:
+        olds = [window.bounds(s) for s in starts]
+        # From an empty charger nothing can break the bounds (simulation checks acceptance only).
+        new_bounds = window.bounds(InstalledProfiles.of(list(desired.profiles))) if any(starts) else olds[0]
+        proof = prove_order(starts, sets, clears, window, olds, new_bounds)
+    ordered = proof.order if proof else []
+    refused = None
+    if proof is not None and proof.problem is not None:
+        refused = f"no make-before-break order keeps the charger capped: {proof.problem}"
     n = window.context.number_of_connectors
     places = "connector 1" if n == 1 else f"connectors 1..{n} and the station's total (connector 0)"
     invariant = (
@@ -182,9 +223,17 @@ def plan_station(
         if ordered
         else "nothing to change"
     )
+    # Sets, then prunes (they remove only foreign profiles: what stays is ours, old and new), then clears.
+    cut = next((i for i, a in enumerate(ordered) if a.kind is ActionKind.CLEAR), len(ordered))
+    final = (*actions, *ordered[:cut], *prunes, *ordered[cut:])
+    shift = len(actions) + len(prunes)
+    points = tuple(replace(c, index=c.index + shift) for c in (proof.checkpoints if proof else ()))
+    again = _AGAIN[LedgerState.NOT_ENFORCED]
+    not_enforced = tuple(sorted({a.profile.charging_profile_id for a in sets if a.profile and a.reason == again}))
     return StationPlan(
-        station_id, (*actions, *ordered, *prunes), tuple(drift), invariant, refused, tuple(notes), blocked,
-        foreign_caps, as_recorded, len(ledger),
+        station_id, final, tuple(drift), invariant, refused, tuple(notes), blocked,
+        foreign_caps, as_recorded, len({e.profile.charging_profile_id for e in ledger}), points, tuple(starts),
+        not_enforced, sum(1 for e in ledger if not e.state.certain),
     )  # fmt: skip
 
 

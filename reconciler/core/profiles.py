@@ -150,7 +150,10 @@ def parse_time(value: Any, path: str = "") -> datetime:
         raise ProfileError(path, f"expected an ISO 8601 date-time string, got {type(value).__name__}")
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ProfileError(path, f"{value!r} is out of the representable range (years 1..9999 in UTC)") from None
 
 
 def epoch_seconds(moment: datetime) -> int:

@@ -35,7 +35,8 @@ def removed_stations(ledger_stations: Iterable[str], declared: Iterable[str]) ->
 
 
 def removal_plan(engine: Reconciler, station_id: str) -> StationPlan:
-    ledger = engine.store.ledger(station_id)
+    # One Clear per profile id (the ledger may log an id twice: a replacement whose arrival was uncertain).
+    ledger = list({e.profile.charging_profile_id: e for e in engine.store.ledger(station_id)}.values())
     actions = tuple(
         Action(
             ActionKind.CLEAR, REMOVED, e.connector_id, profile_id=e.profile.charging_profile_id,

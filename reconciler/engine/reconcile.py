@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,8 +25,10 @@ from datetime import datetime
 from typing import Any
 
 from reconciler import clock
+from reconciler.core.actions import LedgerState
 from reconciler.core.context import ReplyUnit, StationContext, Transaction
 from reconciler.core.diff import ConnectorDrift, DriftClass, timelines_agree
+from reconciler.core.holdings import possible_holdings
 from reconciler.core.installed import InstalledProfiles
 from reconciler.core.plan import (
     Action,
@@ -42,8 +45,9 @@ from reconciler.core.status import Status
 from reconciler.core.timeline import Timeline
 from reconciler.engine.calls import Caller, RateLimit, RetryPolicy
 from reconciler.engine.judge import explain, explained_plan, station_drift, station_limitations, with_limitations
-from reconciler.engine.observe import Failure, Observation, failure_of, observe_station, read_answers
+from reconciler.engine.observe import Failure, Observation, failure_of, observe_station
 from reconciler.engine.prune import foreign_fingerprint, held_back, prune_station
+from reconciler.engine.readback import ReadBack, agrees
 from reconciler.engine.readiness import (
     attach_journal,
     booted,
@@ -53,8 +57,10 @@ from reconciler.engine.readiness import (
 )
 from reconciler.policy import DesiredState, PolicySet
 from reconciler.policy.library import context_with
-from reconciler.store.sqlite import Store
+from reconciler.store.sqlite import UNVERIFIED, Store, StoreError
 from reconciler.transport.gateway import Gateway, Reply, ReplyKind
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +152,8 @@ class Reconciler:
         self.now = now
         self.caller = Caller(gateway, self.settings.retry, RateLimit(self.settings.rate_limit))
         self.limit = asyncio.Semaphore(self.settings.concurrency)
+        s = self.settings
+        self.readback = ReadBack(self.caller, store, self.drift, s.horizon, s.settle, s.verify_attempts, now)
         self._verified: dict[str, list[ConnectorDrift]] = {}  # station -> last read-back drift (after-state)
         attach_journal(gateway, store)  # what the Central System sees of transactions outlives this run
 
@@ -220,22 +228,26 @@ class Reconciler:
         desired = desired_of(state)
         ledger = self.store.ledger(station_id)
         wanted = InstalledProfiles.of(list(desired.profiles))
-        held = InstalledProfiles.of([(e.connector_id, e.profile) for e in ledger])
         first = min((t.start for t in observation.timelines.values()), default=None)
         window = self.window(observation, None if first is None else from_epoch(first))
         at = epoch_seconds(window.now)
-        new, old = window.timelines(wanted), window.timelines(held)
         same = window.reports_as_judged
+        new = window.timelines(wanted)
         drift = self.drift(observation, wanted, (at, new if same else window.reported(wanted)))
-        by_ledger = self.drift(observation, held, (at, old if same else window.reported(held)))
-        as_recorded = all(d.in_sync for d in by_ledger)
-        foreign_caps = any(DriftClass.EXTRA in d.classes for d in by_ledger)
-        if foreign_caps and any(not e.confirmed for e in ledger):
-            # An unconfirmed profile may simply never have arrived: judge against the confirmed ones too.
-            sure = InstalledProfiles.of([(e.connector_id, e.profile) for e in ledger if e.confirmed])
-            confirmed = self.drift(observation, sure)
-            foreign_caps = any(DriftClass.EXTRA in d.classes for d in confirmed)
-            as_recorded = as_recorded or all(d.in_sync for d in confirmed)
+        # Every state the charger may be in, given the ledger's uncertain entries (usually one).
+        holdings = possible_holdings(ledger)
+        judged = [
+            self.drift(observation, h.installed, (at, (window.timelines if same else window.reported)(h.installed)))
+            for h in holdings
+        ]
+        explained = [i for i, d in enumerate(judged) if agrees(d)]
+        if explained and holdings[explained[0]].nominal:
+            # An Accepted answer whose absence no read-back can show is taken at its word.
+            unverified = {e.seq for e in ledger if e.state is LedgerState.UNVERIFIED}
+            explained = [i for i in explained if not holdings[i].missing & unverified]
+        # A cap below every state the ledger allows: a profile the reconciler did not install.
+        foreign_caps = all(any(DriftClass.EXTRA in d.classes for d in by_state) for by_state in judged)
+        chosen = explained or list(range(len(holdings)))
         return plan_station(
             station_id,
             desired,
@@ -243,9 +255,10 @@ class Reconciler:
             drift,
             window,
             configuration=observation.configuration,
-            as_recorded=as_recorded,
+            as_recorded=bool(explained),
             foreign_caps=foreign_caps,
-            timelines=(old, new),
+            holdings=[holdings[i] for i in chosen],
+            recorded=judged[chosen[0]],
         )
 
     async def plan(self, station_ids: Sequence[str], progress: Progress | None = None) -> list[Outcome]:
@@ -254,7 +267,7 @@ class Reconciler:
         async def one(station_id: str) -> Outcome:
             async with self.limit:
                 started = clock.monotonic()
-                outcome = await self._plan_one(station_id)
+                outcome = await self._guarded(station_id, self._plan_one(station_id))
                 outcome.seconds = clock.monotonic() - started
                 await _report(progress, station_id, "planned")
                 return outcome
@@ -332,6 +345,11 @@ class Reconciler:
             return Outcome(station_id, Status.DEGRADED, f"plan refused: {plan.refused}", plan, observation)
         if plan.blocked:
             return Outcome(station_id, Status.OUT_OF_SYNC, f"blocked: {plan.blocked}", plan, observation)
+        if plan.not_enforced:
+            ids = ", ".join(f"#{i}" for i in plan.not_enforced)
+            reason = (f"accepted but not enforced: the charger accepted {ids} before but its composite did not "
+                      f"show it; apply sends it again ({len(plan.actions)} action(s))")  # fmt: skip
+            return Outcome(station_id, Status.DEGRADED, reason, plan, observation)
         if plan.in_sync:
             note = "; ".join(plan.notes) or None
             return Outcome(station_id, Status.SYNCED, note, plan, observation)
@@ -369,7 +387,7 @@ class Reconciler:
         stale_check: Callable[[str, Observation, StationPlan], str | None] | None = None,
     ) -> Outcome:
         started = clock.monotonic()
-        outcome = await self._reconcile(station_id, stale_check)
+        outcome = await self._guarded(station_id, self._reconcile(station_id, stale_check))
         outcome.seconds = clock.monotonic() - started
         outcome.verified = tuple(self._verified.pop(station_id, ()))
         progressed = bool(outcome.plan and outcome.plan.actions and not outcome.refused_stale)
@@ -382,7 +400,7 @@ class Reconciler:
     ) -> Outcome:
         planned = await self._plan_one(station_id)
         plan, observation = planned.plan, planned.observation
-        if plan is None or observation is None or planned.status is Status.DEGRADED:
+        if plan is None or observation is None or plan.refused:
             return planned
         if stale_check is not None:
             stale = stale_check(station_id, observation, plan)
@@ -392,6 +410,8 @@ class Reconciler:
         if plan.blocked:
             return planned  # a person decides first; nothing is sent
         if plan.in_sync:
+            if plan.uncertain:  # this observation is a read-back: record what it proves
+                self.readback.settle_ledger(station_id, observation, trust_nominal=True)
             return planned
         self.store.set_condition(
             station_id, Status.PROGRESSING, f"applying {len(plan.actions)} action(s)", self.revision, self.now(),
@@ -400,7 +420,7 @@ class Reconciler:
         sent = Counter[str]()
         prunes = tuple(a for a in plan.actions if a.kind is ActionKind.PRUNE)
         rest = replace(plan, actions=tuple(a for a in plan.actions if a.kind is not ActionKind.PRUNE))
-        failure, accepted_sets, notes = await self._execute(station_id, rest if prunes else plan, sent)
+        failure, accepted_sets, notes = await self._execute(station_id, rest if prunes else plan, observation, sent)
         if failure is None and prunes:
             failure = await self._prune(station_id, observation, prunes, sent)
         if failure is not None:
@@ -412,12 +432,22 @@ class Reconciler:
         return Outcome(station_id, verdict.status, reason, plan, observation, sent, limitations=planned.limitations)
 
     async def _execute(
-        self, station_id: str, plan: StationPlan, sent: Counter[str]
+        self, station_id: str, plan: StationPlan, observation: Observation, sent: Counter[str]
     ) -> tuple[Failure | None, int, list[str]]:
-        """Send the plan's actions in order; stop at the first one that did not work."""
+        """Send the plan's actions in order; stop at the first one that did not work, and before a
+        clear whose sets a read-back does not show in force (the plan's checkpoints)."""
         accepted_sets = 0
         notes: list[str] = []
-        for action in plan.actions:
+        checkpoints = {c.index: c for c in plan.checkpoints}
+        for index, action in enumerate(plan.actions):
+            if index in checkpoints:
+                failure = await self.readback.checkpoint(
+                    station_id, plan, observation, plan.actions[:index], self.window(observation),
+                    total=checkpoints[index].total,
+                )  # fmt: skip
+                if failure is not None:
+                    self._log(station_id, ("verify.checkpoint", failure.reason, None))
+                    return failure, accepted_sets, notes
             name, payload = action.ocpp()
             body = json.dumps(payload)
             tracked = action.kind in (ActionKind.SET, ActionKind.REPLACE, ActionKind.CLEAR)
@@ -444,7 +474,7 @@ class Reconciler:
                     return failure, accepted_sets, notes
                 assert action.connector_id is not None and action.digest is not None
                 self.store.record_set(pending, station_id, action.connector_id, payload["csChargingProfiles"],
-                                      action.digest, self.revision, self.now(), event=event)  # fmt: skip
+                                      action.digest, self.revision, self.now(), UNVERIFIED, event)  # fmt: skip
                 accepted_sets += 1
             elif action.kind is ActionKind.CLEAR:
                 self.store.record_clear(pending, station_id, action.profile_id, self.now(), self.revision, event)
@@ -475,6 +505,18 @@ class Reconciler:
             drift=self.drift, window=self.window(before), horizon=self.settings.horizon, now=self.now, record=record,
         )  # fmt: skip
 
+    async def _guarded(self, station_id: str, work: Awaitable[Outcome]) -> Outcome:
+        """One station's unexpected failure is that station's Degraded outcome, never the run's."""
+        try:
+            return await work
+        except StoreError:
+            raise  # the state file failed: the whole run must stop and say so
+        except Exception as exc:  # a hostile or broken charger must not end the fleet's run
+            log.debug("station %s: unexpected error", station_id, exc_info=True)
+            text = " ".join(str(exc).split())[:200]
+            reason = f"internal error while reconciling: {type(exc).__name__}" + (f": {text}" if text else "")
+            return Outcome(station_id, Status.DEGRADED, reason)
+
     def _log(self, station_id: str, event: tuple[str, str, str | None]) -> None:
         kind, message, data = event
         self.store.event(kind, message, self.now(), station_id=station_id, revision=self.revision, data=data)
@@ -483,24 +525,32 @@ class Reconciler:
         """Read the composites back until they match; say what is wrong when they do not."""
         state = self.desired_state(station_id)
         desired = InstalledProfiles.of([(p.connector_id, p.profile) for p in state.profiles])
-        drift: list[ConnectorDrift] = []
-        after = before
-        for _attempt in range(max(1, self.settings.verify_attempts)):
-            await asyncio.sleep(self.settings.settle)
-            readings = await read_answers(
-                self.caller, station_id, sorted(before.timelines), unit=before.unit, horizon=self.settings.horizon,
-                normaliser=before.normaliser, now=self.now(),
-            )  # fmt: skip
-            if isinstance(readings, Failure):
-                return Verdict(readings.status, readings.reason)
-            after = replace(before, timelines=readings.timelines, reply_units=readings.units, at=self.now())
-            drift = self.drift(after, desired)
-            self._verified[station_id] = drift
-            if all(d.in_sync for d in drift):
-                return Verdict(Status.SYNCED, "; ".join(plan.notes) or None)
+        after = await self.readback.until(station_id, before, lambda seen: agrees(self.drift(seen, desired)))
+        if isinstance(after, Failure):
+            return Verdict(after.status, after.reason)
+        drift = self.drift(after, desired)
+        self._verified[station_id] = drift
+        synced = agrees(drift)
+        wanted = frozenset(
+            (p.profile.charging_profile_id, content_hash(p.connector_id, p.profile)) for p in state.profiles
+        )
+        explained = self.readback.settle_ledger(
+            station_id, after, trust_nominal=synced, agreed=wanted if synced else None
+        )
+        if synced:
+            return Verdict(Status.SYNCED, "; ".join(plan.notes) or None)
         unchanged = all(
             timelines_agree(before.timelines[c], after.timelines[c], before.normaliser) for c in before.timelines
         )
+        wrong = next(d for d in drift if not d.in_sync)
+        doubted = any(e.state is LedgerState.NOT_ENFORCED for e in self.store.ledger(station_id))
+        if accepted_sets and explained and doubted:
+            # The ledger explains the read-back without the profiles just sent: nothing foreign.
+            return Verdict(
+                Status.DEGRADED,
+                f"the charger accepted {accepted_sets} profile(s) but its composite does not show them "
+                f"(accepted but not enforced); connector {wrong.connector_id} {wrong.describe()}",
+            )
         untouched = bool(accepted_sets) and unchanged
         diagnosis = explain(station_id, after, desired, self.window, accepted_unchanged=untouched,
                             just_applied=bool(accepted_sets), presets=self._presets(station_id))  # fmt: skip

@@ -17,7 +17,7 @@ from typing import Any
 
 from reconciler.core.profiles import format_time, parse_time
 from reconciler.core.status import Status
-from reconciler.store.sqlite import UNCONFIRMED, Condition, Event, StoreError
+from reconciler.store.sqlite import ACCEPTED, Condition, Event, StoreError
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,12 +31,13 @@ class LedgerRow:
     revision: str | None
     installed_at: datetime
     content_hash: str
+    outcome: str = ACCEPTED  # the entry's LedgerState: Accepted, Unverified, Unconfirmed, NotEnforced
 
     def to_json(self) -> dict[str, Any]:
         return {
             "station": self.station_id, "profileId": self.profile_id, "connectorId": self.connector_id,
             "purpose": self.purpose, "stackLevel": self.stack_level,
-            "outcome": "Accepted" if self.confirmed else UNCONFIRMED, "revision": self.revision,
+            "outcome": self.outcome, "revision": self.revision,
             "installedAt": format_time(self.installed_at), "contentHash": self.content_hash,
         }  # fmt: skip
 
@@ -90,7 +91,7 @@ class StateReader:
             query += " WHERE station_id=?"
             params = (station_id,)
         rows = self.db.execute(query + " ORDER BY station_id, seq", params).fetchall()
-        return [LedgerRow(r[0], r[1], r[2], r[3], r[4], r[5] != UNCONFIRMED, r[6], parse_time(r[7]), r[8])
+        return [LedgerRow(r[0], r[1], r[2], r[3], r[4], r[5] == ACCEPTED, r[6], parse_time(r[7]), r[8], r[5])
                 for r in rows]  # fmt: skip
 
     def pending_count(self) -> dict[str, int]:

@@ -3,7 +3,9 @@
 Flow: engine -> `Store` (after every charger call) -> SQLite; plan/apply/watch/api read it back.
 
 Tables (see MIGRATIONS; `PRAGMA user_version` is the schema version):
-- `ledger`: the profiles the reconciler installed, per station (the inventory it may clear);
+- `ledger`: the profiles the reconciler sent, per station (the inventory it may clear), as a log
+  in installation order with how sure each is (Accepted, Unconfirmed, Unverified, NotEnforced);
+  an uncertain entry does not erase the ones it would have replaced (`core.holdings` replays it);
 - `pending`: a call sent but not yet answered. It is written *before* a SetChargingProfile or
   ClearChargingProfile goes out and removed in the same transaction that records the answer, so
   after a crash (kill -9) the next run knows which profiles may or may not be on the charger;
@@ -38,9 +40,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.core.plan import LedgerEntry
-from reconciler.core.profiles import ProfileError, format_time, parse_time, profile_from_ocpp
+from reconciler.core.actions import LedgerEntry, LedgerState
+from reconciler.core.holdings import Verdicts
+from reconciler.core.profiles import format_time, parse_time
 from reconciler.core.status import Status
+from reconciler.store import ledger as ledger_log
 from reconciler.store.journal import TransactionJournal
 from reconciler.store.prunes import PruneMemory
 
@@ -81,6 +85,22 @@ MIGRATIONS: tuple[str, ...] = (
         policy TEXT NOT NULL, profile_json TEXT NOT NULL, state TEXT NOT NULL, started_at TEXT NOT NULL,
         ended_at TEXT, PRIMARY KEY (station_id, transaction_id, policy));
     """,
+    # The ledger becomes a log keyed by installation order: a profile id may appear twice (a
+    # replacement whose arrival is uncertain keeps the entry it would have replaced).
+    """
+    CREATE TABLE ledger_log (
+        station_id TEXT NOT NULL, profile_id INTEGER NOT NULL, connector_id INTEGER NOT NULL,
+        purpose TEXT NOT NULL, stack_level INTEGER NOT NULL, content_hash TEXT NOT NULL,
+        profile_json TEXT NOT NULL, revision TEXT, installed_at TEXT NOT NULL, outcome TEXT NOT NULL,
+        seq INTEGER NOT NULL, PRIMARY KEY (station_id, seq));
+    INSERT INTO ledger_log (station_id, profile_id, connector_id, purpose, stack_level, content_hash,
+        profile_json, revision, installed_at, outcome, seq)
+        SELECT station_id, profile_id, connector_id, purpose, stack_level, content_hash, profile_json,
+        revision, installed_at, outcome, seq FROM ledger;
+    DROP TABLE ledger;
+    ALTER TABLE ledger_log RENAME TO ledger;
+    CREATE INDEX ledger_profile ON ledger (station_id, profile_id);
+    """,
     """
     ALTER TABLE stations ADD COLUMN clock_skew_s REAL;
     ALTER TABLE stations ADD COLUMN clock_checked_at TEXT;
@@ -100,7 +120,9 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-UNCONFIRMED = "Unconfirmed"  # ledger outcome: sent, answer never recorded; may or may not be on the charger
+ACCEPTED = LedgerState.ACCEPTED.value  # ledger outcome: in force, as far as any read-back shows
+UNCONFIRMED = LedgerState.UNCONFIRMED.value  # ledger outcome: sent, answer never recorded
+UNVERIFIED = LedgerState.UNVERIFIED.value  # ledger outcome: accepted, not yet shown in force by a read-back
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,20 +283,12 @@ class Store:
     # --- ledger -----------------------------------------------------------------------------------
 
     def ledger(self, station_id: str) -> list[LedgerEntry]:
-        """What the reconciler installed on a station, in installation order."""
-        rows = self.db.execute(
-            "SELECT connector_id, profile_json, content_hash, revision, outcome FROM ledger WHERE station_id=? "
-            "ORDER BY seq",
-            (station_id,),
-        ).fetchall()
-        entries = []
-        for connector_id, profile_json, digest, revision, outcome in rows:
-            try:
-                profile = profile_from_ocpp(json.loads(profile_json))
-                entries.append(LedgerEntry(connector_id, profile, digest, revision, outcome != UNCONFIRMED))
-            except (ProfileError, ValueError) as exc:
-                raise StoreError(f"{self.path}: ledger row of {station_id} is unreadable ({exc})") from None
-        return entries
+        """The SetChargingProfile calls the reconciler sent to a station and may still be in force, in
+        installation order, each with how sure it is (`LedgerState`; `core.holdings` replays them)."""
+        try:
+            return ledger_log.read_entries(self.db, station_id)
+        except ValueError as exc:
+            raise StoreError(f"{self.path}: {exc}") from None
 
     def begin_call(
         self, station_id: str, action: str, payload: Mapping[str, Any] | str, at: datetime, *,
@@ -301,51 +315,40 @@ class Store:
         content_hash: str, revision: str | None, at: datetime, outcome: str = "Accepted",
         event: tuple[str, str, Mapping[str, Any] | str | None] | None = None,
     ) -> None:  # fmt: skip
-        """An accepted SetChargingProfile: it replaces, in the ledger as on the charger, the profile
-        with the same id and the one in the same (connector, purpose, stackLevel) slot. The pending
-        row goes and the event (kind, message, data) is logged in the same transaction."""
+        """An accepted SetChargingProfile, recorded with `outcome` (a `LedgerState` value; the engine
+        records "Unverified" until a read-back shows it in force). A certain entry replaces, in the
+        ledger as on the charger, the profile with the same id and the one in the same (connector,
+        purpose, stackLevel) slot; an uncertain one keeps them (they may still be there). The
+        pending row goes and the event (kind, message, data) is logged in the same transaction."""
         stamp = format_time(at)
         with self.transaction() as db:
-            self._put(db, station_id, connector_id, profile_json, content_hash, revision, stamp, outcome)
+            ledger_log.put(db, station_id, connector_id, profile_json, content_hash, revision, stamp, outcome)
             if pending_id is not None:
                 db.execute("DELETE FROM pending WHERE id=?", (pending_id,))
             if event is not None:
                 self._event(db, event, stamp, station_id, revision)
 
-    @staticmethod
-    def _put(
-        db: sqlite3.Connection, station_id: str, connector_id: int, profile_json: Mapping[str, Any],
-        content_hash: str, revision: str | None, stamp: str, outcome: str,
-    ) -> None:  # fmt: skip
-        """Install a profile in the ledger as the charger installs it: it replaces the profile with
-        the same id and the one in the same (connector, purpose, stackLevel) slot."""
-        profile_id = profile_json["chargingProfileId"]
-        purpose = profile_json["chargingProfilePurpose"]
-        stack = profile_json["stackLevel"]
-        db.execute(
-            "DELETE FROM ledger WHERE station_id=? AND "
-            "(profile_id=? OR (connector_id=? AND purpose=? AND stack_level=?))",
-            (station_id, profile_id, connector_id, purpose, stack),
-        )
-        db.execute(
-            "INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?,?,?,"
-            "(SELECT COALESCE(MAX(seq), 0) + 1 FROM ledger WHERE station_id=?))",
-            (station_id, profile_id, connector_id, purpose, stack, content_hash, json.dumps(profile_json),
-             revision, stamp, outcome, station_id),
-        )  # fmt: skip
-
     def record_clear(
         self, pending_id: int | None, station_id: str, profile_id: int | None, at: datetime,
         revision: str | None = None, event: tuple[str, str, Mapping[str, Any] | str | None] | None = None,
     ) -> None:  # fmt: skip
-        """A ClearChargingProfile by id was answered (Accepted or Unknown): the profile is gone."""
+        """A ClearChargingProfile by id was answered (Accepted or Unknown): the profile is gone. An
+        entry it may have replaced (an earlier one in its slot, when its own arrival was uncertain)
+        may be back in force: it becomes Unconfirmed."""
         with self.transaction() as db:
             if profile_id is not None:
-                db.execute("DELETE FROM ledger WHERE station_id=? AND profile_id=?", (station_id, profile_id))
+                ledger_log.clear(db, station_id, profile_id)
             if pending_id is not None:
                 db.execute("DELETE FROM pending WHERE id=?", (pending_id,))
             if event is not None:
                 self._event(db, event, format_time(at), station_id, revision)
+
+    def record_verdicts(self, station_id: str, verdicts: Verdicts) -> None:
+        """What a read-back proved (`core.holdings.verdicts`): entries confirmed (their certain
+        arrival replaces what they replace), marked not enforced, or forgotten."""
+        if not verdicts.empty:
+            with self.transaction() as db:
+                ledger_log.record(db, station_id, verdicts)
 
     @staticmethod
     def _event(
@@ -362,32 +365,24 @@ class Store:
     def absorb_pending(self, station_id: str, at: datetime) -> int:
         """Take the intents an earlier run left unanswered (a crash, a lost answer) into the ledger.
 
-        A SetChargingProfile that may have reached the charger becomes an *Unconfirmed* ledger entry
-        (replacing by id and slot, as the charger would have): the next plan re-sends it if still
-        desired, or clears it if not, so nothing the reconciler may have installed is forgotten. A
-        ClearChargingProfile needs nothing: its profile is still in the ledger and is cleared again.
-        Returns how many intents were absorbed."""
+        A SetChargingProfile that may have reached the charger becomes an *Unconfirmed* ledger entry;
+        the entries it would have replaced stay (it may never have arrived): the next plan judges
+        the charger against both possibilities, re-sends it if still desired, or clears it if not,
+        so nothing the reconciler may have installed is forgotten. A ClearChargingProfile needs
+        nothing: its profile is still in the ledger and is cleared again. Returns how many intents
+        were absorbed."""
         rows = self.pending(station_id)
         if not rows:
             return 0
         stamp = format_time(at)
         with self.transaction() as db:
             for row in rows:
-                if row.action != "SetChargingProfile" or row.content_hash is None:
+                sent = ledger_log.unanswered_set(row.action, row.payload)
+                if sent is None or row.content_hash is None:
                     continue
-                try:
-                    connector = int(row.payload["connectorId"])
-                    body = row.payload["csChargingProfiles"]
-                    profile_id = body["chargingProfileId"]
-                except (KeyError, TypeError, ValueError):
-                    continue
-                same = db.execute(
-                    "SELECT 1 FROM ledger WHERE station_id=? AND profile_id=? AND content_hash=?",
-                    (station_id, profile_id, row.content_hash),
-                ).fetchone()
-                if same:
-                    continue  # the ledger already records it: the answer arrived before the interruption
-                self._put(db, station_id, connector, body, row.content_hash, row.revision, stamp, UNCONFIRMED)
+                # A recorded answer would have removed the row in the same transaction: this call's
+                # outcome is unknown, even when an earlier identical Set is in the ledger.
+                ledger_log.put(db, station_id, *sent, row.content_hash, row.revision, stamp, UNCONFIRMED)
             db.execute("DELETE FROM pending WHERE station_id=?", (station_id,))
         return len(rows)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reconciler.core.actions import LedgerState
 from reconciler.core.context import Capabilities, StationContext
 from reconciler.core.diff import DriftClass, Normaliser, compare_connector
 from reconciler.core.installed import InstalledProfiles
@@ -15,6 +16,7 @@ from reconciler.core.plan import (
     plan_station,
 )
 from reconciler.core.profiles import Purpose, RateUnit
+from reconciler.core.safety import Checkpoint
 from tests.core.builders import T0, profile
 
 CTX = StationContext(number_of_connectors=2)
@@ -47,6 +49,7 @@ def plan(desired_pairs, ledger_pairs, on_charger=None, ctx=CTX, **kw):
         "CP", desired, entries, drift, w,
         as_recorded=all(d.in_sync for d in by_ledger),
         foreign_caps=any(DriftClass.EXTRA in d.classes for d in by_ledger),
+        recorded=by_ledger,
         **kw,
     )  # fmt: skip
 
@@ -136,10 +139,38 @@ def test_clears_are_ordered_and_permuted_to_find_a_safe_order():
     # Old: A stack 2 at 8 A over B stack 1 at 30 A; new: X at 10 A. Clearing A before B exposes 30 A.
     a = profile(11, [(0, 8)], stack=2)
     b = profile(12, [(0, 30)], stack=1)
-    x = profile(13, [(0, 10)], stack=0)
+    x = profile(13, [(0, 10)], stack=3)
     result = plan([(1, x)], [(1, a), (1, b)])
     assert result.refused is None
     assert [(k, i) for k, i in kinds(result)] == [(ActionKind.SET, 13), (ActionKind.CLEAR, 12), (ActionKind.CLEAR, 11)]
+    # one read-back, before the clear that relies on the set (clearing B does not: A still caps)
+    assert result.checkpoints == (Checkpoint(2),)
+
+
+def test_a_set_hidden_until_the_clear_it_relies_on_goes_through_the_slot_of_what_hides_it():
+    # X (stack 0) stays hidden under A and B until both are cleared: no read-back could show it before
+    # the clear that leaves it alone. So X first takes A's slot (replacing A: visible), then moves to
+    # its own stack level by id where A's clear was. No clear relies on anything unverified.
+    a = profile(11, [(0, 8)], stack=2)
+    b = profile(12, [(0, 30)], stack=1)
+    x = profile(13, [(0, 10)], stack=0)
+    result = plan([(1, x)], [(1, a), (1, b)])
+    assert result.refused is None
+    steps = [(a.kind, a.profile.stack_level if a.profile else a.profile_id) for a in result.actions]
+    assert steps == [(ActionKind.SET, 2), (ActionKind.CLEAR, 12), (ActionKind.REPLACE, 0)]
+    assert "in the slot of #11" in result.actions[0].reason and result.checkpoints == ()
+
+
+def test_a_clear_relying_on_a_set_no_read_back_can_show_is_refused_with_the_fix():
+    # A station cap becomes a connector default of the same value: the new profile changes nothing
+    # a read-back shows until the cap is cleared, and it cannot take the cap's slot (another purpose).
+    one = CTX.with_(number_of_connectors=1)
+    cap = profile(1, [(0, 10)], purpose="ChargePointMaxProfile")
+    default = profile(3, [(0, 10)], stack=1)
+    result = plan([(1, default)], [(0, cap)], ctx=one)
+    assert result.refused is not None and not result.executable
+    assert "#3" in result.refused and "hidden" in result.refused and "uncapped" in result.refused
+    assert "two applies" in result.refused
 
 
 def test_configuration_keys_come_first_and_readonly_ones_are_only_reported():
@@ -158,7 +189,7 @@ def test_configuration_keys_come_first_and_readonly_ones_are_only_reported():
 
 
 def test_an_unconfirmed_entry_is_sent_again_if_wanted_and_cleared_if_not():
-    unsure = [LedgerEntry(0, CAP16, content_hash(0, CAP16), confirmed=False)]
+    unsure = [LedgerEntry(0, CAP16, content_hash(0, CAP16), state=LedgerState.UNCONFIRMED)]
     again = plan([(0, CAP16)], [(0, CAP16)], entries=unsure)
     assert kinds(again) == [(ActionKind.SET, 1)] and "interruption" in again.actions[0].reason
     dropped = plan([(0, CAP10)], [(0, CAP16)], entries=unsure)

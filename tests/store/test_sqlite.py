@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from reconciler.core.holdings import Verdicts
 from reconciler.core.profiles import profile_to_ocpp
 from reconciler.core.status import Status
 from reconciler.store.sqlite import MIGRATIONS, Store, StoreError
@@ -89,16 +91,58 @@ def test_unanswered_sets_are_absorbed_as_unconfirmed_ledger_entries(tmp_path: Pa
         {"connectorId": 0, "csChargingProfiles": profile_to_ocpp(known)},
         AT,
         content_hash="h1",
-    )  # fmt: skip  (answered and recorded: nothing to absorb)
+    )  # fmt: skip  (sent again, e.g. after a reboot lost it; the answer never recorded)
     store.begin_call("CP", "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": profile_to_ocpp(sent)},
                      AT, content_hash="h7")  # fmt: skip
     store.begin_call("CP", "ClearChargingProfile", {"id": 1}, AT)
     assert store.absorb_pending("CP", AT) == 3
     entries = {e.profile.id: e for e in store.ledger("CP")}
-    assert entries[1].confirmed and not entries[7].confirmed and entries[7].connector_id == 1
+    assert not entries[1].confirmed and not entries[7].confirmed and entries[7].connector_id == 1
+    assert len(store.ledger("CP")) == 2  # the identical earlier entry gave way to the unanswered one
     assert store.pending("CP") == [] and store.absorb_pending("CP", AT) == 0
     store.record_set(None, "CP", 1, profile_to_ocpp(sent), "h7", "r2", AT)  # the re-send was answered
     assert store.ledger("CP")[-1].confirmed
+    store.close()
+
+
+def test_an_uncertain_replacement_keeps_what_it_would_replace_until_a_read_back_settles_it(tmp_path: Path):
+    store = Store(tmp_path / "s.db")
+    old, new = profile(10, [(0, 10)], stack=1), profile(12, [(0, 20)], stack=1)  # one slot
+    store.record_set(None, "CP", 0, profile_to_ocpp(old), "h10", "r1", AT)
+    store.begin_call("CP", "SetChargingProfile", {"connectorId": 0, "csChargingProfiles": profile_to_ocpp(new)},
+                     AT, content_hash="h12")  # fmt: skip
+    store.absorb_pending("CP", AT)  # the Set of #12 may or may not have arrived
+    assert [(e.profile.id, e.state.value) for e in store.ledger("CP")] == [(10, "Accepted"), (12, "Unconfirmed")]
+    store.record_set(None, "CP", 0, profile_to_ocpp(new), "h12", "r1", AT, "Unverified")  # sent again, answered
+    assert [(e.profile.id, e.state.value) for e in store.ledger("CP")] == [(10, "Accepted"), (12, "Unverified")]
+    twelve = store.ledger("CP")[-1]
+    store.record_verdicts("CP", Verdicts(confirm=(twelve.seq,)))  # a read-back showed it in force
+    assert [(e.profile.id, e.state.value) for e in store.ledger("CP")] == [(12, "Accepted")]
+    store.close()
+
+
+def test_clearing_an_uncertain_replacement_makes_what_it_replaced_uncertain(tmp_path: Path):
+    store = Store(tmp_path / "s.db")
+    old, new = profile(10, [(0, 10)], stack=1), profile(12, [(0, 20)], stack=1)
+    store.record_set(None, "CP", 0, profile_to_ocpp(old), "h10", "r1", AT)
+    store.record_set(None, "CP", 0, profile_to_ocpp(new), "h12", "r1", AT, "NotEnforced")
+    store.record_clear(None, "CP", 12, AT)  # if #12 ever arrived it took #10 with it
+    assert [(e.profile.id, e.state.value) for e in store.ledger("CP")] == [(10, "Unconfirmed")]
+    store.close()
+
+
+def test_the_ledger_of_an_older_state_file_is_migrated(tmp_path: Path):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(MIGRATIONS[0])
+        db.execute("PRAGMA user_version=1")
+        db.execute(
+            "INSERT INTO ledger VALUES ('CP', 1, 0, 'ChargePointMaxProfile', 0, 'h1', ?, 'r1', '2026-01-01T12:00:00Z', "
+            "'Accepted', 1)",
+            (json.dumps(profile_to_ocpp(profile(1, [(0, 16)], purpose="ChargePointMaxProfile"))),),
+        )
+    store = Store(path)
+    assert [(e.profile.id, e.confirmed, e.seq) for e in store.ledger("CP")] == [(1, True, 1)]
     store.close()
 
 

@@ -1,0 +1,89 @@
+"""What a charger physically lets through: per connector and for the whole station, in watts.
+
+Flow: (safety) installed profiles -> `physical_limits` -> one W timeline per connector and one for
+the station's total -> compared, at every instant, with the old and the new desired state.
+
+This is not what a charger *reports* for connector 0. EVerest libocpp reports the sum of each
+connector's composite with amps and watts summed apart, a connector without a limit in one unit
+counted at the default limit of that unit, and one phase count for the conversion (what
+`core.composite` reproduces, right for comparing with its answers); other chargers report one
+stack, or the ChargePointMaxProfile alone. The power a station can draw is instead:
+- per connector, the limit in force: its TxProfile-over-TxDefaultProfile value capped by the
+  ChargePointMaxProfile, each converted to W with its own numberPhases (else the station's);
+- for the station, the sum of the connectors' own limits (a connector nothing limits makes the sum
+  unlimited), capped by the ChargePointMaxProfile.
+Time no profile covers is uncapped; the charger's reporting conventions play no part. Pure.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+
+from reconciler.core.composite import compute_composite
+from reconciler.core.context import StationContext, Transaction, Uncovered
+from reconciler.core.diff import Normaliser, expected_timeline
+from reconciler.core.profiles import ChargingProfile, Purpose, RateUnit
+from reconciler.core.timeline import Limit, Timeline, merged, walk
+
+_RAW = Normaliser(max_current_a=None)
+
+
+@functools.lru_cache(maxsize=1024)
+def enforcing_context(context: StationContext) -> StationContext:
+    """The station's context as its hardware enforces: uncovered time is no limit, limits unrounded,
+    a limit in either unit applied (whether or not the charger converts units when it reports)."""
+    return context.with_(uncovered=Uncovered.NO_LIMIT, limit_step=None, convert_units=True)
+
+
+def _combine(timelines: Sequence[Timeline], fold: Callable[[list[Limit]], Limit]) -> Timeline:
+    first = timelines[0]
+    steps = [(begin, fold(values)) for begin, _, values in walk(*timelines)]
+    return Timeline(first.start, first.end, first.unit, merged(steps or [(first.start, None)]))
+
+
+def _lowest(values: list[Limit]) -> Limit:
+    known = [v for v in values if v is not None]
+    return min(known) if known else None
+
+
+def _total(values: list[Limit]) -> Limit:
+    """Connector limits summed, capped by the station cap (the first value); None: unlimited."""
+    cap, lanes = values[0], values[1:]
+    summed = None if any(v is None for v in lanes) else sum(v for v in lanes if v is not None)
+    return _lowest([cap, summed])
+
+
+def physical_limits(
+    pairs: Sequence[tuple[int, ChargingProfile]],
+    *,
+    context: StationContext,
+    now: datetime,
+    horizon: int,
+    transactions: Mapping[int, Transaction],
+    normaliser: Normaliser,
+) -> tuple[list[Timeline], Timeline]:
+    """(per connector 1..N, station total) in W. Connector limits at or above the hardware maximum
+    read as no limit (`normaliser`); the total is not capped by any one connector's hardware."""
+    ctx = enforcing_context(context)
+
+    def timeline(profiles: list[tuple[int, ChargingProfile]], connector: int) -> Timeline:
+        composite = compute_composite(
+            profiles, connector_id=connector, now=now, duration=horizon, unit=RateUnit.W, context=ctx,
+            transactions=transactions,
+        )  # fmt: skip
+        return expected_timeline(composite, _RAW)
+
+    caps = [(c, p) for c, p in pairs if p.purpose is Purpose.CHARGE_POINT_MAX]
+    lanes_in = [(c, p) for c, p in pairs if p.purpose is not Purpose.CHARGE_POINT_MAX]
+    connectors = range(1, ctx.number_of_connectors + 1)
+    # The ChargePointMaxProfile alone, seen from any connector (connector 1 exists on every station).
+    cap = timeline(caps, 1)
+    lanes = [timeline(lanes_in, c) for c in connectors]
+    per_connector = []
+    for lane in lanes:
+        capped = _combine([lane, cap], _lowest)
+        steps = [(begin, normaliser.limit(value, RateUnit.W)) for begin, value in capped.steps]
+        per_connector.append(Timeline(capped.start, capped.end, RateUnit.W, merged(steps)))
+    return per_connector, _combine([cap, *lanes], _total)

@@ -1,0 +1,123 @@
+"""The ledger's rules in SQL: a log of the SetChargingProfile calls sent, and what may still be in force.
+
+Flow: `store.sqlite.Store` (inside its transactions) -> these functions -> the `ledger` table
+(keyed by (station, seq), the installation order, since the ledger-log migration). `core.holdings` replays the rows;
+`read_entries` gives them back as `LedgerEntry`s.
+
+The rules, as the charger applies them: a profile whose arrival is certain (`Accepted`) replaces
+the one with its id and the one in its (connector, purpose, stackLevel) slot; one whose arrival is
+uncertain (`Unconfirmed`, `Unverified`, `NotEnforced`) replaces nothing yet, only an earlier entry
+of the very same id and content. A read-back that confirms an entry removes what it replaced; a
+Clear by id removes every entry of that id, and what an uncertain one may have replaced becomes
+uncertain itself (it may be back in force, or gone).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.core.actions import LedgerEntry, LedgerState
+from reconciler.core.holdings import Verdicts
+from reconciler.core.profiles import ProfileError, profile_from_ocpp
+
+SLOT_KEYS = {"chargingProfileId", "chargingProfilePurpose", "stackLevel"}
+_REPLACED = "(profile_id=? OR (connector_id=? AND purpose=? AND stack_level=?))"
+
+
+def read_entries(db: sqlite3.Connection, station_id: str) -> list[LedgerEntry]:
+    """The station's entries in installation order; ValueError names an unreadable row."""
+    rows = db.execute(
+        "SELECT connector_id, profile_json, content_hash, revision, outcome, seq FROM ledger WHERE station_id=? "
+        "ORDER BY seq",
+        (station_id,),
+    ).fetchall()
+    entries = []
+    for connector_id, profile_json, digest, revision, outcome, seq in rows:
+        try:
+            profile = profile_from_ocpp(json.loads(profile_json))
+            entries.append(LedgerEntry(connector_id, profile, digest, revision, LedgerState(outcome), seq))
+        except (ProfileError, ValueError) as exc:
+            raise ValueError(f"ledger row {seq} of {station_id} is unreadable ({exc})") from None
+    return entries
+
+
+def put(
+    db: sqlite3.Connection, station_id: str, connector_id: int, profile_json: Mapping[str, Any],
+    content_hash: str, revision: str | None, stamp: str, outcome: str,
+) -> None:  # fmt: skip
+    """Log a profile sent to the charger, replacing what its arrival replaces (see the module)."""
+    profile_id = profile_json["chargingProfileId"]
+    purpose = profile_json["chargingProfilePurpose"]
+    stack = profile_json["stackLevel"]
+    if LedgerState(outcome).certain:
+        db.execute(
+            f"DELETE FROM ledger WHERE station_id=? AND {_REPLACED}",
+            (station_id, profile_id, connector_id, purpose, stack),
+        )
+    else:
+        db.execute(
+            "DELETE FROM ledger WHERE station_id=? AND profile_id=? AND content_hash=?",
+            (station_id, profile_id, content_hash),
+        )
+    db.execute(
+        "INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?,?,?,"
+        "(SELECT COALESCE(MAX(seq), 0) + 1 FROM ledger WHERE station_id=?))",
+        (station_id, profile_id, connector_id, purpose, stack, content_hash, json.dumps(profile_json),
+         revision, stamp, outcome, station_id),
+    )  # fmt: skip
+
+
+def clear(db: sqlite3.Connection, station_id: str, profile_id: int) -> None:
+    """A Clear by id was answered: no profile of that id is on the charger."""
+    gone = db.execute(
+        "SELECT connector_id, purpose, stack_level, seq FROM ledger WHERE station_id=? AND profile_id=? "
+        "AND outcome != ?",
+        (station_id, profile_id, LedgerState.ACCEPTED.value),
+    ).fetchall()
+    for connector_id, purpose, stack, seq in gone:
+        db.execute(
+            "UPDATE ledger SET outcome=? WHERE station_id=? AND seq < ? AND profile_id != ? AND "
+            "connector_id=? AND purpose=? AND stack_level=?",
+            (LedgerState.UNCONFIRMED.value, station_id, seq, profile_id, connector_id, purpose, stack),
+        )
+    db.execute("DELETE FROM ledger WHERE station_id=? AND profile_id=?", (station_id, profile_id))
+
+
+def record(db: sqlite3.Connection, station_id: str, verdicts: Verdicts) -> None:
+    """What a read-back proved: entries forgotten, marked NotEnforced, or confirmed (a confirmed
+    entry's certain arrival removes the earlier entries it replaces)."""
+    for seq in verdicts.forget:
+        db.execute("DELETE FROM ledger WHERE station_id=? AND seq=?", (station_id, seq))
+    for seq in verdicts.not_enforced:
+        db.execute(
+            "UPDATE ledger SET outcome=? WHERE station_id=? AND seq=?",
+            (LedgerState.NOT_ENFORCED.value, station_id, seq),
+        )
+    for seq in sorted(verdicts.confirm):
+        row = db.execute(
+            "SELECT profile_id, connector_id, purpose, stack_level FROM ledger WHERE station_id=? AND seq=?",
+            (station_id, seq),
+        ).fetchone()
+        if row is None:
+            continue
+        db.execute(f"DELETE FROM ledger WHERE station_id=? AND seq < ? AND {_REPLACED}", (station_id, seq, *row))
+        db.execute(
+            "UPDATE ledger SET outcome=? WHERE station_id=? AND seq=?", (LedgerState.ACCEPTED.value, station_id, seq)
+        )
+
+
+def unanswered_set(action: str, payload: Mapping[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    """(connectorId, csChargingProfiles) of a pending SetChargingProfile, None for anything else."""
+    if action != "SetChargingProfile":
+        return None
+    try:
+        connector = int(payload["connectorId"])
+        body = payload["csChargingProfiles"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not isinstance(body, dict) or not body.keys() >= SLOT_KEYS:
+        return None
+    return connector, body
