@@ -77,8 +77,9 @@ def write_policies(directory: Path, n: int) -> None:
 
 def spawn_fleet(url: str, n: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "reconciler.cli.main", "simulate", "--stations", str(n), "--url", url,
-               "--connectors", "1", "--password", PASSWORD]  # fmt: skip
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               "--connectors", "1"]  # fmt: skip
+    environment = {**os.environ, "RECONCILER_STATION_PASSWORD": PASSWORD}  # not on the command line (ps)
+    return subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

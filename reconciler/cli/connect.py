@@ -1,11 +1,16 @@
 """How `plan` and `apply` reach chargers: an inject endpoint, or the embedded Central System.
 
 `--via URL`: an OCPP proxy's `POST /api/inject/{id}` (or a running `reconciler watch`); basic
-auth from `--user`/`--password` or RECONCILER_INJECT_USER / RECONCILER_INJECT_PASSWORD.
-`--listen HOST:PORT`: start the embedded Central System for the duration of the command; the
-selected stations must connect within `--wait` seconds. Station passwords (OCPP Security
-Profile 1) come from `--station-password` / RECONCILER_STATION_PASSWORD (one for all) or a
+auth from `--user` or RECONCILER_INJECT_USER, and the password from `--password-file FILE` or
+RECONCILER_INJECT_PASSWORD (`--password` still works, with a warning: `ps` shows it). Credentials
+written into the URL (`http://ops:PW@host`) are used, with a warning, and taken out of it, so no
+reason, event, log line or JSON output repeats them.
+`--listen HOST:PORT`: start the embedded Central System for the duration of the command
+(stations connect to `--path-prefix` + their id); the selected stations must connect within
+`--wait` seconds. Station passwords (OCPP Security Profile 1) come from `--station-password-file
+FILE` or RECONCILER_STATION_PASSWORD (one for all; the old `--station-password` warns) or a
 `--passwords FILE` (YAML or JSON mapping station id -> password); unknown stations are refused.
+Where secrets come from is `credentials.py`.
 `--tls-cert/--tls-key` serve `wss://` (OCPP Security Profile 2, TLS 1.2 or newer); Basic auth
 over plain `ws://` on a non-loopback address is warned about, since the passwords then cross the
 network in clear. Stations are admitted when declared (`admit`); the command waits only for the
@@ -18,7 +23,6 @@ from __future__ import annotations
 
 import gc
 import ipaddress
-import json
 import os
 import ssl
 import sys
@@ -29,12 +33,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import typer
-import yaml
 
 from reconciler import clock
+from reconciler.cli.credentials import INJECT_PASSWORD, INJECT_USER_ENV, STATION_PASSWORD, read_passwords_file, secret
+from reconciler.cli.credentials import warn as _warn
 from reconciler.transport.central_system import CentralSystem
 from reconciler.transport.gateway import Gateway
-from reconciler.transport.inject import InjectGateway
+from reconciler.transport.inject import InjectGateway, split_credentials
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,9 @@ class Connection:
     tls_key: Path | None = None
     no_station_auth: bool = False  # lab only: stations connect without a password
     auth_off_loopback: bool = False  # ... also on an address other than loopback
+    station_password_file: Path | None = None
+    password_file: Path | None = None
+    path_prefix: str = "/"
 
 
 def settle_heap() -> None:
@@ -109,17 +117,8 @@ def check_via(url: str) -> None:
 def station_passwords(connection: Connection) -> dict[str, str]:
     passwords: dict[str, str] = {}
     if connection.passwords_file is not None:
-        try:
-            text = connection.passwords_file.read_text(encoding="utf-8")
-            data = json.loads(text) if connection.passwords_file.suffix == ".json" else yaml.safe_load(text)
-        except (OSError, ValueError, yaml.YAMLError) as exc:
-            raise typer.BadParameter(f"{connection.passwords_file}: {exc}", param_hint="--passwords") from None
-        if not isinstance(data, dict) or not all(isinstance(v, str | int) for v in data.values()):
-            raise typer.BadParameter(
-                f"{connection.passwords_file}: expected a mapping of station id to password", param_hint="--passwords"
-            )
-        passwords.update({str(k): str(v) for k, v in data.items()})
-    shared = connection.station_password or os.environ.get("RECONCILER_STATION_PASSWORD")
+        passwords.update(read_passwords_file(connection.passwords_file))
+    shared = secret(STATION_PASSWORD, connection.station_password, connection.station_password_file)
     if shared:
         passwords["*"] = shared
     return passwords
@@ -132,12 +131,13 @@ def station_auth(host: str, port: int, passwords: dict[str, str], connection: Co
     if not connection.no_station_auth:
         if not passwords:
             raise typer.BadParameter(
-                "stations must authenticate: set --station-password (or RECONCILER_STATION_PASSWORD) or --passwords "
-                "FILE (a lab whose test chargers cannot send a password: --no-station-auth)"
+                "stations must authenticate: set RECONCILER_STATION_PASSWORD, --station-password-file FILE or "
+                "--passwords FILE (a lab whose test chargers cannot send a password: --no-station-auth)"
             )
         return None
     if passwords:
-        raise typer.BadParameter("--no-station-auth contradicts --station-password/--passwords: choose one")
+        raise typer.BadParameter("--no-station-auth contradicts a station password (--passwords, "
+                                 "--station-password-file, RECONCILER_STATION_PASSWORD): choose one")
     if not is_loopback(host) and not connection.auth_off_loopback:
         raise typer.BadParameter(
             f"refusing to accept stations without authentication on {host}, which is not a loopback address: "
@@ -151,8 +151,16 @@ def station_auth(host: str, port: int, passwords: dict[str, str], connection: Co
     )
 
 
-def _warn(text: str) -> None:
-    typer.echo(f"warning: {text}", err=True)
+def inject_gateway(connection: Connection, via: str) -> InjectGateway:
+    """The inject client. Credentials in the URL are used, with a warning; `InjectGateway` takes them
+    out of the URL it keeps, so reasons and logs never repeat them."""
+    _, url_user, url_password = split_credentials(via)
+    if url_password is not None:
+        _warn("a password in the --via URL is visible in ps and the shell history; use RECONCILER_INJECT_PASSWORD "
+              "or --password-file FILE")  # fmt: skip
+    password = secret(INJECT_PASSWORD, connection.password, connection.password_file)
+    user = connection.user or os.environ.get(INJECT_USER_ENV) or url_user
+    return InjectGateway(via, username=user, password=password, timeout=connection.call_timeout)
 
 
 async def _wait(central: CentralSystem, stations: Sequence[str], wait: float, echo: bool) -> set[str]:
@@ -190,12 +198,7 @@ async def open_gateway(
         if urlsplit(connection.via).scheme == "http" and not is_loopback(urlsplit(connection.via).hostname or ""):
             _warn(f"--via {urlsplit(connection.via).hostname}: the inject API password crosses the network in "
                   "clear over http://; use https://")  # fmt: skip
-        gateway = InjectGateway(
-            connection.via,
-            username=connection.user or os.environ.get("RECONCILER_INJECT_USER"),
-            password=connection.password or os.environ.get("RECONCILER_INJECT_PASSWORD"),
-            timeout=connection.call_timeout,
-        )
+        gateway = inject_gateway(connection, connection.via)
         try:
             yield gateway, set(stations)
         finally:
@@ -216,7 +219,7 @@ async def open_gateway(
               "clear; pass --tls-cert/--tls-key for wss:// (OCPP Security Profile 2)")  # fmt: skip
     central = CentralSystem(
         host=host, port=port, passwords=passwords, known_stations=[*stations, *admit],
-        call_timeout=connection.call_timeout, ssl_context=context,
+        call_timeout=connection.call_timeout, ssl_context=context, path_prefix=connection.path_prefix,
     )  # fmt: skip
     try:
         await central.start()

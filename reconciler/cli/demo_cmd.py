@@ -29,7 +29,7 @@ from rich.console import Console
 from reconciler.api.auth import Credentials
 from reconciler.cli.connect import Connection
 from reconciler.cli.reconcile_cmd import Common, load, run_async, settings
-from reconciler.cli.render import render_text
+from reconciler.cli.render import plain_console, render_text
 from reconciler.cli.watch_cmd import load_valid, run_daemon
 from reconciler.core.status import Status
 from reconciler.daemon.demo import DemoFleet
@@ -226,7 +226,7 @@ def register(app: typer.Typer) -> None:
         Waits until every station is Synced, prints the API URL, generated credentials and curl examples,
         and runs until Ctrl-C. With --once: plan, apply, plan again and exit 0 when all ended Synced.
         """
-        out = Console(soft_wrap=True)
+        out = plain_console(stderr=False)  # policy paths and station ids printed as they are
         with contextlib.ExitStack() as stack:
             if state_dir is not None:
                 state_dir.mkdir(parents=True, exist_ok=True)

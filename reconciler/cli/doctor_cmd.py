@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from reconciler import clock
 from reconciler.cli.connect import Connection, open_gateway
@@ -24,8 +23,10 @@ from reconciler.cli.options import (
     ListenOpt,
     NoAuthNetworkOpt,
     NoAuthOpt,
+    PasswordFileOpt,
     PasswordOpt,
     PasswordsOpt,
+    StationPasswordFileOpt,
     StationPasswordOpt,
     TimeoutOpt,
     UserOpt,
@@ -33,6 +34,7 @@ from reconciler.cli.options import (
     WaitOpt,
 )
 from reconciler.cli.reconcile_cmd import run_async
+from reconciler.cli.render import plain_console
 from reconciler.engine.calls import Caller, RateLimit, RetryPolicy
 from reconciler.engine.doctor import Findings, Hardware, examine
 from reconciler.engine.readiness import booted
@@ -143,7 +145,8 @@ def register(app: typer.Typer) -> None:
         via: ViaOpt = None, listen: ListenOpt = None, wait: WaitOpt = None, user: UserOpt = None,
         password: PasswordOpt = None, station_password: StationPasswordOpt = None, passwords: PasswordsOpt = None,
         call_timeout: TimeoutOpt = None, no_station_auth: NoAuthOpt = False,
-        auth_off_loopback: NoAuthNetworkOpt = False,
+        auth_off_loopback: NoAuthNetworkOpt = False, station_password_file: StationPasswordFileOpt = None,
+        password_file: PasswordFileOpt = None,
         as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of YAML")] = False,
     ) -> None:  # fmt: skip
         """Infer how a charger reports composite schedules and print the ChargerModel to commit.
@@ -158,9 +161,10 @@ def register(app: typer.Typer) -> None:
         connection = Connection(
             via, listen, DEFAULT_WAIT if wait is None else wait, user, password, station_password, passwords,
             DEFAULT_CALL_TIMEOUT if call_timeout is None else call_timeout, no_station_auth=no_station_auth,
-            auth_off_loopback=auth_off_loopback,
+            auth_off_loopback=auth_off_loopback, station_password_file=station_password_file,
+            password_file=password_file,
         )  # fmt: skip
-        err = Console(stderr=True, soft_wrap=True)
+        err = plain_console()
         findings = run_async(run_doctor(station, hardware, connection, active), err, "probe profiles, if any were "
                              "installed, carry the id 2000000001: clear it with ClearChargingProfile")  # fmt: skip
         if as_json:

@@ -46,13 +46,33 @@ UserOpt = Annotated[
 ]
 PasswordOpt = Annotated[
     str | None,
-    typer.Option("--password", metavar="PASSWORD", help="inject API password (or RECONCILER_INJECT_PASSWORD)"),
+    typer.Option(
+        "--password", metavar="PASSWORD", help="inject API password; visible in ps: prefer --password-file (warns)"
+    ),
+]
+PasswordFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--password-file", metavar="FILE", help="inject API password, from a file (or RECONCILER_INJECT_PASSWORD)"
+    ),
 ]
 StationPasswordOpt = Annotated[
     str | None,
     typer.Option(
-        "--station-password", metavar="PASSWORD", help="password every station uses (or RECONCILER_STATION_PASSWORD)"
+        "--station-password", metavar="PASSWORD",
+        help="password every station uses; visible in ps: prefer --station-password-file (warns)",
     ),
+]  # fmt: skip
+StationPasswordFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--station-password-file", metavar="FILE",
+        help="password every station uses, from a file (or RECONCILER_STATION_PASSWORD)",
+    ),
+]  # fmt: skip
+PathPrefixOpt = Annotated[
+    str | None,
+    typer.Option("--path-prefix", metavar="PATH", help="--listen: stations connect to PATH{stationId} (default /)"),
 ]
 PasswordsOpt = Annotated[
     Path | None, typer.Option("--passwords", metavar="FILE", help="YAML/JSON file: station id -> password")

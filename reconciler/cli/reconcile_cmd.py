@@ -41,13 +41,16 @@ from reconciler.cli.options import (
     NoAuthOpt,
     OfflineOpt,
     OutOpt,
+    PasswordFileOpt,
     PasswordOpt,
     PasswordsOpt,
+    PathPrefixOpt,
     PlanArg,
     PoliciesOpt,
     RateOpt,
     SelectorOpt,
     StationOpt,
+    StationPasswordFileOpt,
     StationPasswordOpt,
     TimeoutOpt,
     TlsCertOpt,
@@ -58,7 +61,7 @@ from reconciler.cli.options import (
     WaitOpt,
 )
 from reconciler.cli.progress import FleetProgress
-from reconciler.cli.render import outcomes_json, render_text
+from reconciler.cli.render import outcomes_json, plain_console, render_text
 from reconciler.cli.saved_plan import (
     PlanFileError,
     SavedPlan,
@@ -286,13 +289,16 @@ def register(app: typer.Typer) -> None:
         listen: str | None, wait: float | None, user: str | None, password: str | None,
         station_password: str | None, passwords: Path | None, db: Path | None, horizon: int | None,
         call_timeout: float | None, concurrency: int, rate_limit: float | None, lock_timeout: float,
-        offline_is_error: bool, tls_cert: Path | None, tls_key: Path | None, no_station_auth: bool = False,
-        auth_off_loopback: bool = False,
+        offline_is_error: bool, tls_cert: Path | None, tls_key: Path | None,
+        secret_files: tuple[Path | None, Path | None, str | None] = (None, None, None),
+        no_station_auth: bool = False, auth_off_loopback: bool = False,
     ) -> Common:  # fmt: skip
+        station_password_file, password_file, path_prefix = secret_files
         connection = Connection(
             via, listen, DEFAULT_WAIT if wait is None else wait, user, password, station_password, passwords,
-            DEFAULT_CALL_TIMEOUT if call_timeout is None else call_timeout, tls_cert, tls_key, no_station_auth,
-            auth_off_loopback,
+            DEFAULT_CALL_TIMEOUT if call_timeout is None else call_timeout, tls_cert, tls_key,
+            station_password_file=station_password_file, password_file=password_file, path_prefix=path_prefix or "/",
+            no_station_auth=no_station_auth, auth_off_loopback=auth_off_loopback,
         )  # fmt: skip
         return Common(
             policies or [], station or [], _selector(selector or []), connection, db,
@@ -308,8 +314,9 @@ def register(app: typer.Typer) -> None:
         concurrency: ConcurrencyOpt = 64, rate_limit: RateOpt = None, lock_timeout: LockTimeoutOpt = 0.0,
         as_json: JsonOpt = False, verbose: VerboseOpt = False, out: OutOpt = None,
         detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", help="exit 0 in sync, 2 changes, 1 error")] = False,  # noqa: E501
-        offline_is_error: OfflineOpt = False, no_station_auth: NoAuthOpt = False,
-        auth_off_loopback: NoAuthNetworkOpt = False,
+        offline_is_error: OfflineOpt = False, station_password_file: StationPasswordFileOpt = None,
+        password_file: PasswordFileOpt = None, path_prefix: PathPrefixOpt = None,
+        no_station_auth: NoAuthOpt = False, auth_off_loopback: NoAuthNetworkOpt = False,
     ) -> None:  # fmt: skip
         """Show, per station, what differs between the policies and the chargers, and what apply would do.
 
@@ -323,8 +330,10 @@ def register(app: typer.Typer) -> None:
         """
         common = common_of(policies, station, selector, via, listen, wait, user, password, station_password,
                            passwords, db, horizon, call_timeout, concurrency, rate_limit, lock_timeout,
-                           offline_is_error, tls_cert, tls_key, no_station_auth, auth_off_loopback)  # fmt: skip
-        err = Console(stderr=True, soft_wrap=True)
+                           offline_is_error, tls_cert, tls_key,
+                           (station_password_file, password_file, path_prefix), no_station_auth,
+                           auth_off_loopback)  # fmt: skip
+        err = plain_console()
         loaded = load_checked(common, err)
         with state_lock(store_path(common), common.lock_timeout, err, "reconciler plan"):
             outcomes, at = run_async(run_plan(common, err, loaded), err, "nothing was changed (plan only reads)")
@@ -357,8 +366,9 @@ def register(app: typer.Typer) -> None:
         concurrency: ConcurrencyOpt = 64, rate_limit: RateOpt = None, lock_timeout: LockTimeoutOpt = 0.0,
         as_json: JsonOpt = False, verbose: VerboseOpt = False,
         auto_approve: Annotated[bool, typer.Option("--auto-approve", help="do not ask for confirmation")] = False,
-        offline_is_error: OfflineOpt = False, no_station_auth: NoAuthOpt = False,
-        auth_off_loopback: NoAuthNetworkOpt = False,
+        offline_is_error: OfflineOpt = False, station_password_file: StationPasswordFileOpt = None,
+        password_file: PasswordFileOpt = None, path_prefix: PathPrefixOpt = None,
+        no_station_auth: NoAuthOpt = False, auth_off_loopback: NoAuthNetworkOpt = False,
     ) -> None:  # fmt: skip
         """Bring the chargers to the policies: plan (printed first), confirm, apply, verify by read-back.
 
@@ -371,7 +381,7 @@ def register(app: typer.Typer) -> None:
         Exit status 0 when every reachable station ends Synced (offline ones are reported, and are
         errors only with --offline-is-error), else 1.
         """
-        err = Console(stderr=True, soft_wrap=True)
+        err = plain_console()
         saved: SavedPlan | None = None
         if plan_file is not None:
             try:
@@ -390,9 +400,14 @@ def register(app: typer.Typer) -> None:
             via, listen, wait, call_timeout, user, passwords, tls_cert, tls_key = _saved_connection(
                 saved, via, listen, wait, call_timeout, user, passwords, tls_cert, tls_key
             )
+            station_password_file, password_file, path_prefix = _saved_secret_files(
+                saved, station_password_file, password_file, path_prefix
+            )
         common = common_of(policies, station, selector, via, listen, wait, user, password, station_password,
                            passwords, db, horizon, call_timeout, concurrency, rate_limit, lock_timeout,
-                           offline_is_error, tls_cert, tls_key, no_station_auth, auth_off_loopback)  # fmt: skip
+                           offline_is_error, tls_cert, tls_key,
+                           (station_password_file, password_file, path_prefix), no_station_auth,
+                           auth_off_loopback)  # fmt: skip
         loaded = load_checked(common, err)
         stopped = (f"every call that completed is recorded in {store_path(common)}; "
                    "run apply again to finish (a call in flight is accounted for by the next run)")  # fmt: skip
@@ -419,6 +434,20 @@ def _saved_connection(
     call_timeout = call_timeout if call_timeout is not None else c.get("callTimeout")
     return (via, listen, wait, call_timeout, user or c.get("user"), path(passwords, "passwordsFile"),
             path(tls_cert, "tlsCert"), path(tls_key, "tlsKey"))  # fmt: skip
+
+
+def _saved_secret_files(
+    saved: SavedPlan, station_password_file: Path | None, password_file: Path | None, path_prefix: str | None
+) -> tuple[Path | None, Path | None, str | None]:
+    """Where the secrets are (files, never the secrets) and the path prefix: flags first, then the plan."""
+    c = saved.connection
+    station_file = c.get("stationPasswordFile")
+    inject_file = c.get("passwordFile")
+    return (
+        station_password_file or (Path(station_file) if station_file else None),
+        password_file or (Path(inject_file) if inject_file else None),
+        path_prefix or c.get("pathPrefix"),
+    )
 
 
 def _last_event(store: Store) -> int:

@@ -5,7 +5,9 @@ Flow: engine `Outcome`s -> `render_text` / `outcomes_json` -> stdout (`saved_pla
 scale the text stays readable: stations in sync are counted, not listed (beyond `LIST_MAX`), and
 stations offline for the same reason share one line. After an apply, each station shows what was
 sent (`calls`) and, with --verbose, the verified read-back (the after-state), never the drift
-seen before the apply.
+seen before the apply. Everything is printed as plain text: station ids, reasons and diagnostics
+come from policy files and chargers, so no rich markup, emoji codes (`p.yaml:100:1` is not
+`p.yaml💯1`) or highlighting is applied (`plain_console`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from rich.console import Console
 
 from reconciler.core.diff import ConnectorDrift
 from reconciler.core.plan import ActionKind
@@ -29,6 +33,11 @@ STATUS_MARK = {
     Status.OFFLINE: "OFFLINE",
     Status.SUSPENDED: "suspended",
 }
+
+
+def plain_console(*, stderr: bool = True) -> Console:
+    """A rich console that prints text as given: no markup, no `:emoji:` codes, no highlighting."""
+    return Console(stderr=stderr, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 
 def _clock(moment: int, origin: int) -> str:

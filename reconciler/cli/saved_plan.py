@@ -6,9 +6,9 @@ or truncated file is a clear error, never a traceback) -> `apply` re-observes ev
 the whole plan is refused before anything is sent (Terraform's "saved plan is stale").
 
 A saved plan carries how to reach the chargers (listen address, inject URL without credentials,
-passwords *file* path, TLS files, timeouts), the state file and the policy paths, so `apply FILE`
-needs no flags again. Secrets are never written: a shared station password or an inject password
-comes from the environment (or the flags) when the plan is applied.
+passwords *file* paths, TLS files, timeouts, path prefix), the state file and the policy paths, so
+`apply FILE` needs no flags again. Secrets are never written: a shared station password or an
+inject password comes from the environment, its file (or the flags) when the plan is applied.
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ PLAN_SCHEMA: dict[str, Any] = {
             "properties": {
                 "via": _OPTIONAL_TEXT, "listen": _OPTIONAL_TEXT, "user": _OPTIONAL_TEXT,
                 "passwordsFile": _OPTIONAL_TEXT, "tlsCert": _OPTIONAL_TEXT, "tlsKey": _OPTIONAL_TEXT,
+                "stationPasswordFile": _OPTIONAL_TEXT, "passwordFile": _OPTIONAL_TEXT, "pathPrefix": _OPTIONAL_TEXT,
                 "wait": {"type": "number", "minimum": 0, "maximum": 86_400},
                 "callTimeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
             },
@@ -205,7 +206,8 @@ def connection_json(connection: Connection) -> dict[str, Any]:
         "via": _public_url(connection.via), "listen": connection.listen, "wait": connection.wait,
         "user": connection.user, "passwordsFile": path(connection.passwords_file),
         "callTimeout": connection.call_timeout, "tlsCert": path(connection.tls_cert),
-        "tlsKey": path(connection.tls_key),
+        "tlsKey": path(connection.tls_key), "stationPasswordFile": path(connection.station_password_file),
+        "passwordFile": path(connection.password_file), "pathPrefix": connection.path_prefix,
     }  # fmt: skip
 
 

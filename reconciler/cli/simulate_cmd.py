@@ -16,8 +16,10 @@ from typing import Annotated
 
 import typer
 
+from reconciler.cli.credentials import STATION_ENV, SecretSource, secret
 from reconciler.simulator.fleet import Fleet, station_ids
 from reconciler.simulator.quirks import Quirks
+from reconciler.transport.inject import split_credentials
 
 HELP = """Run simulated OCPP 1.6J charge points that connect to a Central System.
 
@@ -35,6 +37,10 @@ Examples:
   reconciler simulate --stations 10 --url ws://127.0.0.1:9000
   reconciler simulate --stations 2 --quirks uncovered=minus_one --quirks whole_amps=true
   reconciler simulate --stations 5 --quirks quirks.json --state-dir /tmp/sim
+
+The stations' basic auth password (username = station id) comes from --password-file FILE or the
+environment variable RECONCILER_STATION_PASSWORD; --password still works but is visible in ps and
+prints a warning.
 
 \b
 Quirks (--quirks key=value, repeatable, or a JSON/YAML file of key: value):
@@ -60,6 +66,9 @@ Quirks (--quirks key=value, repeatable, or a JSON/YAML file of key: value):
 
 Exit: 0 after Ctrl-C, 2 on bad options.
 """
+
+
+SIMULATOR_PASSWORD = SecretSource("--password", "--password-file", STATION_ENV)
 
 
 def parse_quirks(values: list[str]) -> Quirks:
@@ -97,7 +106,15 @@ def register(app: typer.Typer) -> None:
         start: Annotated[int, typer.Option("--start", metavar="N", min=0, help="number of the first station")] = 1,
         password: Annotated[
             str | None,
-            typer.Option("--password", envvar="RECONCILER_STATION_PASSWORD", help="basic auth password (all)"),
+            typer.Option(
+                "--password", metavar="PASSWORD", help="basic auth password (all); ps shows it: prefer --password-file"
+            ),
+        ] = None,
+        password_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--password-file", metavar="FILE", help="basic auth password (all), from a file (or the environment)"
+            ),
         ] = None,
         quirks: Annotated[
             list[str] | None,
@@ -116,6 +133,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--ca-file", metavar="FILE", help="PEM certificates to trust for a wss:// Central System"),
         ] = None,
     ) -> None:
+        password = secret(SIMULATOR_PASSWORD, password, password_file)
         try:
             parsed = parse_quirks(quirks or [])
         except ValueError as exc:
@@ -128,7 +146,8 @@ def register(app: typer.Typer) -> None:
             except (OSError, ssl.SSLError) as exc:
                 raise typer.BadParameter(f"{ca_file}: {exc}", param_hint="--ca-file") from None
         ids = station_ids(stations, prefix, start)
-        typer.echo(f"simulating {stations} station(s) {ids[0]}..{ids[-1]} -> {url} (Ctrl-C to stop)")
+        shown_url = split_credentials(url)[0]  # a password in the URL is not printed
+        typer.echo(f"simulating {stations} station(s) {ids[0]}..{ids[-1]} -> {shown_url} (Ctrl-C to stop)")
 
         async def main() -> None:
             fleet = Fleet(

@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 
 from reconciler import clock
+from reconciler.cli.render import plain_console
 from reconciler.cli.saved_plan import PlanFileError, read_saved_plan
 from reconciler.core.profiles import ProfileError, format_time, parse_time
 from reconciler.store.lock import LockError, force_unlock, lock_status, read_holder
@@ -162,7 +163,7 @@ def register(app: typer.Typer) -> None:
 
         Reads the state only (no charger, no lock). Exit 1 when there is no state file.
         """
-        err = Console(stderr=True, soft_wrap=True)
+        err = plain_console()
         path = state_file(db, policies)
         with _reader(path, err) as reader:
             data = status_json(reader, path, station)
@@ -176,7 +177,7 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:  # fmt: skip
         """The event log: what was sent, what changed status, with the policies' git revision."""
-        err = Console(stderr=True, soft_wrap=True)
+        err = plain_console()
         path = state_file(db, policies)
         after = parse_since(since, clock.now()) if since else None
         with _reader(path, err) as reader:
@@ -198,7 +199,7 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Render a saved plan (checked first), without contacting any charger."""
-        err = Console(stderr=True, soft_wrap=True)
+        err = plain_console()
         try:
             saved = read_saved_plan(plan_file)
         except PlanFileError as exc:
@@ -214,7 +215,7 @@ def register(app: typer.Typer) -> None:
     def state_list(db: DbOpt = None, policies: PoliciesOpt = Path("policies"), station: StationOpt = None,
                    as_json: JsonOpt = False) -> None:  # fmt: skip
         """The ledger entries: station, profile id, connector, purpose, stack level, Accepted/Unconfirmed."""
-        err = Console(stderr=True, soft_wrap=True)
+        err = plain_console()
         path = state_file(db, policies)
         with _reader(path, err) as reader:
             rows = reader.ledger(station)
@@ -244,7 +245,7 @@ def register(app: typer.Typer) -> None:
         """
         from reconciler.cli.reconcile_cmd import state_lock
 
-        err = Console(stderr=True, soft_wrap=True)
+        err = plain_console()
         path = state_file(db, policies)
         if not path.is_file():
             err.print(f"error: {path}: no state file here (pass --db FILE)", markup=False)
@@ -281,7 +282,7 @@ def register(app: typer.Typer) -> None:
         force: Annotated[bool, typer.Option("--force", help="do not ask for confirmation")] = False,
     ) -> None:  # fmt: skip
         """Remove the state lock of a holder that is stuck or gone. Only when nothing else uses the state."""
-        err = Console(stderr=True, soft_wrap=True)
+        err = plain_console()
         path = state_file(db, policies)
         holder = read_holder(path)
         if not force and holder is not None:

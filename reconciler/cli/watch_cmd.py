@@ -21,6 +21,7 @@ from reconciler import clock
 from reconciler.api.auth import Credentials, CredentialsError
 from reconciler.cli.connect import Connection, station_passwords
 from reconciler.cli.reconcile_cmd import state_lock
+from reconciler.cli.render import plain_console
 from reconciler.daemon.logs import setup_logging
 from reconciler.daemon.service import Daemon, DaemonSettings
 from reconciler.daemon.workqueue import QueueSettings
@@ -165,7 +166,7 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--user", metavar="USER", help="inject API user (or RECONCILER_INJECT_USER)")
         ] = None,
     ) -> None:
-        err = Console(stderr=True, soft_wrap=True)
+        err = plain_console()
         if log_format not in ("text", "json"):
             raise typer.BadParameter("use text or json", param_hint="--log-format")
         if via and listen:

@@ -5,7 +5,9 @@ stable code, a message naming the station, and a fix. A policy that selects many
 breaks a rule the same way for all of them, so findings are grouped: one diagnostic per (rule,
 place), naming the first stations and how many more.
 
-Rules per profile: ChargePointMaxProfile only on connector 0 and not Relative; no TxProfile in
+Rules per profile: ids, stack levels, startPeriods and durations fit OCPP 1.6's 32-bit integers
+(the schema says so too; this catches profiles built by templates and sites); ChargePointMaxProfile
+only on connector 0 and not Relative; no TxProfile in
 static desired state; the connector exists; periods start at 0 and strictly increase; period count
 <= ChargingScheduleMaxPeriods; stackLevel <= ChargeProfileMaxStackLevel; unit allowed by the
 station; Absolute/Recurring carry startSchedule; Recurring carries recurrencyKind; validTo after
@@ -22,11 +24,12 @@ from datetime import datetime
 
 from reconciler.core.entries import profile_entries
 from reconciler.core.profiles import ChargingProfile, Kind, Purpose, RateUnit, epoch_seconds
-from reconciler.policy.diagnostics import Collector, Location, Severity
+from reconciler.policy.diagnostics import Collector, Location, Severity, shown
 from reconciler.policy.documents import Origin
 from reconciler.policy.model import Station
 
 WEEK = 7 * 86_400
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 _SHOWN = 3
 
 
@@ -129,6 +132,32 @@ def _limit_checks(
             )
 
 
+def _integers_out_of_range(profile: ChargingProfile, at: Callable[..., Location], report: Callable[..., None]) -> bool:
+    """OCPP 1.6 integers are 32-bit, and the ledger stores them as such: a larger id, stack level,
+    transaction id, startPeriod or duration would be refused by chargers or break the store."""
+    schedule = profile.schedule
+    fields: list[tuple[str, int | None, Location, int]] = [
+        ("chargingProfileId", profile.charging_profile_id, at("chargingProfileId"), 1),
+        ("stackLevel", profile.stack_level, at("stackLevel"), 0),
+        ("transactionId", profile.transaction_id, at("transactionId"), INT32_MIN),
+        ("duration", schedule.duration, at("chargingSchedule", "duration"), 0),
+    ]
+    for i, period in enumerate(schedule.periods):
+        where = at("chargingSchedule", "chargingSchedulePeriod", i, "startPeriod")
+        fields.append(("startPeriod", period.start_period, where, 0))
+    bad = False
+    for name, value, where, lowest in fields:
+        if value is not None and not lowest <= value <= INT32_MAX:
+            report(
+                "integer-out-of-range",
+                where,
+                f"{name} {shown(value)} does not fit an OCPP 1.6 integer (32-bit) ({{stations}})",
+                f"use {lowest}..{INT32_MAX}",
+            )
+            bad = True
+    return bad
+
+
 def check_profile(
     findings: Findings, station: Station, connector: int, profile: ChargingProfile, origin: Origin, now_s: int
 ) -> None:
@@ -144,6 +173,8 @@ def check_profile(
             broken.append(code)
         findings.add(code, where, name, message, hint, warning=warning)
 
+    if _integers_out_of_range(profile, at, report):
+        return
     purpose = profile.purpose.value
     if profile.purpose is Purpose.TX:
         report(

@@ -9,6 +9,7 @@ it (`hint`) and which rule fired (`code`, stable, e.g. `duplicate-profile-id`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -69,6 +70,14 @@ class Diagnostic:
 
     def as_error(self) -> Diagnostic:
         return self if self.severity == "error" else replace(self, severity="error")
+
+
+def shown(value: Any) -> str:
+    """A value as a message quotes it: a huge number or a long text is summarised, never echoed."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**18:
+        return f"an integer of about {int(abs(value).bit_length() * math.log10(2)) + 1:,} digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:50] + f"... ({len(text):,} characters)"
 
 
 def _property(text: str) -> str:

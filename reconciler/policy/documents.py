@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.core.context import StationContext
@@ -182,16 +183,56 @@ def _entry(
             stack_level=data.get("stackLevel"),
         )
     origin = Origin(doc, path)
+    if _dates_out_of_range(doc, path, data, diagnostics):
+        return None
     payload = {k: v for k, v in data.items() if k not in ("connectorId", "description")}
     try:
         profile = profile_from_ocpp(payload, "p")
     except ProfileError as exc:
         where = doc.at((*path, *_profile_path(exc.path)))
-        diagnostics.error(
-            "bad-profile-field", where, exc.message, "use an ISO 8601 date-time such as 2024-01-01T00:00:00Z"
-        )
+        message = exc.message
+        if len(message) > 200:
+            message = f"{message[:150]}... ({len(message):,} characters)"
+        diagnostics.error("bad-profile-field", where, message, "use an ISO 8601 date-time such as 2024-01-01T00:00:00Z")
         return None
     return ProfileEntry(index, origin, connector, profile)
+
+
+_DATE_FIELDS: tuple[PathKey, ...] = (("validFrom",), ("validTo",), ("chargingSchedule", "startSchedule"))
+
+
+def utc_overflows(text: str) -> bool:
+    """True for an ISO 8601 date-time with an offset that leaves years 1..9999 once in UTC
+    (`0001-01-01T00:00:00+01:00`, `9999-12-31T23:59:59-01:00`): no datetime can hold it."""
+    value = text.strip()
+    if value.endswith(("z", "Z")):
+        value = value[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return False  # not a date-time at all: the profile parser says so
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return True
+    return False
+
+
+def _dates_out_of_range(doc: Document, path: PathKey, data: Mapping[str, Any], diagnostics: Collector) -> bool:
+    bad = False
+    for field_path in _DATE_FIELDS:
+        value: Any = data
+        for part in field_path:
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if isinstance(value, str) and utc_overflows(value):
+            diagnostics.error(
+                "date-out-of-range",
+                doc.at((*path, *field_path)),
+                f"{field_path[-1]} {value!r} is outside the years 1 to 9999 once converted to UTC",
+                "use a date-time such as 2024-01-01T00:00:00Z",
+            )
+            bad = True
+    return bad
 
 
 def build_policy(doc: Document, name: str, diagnostics: Collector) -> PolicySpec:

@@ -1,11 +1,13 @@
 """`load_policies`: the policy directory in, a `PolicySet` out. The entry point of the policy room.
 
-Runs the whole flow: find the YAML files (any layout; `.yaml` and `.yml`, hidden files and folders
-skipped) -> read them with locations (`source`) -> check each document against the JSON Schema
-(`schema`) -> build typed specs (`documents`) -> resolve each station's desired state and run the
-semantic checks (`resolve`, `checks`). Every problem becomes a diagnostic; nothing raises for bad
-input. A YAML file none of whose documents has a reconciler `apiVersion` or `kind` (a CI workflow,
-a pre-commit config) is skipped and listed in `PolicySet.skipped`.
+Runs the whole flow: find the YAML files (`files`: any layout; `.yaml` and `.yml`, hidden files and
+folders skipped; a path that cannot be read is an error, never skipped) -> read them with
+locations (`source`) -> check each document against the JSON Schema (`schema`) -> build typed
+specs (`documents`) -> resolve each station's desired state and run the semantic checks
+(`resolve`, `checks`). Every problem becomes a diagnostic; nothing raises for bad input (a bug of
+ours becomes an `internal-error` diagnostic, so even then nothing is applied). A YAML file none of
+whose documents has a reconciler `apiVersion` or `kind` (a CI workflow, a pre-commit config) is
+skipped and listed in `PolicySet.skipped`.
 
 `now` is a parameter (templates anchor on it and "never active in the coming 7 days" counts from
 it); the CLI passes `reconciler.clock.now()`. The git revision of the policy directory is read
@@ -21,49 +23,12 @@ from pathlib import Path
 
 from reconciler.policy.diagnostics import Collector, Location, sort_key
 from reconciler.policy.documents import build_model, build_policy, build_site, build_station_spec
+from reconciler.policy.files import SUFFIXES as SUFFIXES  # re-exported: the daemon watches these
+from reconciler.policy.files import display, find_files
 from reconciler.policy.model import PolicySet
 from reconciler.policy.resolve import Parsed, resolve
 from reconciler.policy.schema import KINDS, check_document, readable_part
 from reconciler.policy.source import Document, read_file
-
-SUFFIXES = (".yaml", ".yml")
-
-
-def _display(path: Path) -> str:
-    """Paths as the user would type them: relative to the working directory when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-def find_files(paths: Sequence[str | Path], diagnostics: Collector) -> list[Path]:
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_file():
-            found.append(path)
-        elif path.is_dir():
-            files = sorted(
-                p
-                for p in path.rglob("*")
-                if p.suffix in SUFFIXES
-                and p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-            if not files:
-                diagnostics.warning(
-                    "no-policy-files", Location(str(path), 1, 1), "no .yaml or .yml files here", "check the path"
-                )
-            found.extend(files)
-        else:
-            diagnostics.error(
-                "path-not-found", Location(str(path), 1, 1), "no such file or directory", "check the path and spelling"
-            )
-    unique: dict[Path, Path] = {}
-    for p in found:
-        unique.setdefault(p.resolve(), p)
-    return list(unique.values())
 
 
 def _is_ours(doc: Document) -> bool:
@@ -110,17 +75,24 @@ def load_policies(paths: Sequence[str | Path], *, now: datetime, strict: bool = 
     loaded: list[str] = []
     skipped: list[str] = []
     for path in files:
-        display = _display(path)
+        display_name = display(path)
         file_diagnostics = Collector()
-        documents = read_file(path, display, file_diagnostics)
+        documents = read_file(path, display_name, file_diagnostics)
         if documents and not any(_is_ours(d) for d in documents) and not file_diagnostics.items:
-            skipped.append(display)
+            skipped.append(display_name)
             continue
-        loaded.append(display)
+        loaded.append(display_name)
         diagnostics.extend(file_diagnostics.items)
         for doc in documents:
-            _collect(doc, parsed, diagnostics)
-    stations, desired, models = resolve(parsed, now, diagnostics)
+            try:
+                _collect(doc, parsed, diagnostics)
+            except Exception as exc:  # a bug of ours, not of the input; still no traceback for the user
+                _internal_error(diagnostics, doc.at(()), exc)
+    try:
+        stations, desired, models = resolve(parsed, now, diagnostics)
+    except Exception as exc:  # ditto: with an error diagnostic nothing is planned or applied
+        _internal_error(diagnostics, None, exc)
+        stations, desired, models = {}, {}, ()
     items = sorted(diagnostics.items, key=sort_key)
     if strict:
         items = [d.as_error() for d in items]
@@ -132,6 +104,16 @@ def load_policies(paths: Sequence[str | Path], *, now: datetime, strict: bool = 
         files=tuple(loaded),
         skipped=tuple(skipped),
         models=models,
+    )
+
+
+def _internal_error(diagnostics: Collector, where: Location | None, exc: Exception) -> None:
+    detail = f"{type(exc).__name__}: {exc}"
+    diagnostics.error(
+        "internal-error",
+        where,
+        f"the policy loader failed on this input ({detail[:200]})",
+        "please report this with the file; meanwhile nothing is planned or applied",
     )
 
 

@@ -25,7 +25,7 @@ from typing import TypeVar
 
 from reconciler.core.profiles import ChargingProfile, ChargingSchedule, Kind, Purpose, RateUnit, SchedulePeriod
 from reconciler.policy.checks import Findings, check_profile, check_station_count, now_seconds
-from reconciler.policy.diagnostics import Collector
+from reconciler.policy.diagnostics import Collector, shown
 from reconciler.policy.documents import (
     ModelSpec,
     Named,
@@ -127,7 +127,7 @@ def _check_site(site: SiteSpec, diagnostics: Collector) -> None:
         diagnostics.error(
             "unknown-timezone",
             doc.at(("spec", "timezone")),
-            f"unknown timezone {site.timezone!r}",
+            f"unknown timezone {shown(site.timezone)}",
             "use an IANA name such as Europe/Berlin or UTC",
         )
 

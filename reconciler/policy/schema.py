@@ -26,13 +26,14 @@ import fastjsonschema
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
-from reconciler.policy.diagnostics import Collector
+from reconciler.policy.diagnostics import Collector, shown
 from reconciler.policy.source import Document
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"  # package data; schemas/ in the repo links here
 SCHEMA_FILE = SCHEMA_DIR / "policy.schema.json"
 API_VERSION = "reconciler/v1"
 KINDS = ("Station", "ChargingPolicy", "Site", "ChargerModel")
+INT32_MAX, INT32_MIN = 2**31 - 1, -(2**31)  # OCPP 1.6 integers (ids, stack levels, periods)
 
 _TYPE_NAMES = {
     "integer": "an integer",
@@ -194,7 +195,7 @@ def _explain(error: ValidationError) -> Iterator[tuple[tuple[str | int, ...], st
         yield (
             path,
             "schema-type",
-            f"{where} is {value!r}; expected {_article(error.validator_value)}",
+            f"{where} is {shown(value)}; expected {_article(error.validator_value)}",
             _type_hint(error),
         )
     elif kind in ("enum", "const"):
@@ -203,26 +204,30 @@ def _explain(error: ValidationError) -> Iterator[tuple[tuple[str | int, ...], st
             yield (
                 path,
                 "unknown-api-version",
-                f"apiVersion {value!r} is not supported",
+                f"apiVersion {shown(value)} is not supported",
                 f"use `apiVersion: {API_VERSION}`",
             )
         elif path == ("kind",):
             yield (
                 path,
                 "unknown-kind",
-                f"kind {value!r} is not a policy document kind",
+                f"kind {shown(value)} is not a policy document kind",
                 f"use one of {', '.join(KINDS)}",
             )
         else:
-            yield path, "schema-enum", f"{where} is {value!r}", f"use one of: {_choices(choices)}"
+            yield path, "schema-enum", f"{where} is {shown(value)}", f"use one of: {_choices(choices)}"
     elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         bound = error.validator_value
         relation = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[kind]
-        yield path, "schema-range", f"{where} is {value!r}, out of range", f"use a value {relation} {bound}"
+        hint = f"use a value {relation} {bound:g}" if isinstance(bound, float) else f"use a value {relation} {bound}"
+        if bound in (INT32_MAX, INT32_MIN):
+            hint = f"OCPP 1.6 integers are 32-bit: {hint}"
+        yield path, "schema-range", f"{where} is {shown(value)}, out of range", hint
     elif kind in ("minItems", "minProperties"):
         yield path, "schema-empty", f"{where} is empty", "add at least one entry"
     elif kind == "pattern":
-        yield path, "schema-pattern", f"{where} {value!r} is not a valid name", schema.get("description") or "rename it"
+        hint = schema.get("description") or "rename it"
+        yield path, "schema-pattern", f"{where} {shown(value)} is not a valid name", hint
     elif kind == "uniqueItems":
         yield path, "schema-duplicate-item", f"{where} lists the same value twice", "list each value once"
     else:
@@ -242,7 +247,9 @@ def _type_hint(error: ValidationError) -> str:
             return f"use {_article(want)}"
         return "write the number without quotes"
     if want == "string" and isinstance(value, int | float | bool):
-        return f'quote it: "{value}"' if not isinstance(value, bool) else 'quote it: "true" / "false"'
+        if isinstance(value, bool):
+            return 'quote it: "true" / "false"'
+        return f'quote it: "{value}"' if shown(value) == repr(value) else "quote it"
     if want == "integer" and isinstance(value, float):
         return "use a whole number"
     return f"use {_article(want)}"

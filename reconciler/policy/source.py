@@ -10,12 +10,19 @@ Deliberate departures from a plain `yaml.safe_load`:
 - `18:00` (YAML 1.1 base-60 integer) stays the string "18:00", so a mistake reads as one;
 - mapping keys are their source text (`on:` is "on", not True);
 - a key given twice in one mapping is an error (PyYAML silently keeps the last one);
-- aliases are followed; an alias cycle is an error, never a hang.
+- aliases are followed, within a budget: an alias cycle, or aliases that expand to more than
+  ALIAS_BUDGET extra values in one file (a "billion laughs" bomb), is an error, never a hang;
+- a scalar its explicit tag cannot hold (`!!float abc`, `!!float ''`, `!!int x`), an integer of
+  thousands of digits and a float that overflows (`1e400`) are errors at their line;
+- a file that is not a regular file or is larger than MAX_FILE_BYTES is not read.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import re
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +40,9 @@ _FLOAT = "tag:yaml.org,2002:float"
 _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 MAX_DEPTH = 64
+MAX_FILE_BYTES = 8 << 20  # 8 MiB: a policy file is text a person writes
+ALIAS_BUDGET = 10_000  # values aliases may add to one file; a YAML "billion laughs" needs millions
+_INF_OR_NAN = re.compile(r"^[-+]?\.(inf|nan)$", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -66,10 +76,32 @@ class Document:
         return value
 
 
+class _OverBudget(Exception):
+    def __init__(self, path: PathKey) -> None:
+        super().__init__("alias expansion budget exceeded")
+        self.path = path
+
+
+class _BadScalar(Exception):
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class _Expansion:
+    """What one file's aliases may still add: nodes converted more than once count against it."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+        self.remaining = ALIAS_BUDGET
+
+
 class _Converter:
-    def __init__(self, doc: Document, diagnostics: Collector) -> None:
+    def __init__(self, doc: Document, diagnostics: Collector, expansion: _Expansion) -> None:
         self.doc = doc
         self.diagnostics = diagnostics
+        self.expansion = expansion
         self.active: set[int] = set()
 
     def _mark(self, node: yaml.Node) -> tuple[int, int]:
@@ -79,9 +111,23 @@ class _Converter:
         line, column = self._mark(node)
         self.diagnostics.error(code, Location(self.doc.file, line, column), message, hint)
 
+    def _count(self, node: yaml.Node, path: PathKey) -> None:
+        expansion = self.expansion
+        if id(node) not in expansion.seen:
+            expansion.seen.add(id(node))
+            return
+        expansion.remaining -= 1
+        if expansion.remaining < 0:
+            raise _OverBudget(path)
+
     def convert(self, node: yaml.Node, path: PathKey) -> Any:
+        self._count(node, path)
         if isinstance(node, yaml.ScalarNode):
-            return _scalar(node)
+            try:
+                return _scalar(node)
+            except _BadScalar as exc:
+                self._error(node, "yaml-bad-scalar", exc.message, exc.hint)
+                return None
         if id(node) in self.active or len(path) > MAX_DEPTH:
             self._error(node, "yaml-recursive", "this alias refers to itself (or nests too deep)", "expand it by hand")
             return None
@@ -111,7 +157,7 @@ class _Converter:
                 self._error(
                     key_node,
                     "duplicate-key",
-                    f"key {key!r} appears twice in this mapping (first at line {first[0]})",
+                    f"key {_brief(key)} appears twice in this mapping (first at line {first[0]})",
                     "keep one of them; YAML would silently use the last",
                 )
                 continue
@@ -120,33 +166,71 @@ class _Converter:
         return out
 
 
+def _brief(text: str) -> str:
+    return repr(text) if len(text) <= 40 else repr(text[:30]) + f"... ({len(text):,} characters)"
+
+
 def _scalar(node: yaml.ScalarNode) -> Any:
+    """The value of a scalar; `_BadScalar` when its tag (explicit, as `!!float abc`) cannot hold it."""
     tag = node.tag
+    text = node.value
     if tag == _NULL:
         return None
     if tag == _BOOL:
-        return node.value.lower() in ("true", "yes", "on", "y")
+        return text.lower() in ("true", "yes", "on", "y")
     if tag == _INT:
-        if ":" in node.value:
-            return node.value
+        if ":" in text:
+            return text
         try:
             return _SCALARS.construct_yaml_int(node)
-        except ValueError:
-            return node.value
+        except (ValueError, IndexError):  # IndexError: `!!int ''`
+            digits = sum(c.isdigit() for c in text)
+            if digits > 100:
+                message, hint = f"an integer with {digits:,} digits is far out of range", "use a smaller number"
+            else:
+                message, hint = f"{_brief(text)} is not an integer", "write a whole number, or drop the !!int tag"
+            raise _BadScalar(message, hint) from None
     if tag == _FLOAT:
-        if ":" in node.value:
-            return node.value
-        value = _SCALARS.construct_yaml_float(node)
-        return value if math.isfinite(value) else node.value
-    return node.value
+        if ":" in text:
+            return text
+        try:
+            value = _SCALARS.construct_yaml_float(node)
+        except (ValueError, IndexError):
+            raise _BadScalar(f"{_brief(text)} is not a number", "write a number such as 16 or 7.5") from None
+        if math.isfinite(value):
+            return value
+        if _INF_OR_NAN.match(text):
+            return text  # `.inf` / `.nan` stay text; a number field then says it wants a number
+        raise _BadScalar(f"the number {_brief(text)} is out of range", "use a number below 1e300")
+    return text
 
 
 def read_file(path: Path, display: str, diagnostics: Collector) -> list[Document]:
     """Every non-empty document of one YAML file; problems go to `diagnostics`."""
+    where = Location(display, 1, 1)
     try:
-        raw = path.read_bytes()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (regular files ignore the flag)
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                diagnostics.error("not-a-regular-file", where, "not a regular file; it was not read", "use a file")
+                return []
+            if info.st_size > MAX_FILE_BYTES:
+                diagnostics.error(
+                    "file-too-large",
+                    where,
+                    f"the file has {info.st_size:,} bytes, more than the {MAX_FILE_BYTES:,} a policy file may have",
+                    "split it into several files",
+                )
+                return []
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        diagnostics.error("unreadable-file", Location(display, 1, 1), f"cannot read the file: {exc.strerror}")
+        diagnostics.error(
+            "unreadable-file",
+            where,
+            f"cannot read the file: {exc.strerror}",
+            "make it readable (chmod u+r), or remove it; no policy is planned or applied until it can be read",
+        )
         return []
     try:
         text = raw.decode("utf-8-sig")
@@ -159,6 +243,7 @@ def read_file(path: Path, display: str, diagnostics: Collector) -> list[Document
 
 def parse_text(text: str, display: str, diagnostics: Collector) -> list[Document]:
     documents: list[Document] = []
+    expansion = _Expansion()
     nodes = _compose_all(text)
     index = 0
     while True:
@@ -185,11 +270,29 @@ def parse_text(text: str, display: str, diagnostics: Collector) -> list[Document
             index += 1
             continue
         doc = Document(display, index, None, {(): (node.start_mark.line + 1, node.start_mark.column + 1)})
-        doc.data = _Converter(doc, diagnostics).convert(node, ())
+        try:
+            doc.data = _Converter(doc, diagnostics, expansion).convert(node, ())
+        except _OverBudget as exc:
+            diagnostics.error(
+                "yaml-alias-budget",
+                doc.at(_up_to_key(exc.path)),
+                f"the aliases here expand to more than {ALIAS_BUDGET:,} extra values (an alias bomb?); "
+                "the file was not read further",
+                "write the values out, or use fewer and smaller aliases",
+            )
+            break
         index += 1
         if doc.data is not None:
             documents.append(doc)
     return documents
+
+
+def _up_to_key(path: PathKey) -> PathKey:
+    """The path up to its last mapping key: where an alias is used (a list item's mark is the anchor's)."""
+    for end in range(len(path), 0, -1):
+        if isinstance(path[end - 1], str):
+            return path[:end]
+    return ()
 
 
 def _compose_all(text: str) -> Iterator[yaml.Node | None]:

@@ -48,9 +48,11 @@ from reconciler.core.profiles import (
     SchedulePeriod,
     parse_time,
 )
+from reconciler.policy.diagnostics import shown
 
 ANCHOR = datetime(2024, 1, 1, tzinfo=UTC)
 TEMPLATES = ("peak_shaving", "time_of_use", "energy_cap")
+INT32_MAX = 2**31 - 1  # OCPP 1.6 integers
 
 
 class TemplateError(ValueError):
@@ -127,7 +129,7 @@ def local_midnight_anchor(timezone_name: str, now: datetime) -> datetime:
     if tz is None:
         raise TemplateError(
             "unknown-timezone",
-            f"unknown timezone {timezone_name!r}",
+            f"unknown timezone {shown(timezone_name)}",
             "use an IANA name such as Europe/Berlin or UTC",
             "timezone",
         )
@@ -174,6 +176,13 @@ def _energy_cap(call: TemplateCall) -> ChargingProfile:
     energy = float(call.params["energyWh"])
     power = float(call.params["powerW"])
     seconds = energy_seconds(energy, power)
+    if seconds > INT32_MAX:
+        raise TemplateError(
+            "template-energy-too-long",
+            f"{energy:g} Wh at {power:g} W lasts {seconds:,} s, beyond what an OCPP 1.6 startPeriod can hold",
+            f"keep energyWh * 3600 / powerW at most {INT32_MAX:,} s (68 years): raise powerW or lower energyWh",
+            "energyWh",
+        )
     if seconds < 1:
         raise TemplateError(
             "template-energy-too-small",
@@ -186,9 +195,8 @@ def _energy_cap(call: TemplateCall) -> ChargingProfile:
     if start is not None:
         try:
             begins = parse_time(start)
-        except ProfileError:
-            raise TemplateError(
-                "bad-date-time", f"start {start!r} is not an ISO 8601 date-time", "e.g. 2024-06-01T08:00:00Z", "start"
-            ) from None
+        except (ProfileError, OverflowError):
+            message = f"start {shown(start)} is not an ISO 8601 date-time"
+            raise TemplateError("bad-date-time", message, "e.g. 2024-06-01T08:00:00Z", "start") from None
     kind = Kind.ABSOLUTE if begins is not None else Kind.RELATIVE
     return _profile(call, Purpose.TX_DEFAULT, kind, RateUnit.W, [(0, power), (seconds, 0.0)], begins)

@@ -8,12 +8,17 @@ HTTP basic auth (OCPP Security Profile 1: username = station id, password from `
 `stations.StationRegistry`; the engine's calls go out through `call()` and come back as a
 `gateway.Reply` (ANSWERED / CALL_ERROR / TIMEOUT / OFFLINE; a CallError is never swallowed).
 
-This is the one Central System module that imports `ocpp`: it uses the library's OCPP-J framing
-for what chargers send (`ocpp.messages`: unpack, Call, CallResult, CallError, error codes) and its
-OCPP 1.6 JSON schemas (via `schemas.SchemaValidators`). The per-call path is deliberately lean
-(PERFORMANCE.md): plain dict payloads, no snake_case conversion, no thread-pool validation, no
-permessage-deflate, and outgoing Call frames written directly. At most one call is outstanding per
-station, as OCPP-J requires; calls to one station queue.
+This is the one Central System module that imports `ocpp`: it uses the library's CallResult and
+CallError frames for its answers and its OCPP 1.6 JSON schemas (via `schemas.SchemaValidators`).
+What chargers send is read by `frames.read_frame`, which treats every frame as hostile: a frame
+that cannot be used gets the CALLERROR OCPP-J prescribes (FormationViolation, ProtocolError,
+PropertyConstraintViolation for out-of-range numbers and dates) and the connection stays; nothing a
+charger sends ends the handler with a traceback. Admission: the path must be exactly
+`{path_prefix}{stationId}`; one connection per station, the newest replacing the older. The
+per-call path is deliberately lean (PERFORMANCE.md): plain dict payloads, no snake_case
+conversion, no thread-pool validation, no permessage-deflate, and outgoing Call frames written
+directly. At most one call is outstanding per station, as OCPP-J requires; calls to one station
+queue.
 """
 
 from __future__ import annotations
@@ -33,14 +38,14 @@ from typing import Any
 from urllib.parse import unquote
 
 import ocpp
-from ocpp.exceptions import OCPPError
-from ocpp.messages import Call, CallError, CallResult, unpack
+from ocpp.messages import CallError, CallResult
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from reconciler import clock
+from reconciler.transport.frames import CALL, CALL_ERROR, CALL_RESULT, FrameError, Message, read_frame
 from reconciler.transport.gateway import BootCheck, EventHub, Reply, ReplyKind, StationEvent
 from reconciler.transport.schemas import SchemaValidators
 from reconciler.transport.stations import StationInfo, StationRegistry, TransactionSink, UnsupportedAction
@@ -50,6 +55,7 @@ log = logging.getLogger(__name__)
 SUBPROTOCOL = "ocpp1.6"
 _STATE_ACTIONS = frozenset({"BootNotification", "StatusNotification", "MeterValues", "StartTransaction",
                             "StopTransaction"})  # fmt: skip
+REPLACED = "replaced by a newer connection for this station"
 _SCHEMAS = Path(ocpp.__file__).parent / "v16" / "schemas"
 
 
@@ -89,6 +95,8 @@ class CentralSystem:
     entry in `passwords` (or `allow_unknown` is set). A station with a password (its own or the
     shared `"*"` one) must present HTTP basic auth with username = station id. `validate_messages`
     checks every message against the OCPP 1.6 schemas; `ping_interval` is the websocket keepalive.
+    Stations connect to `{path_prefix}{stationId}` (default `/`); any other path is refused. One
+    connection per station: a newer one replaces the older, which is closed with a reason.
     """
 
     def __init__(
@@ -105,8 +113,10 @@ class CentralSystem:
         validate_messages: bool = True,
         ping_interval: float | None = 60.0,
         ssl_context: ssl.SSLContext | None = None,
+        path_prefix: str = "/",
     ) -> None:
         self.host = host
+        self.path_prefix = "/" + path_prefix.strip("/") + "/" if path_prefix.strip("/") else "/"
         self.port = port
         self.allow_unknown = allow_unknown
         self.call_timeout = call_timeout
@@ -164,7 +174,9 @@ class CentralSystem:
 
     @property
     def url(self) -> str:
-        return f"{'wss' if self.ssl_context is not None else 'ws'}://{self.host}:{self.port}"
+        """The base URL a station appends its id to (`{url}/{stationId}`)."""
+        scheme = "wss" if self.ssl_context is not None else "ws"
+        return f"{scheme}://{self.host}:{self.port}{self.path_prefix.rstrip('/')}"
 
     def add_station(self, station_id: str, password: str | None = None) -> None:
         """Admit a station (and set its password) while running, e.g. after a policy reload."""
@@ -352,10 +364,25 @@ class CentralSystem:
 
     # --- the handshake --------------------------------------------------------------------------
 
+    def _station_id(self, path: str) -> str | None:
+        """The station id of a request path `{path_prefix}{stationId}`, or None when the path is
+        anything else (another prefix, more segments, an empty or odd id)."""
+        path = path.split("?", 1)[0]
+        if not path.startswith(self.path_prefix):
+            return None
+        raw = path[len(self.path_prefix) :]
+        if not raw or "/" in raw:
+            return None
+        station_id = unquote(raw)
+        if "/" in station_id or len(station_id) > 128 or not station_id.isprintable():
+            return None
+        return station_id
+
     def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        station_id = unquote(request.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1])
-        if not station_id:
-            return connection.respond(404, "connect to /{stationId}\n")
+        station_id = self._station_id(request.path)
+        if station_id is None:
+            log.warning("refused a connection to %.80r: not %s{stationId}", request.path, self.path_prefix)
+            return connection.respond(404, f"connect to {self.path_prefix}{{stationId}}\n")
         if station_id not in self._known and not self.allow_unknown:
             log.warning("refused unknown station %r from %s", station_id, connection.remote_address)
             return connection.respond(404, f"unknown station {station_id}\n")
@@ -376,22 +403,34 @@ class CentralSystem:
     # --- one connection -------------------------------------------------------------------------
 
     async def _serve(self, ws: ServerConnection) -> None:
-        station_id = unquote(ws.request.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]) if ws.request else ""
+        station_id = self._station_id(ws.request.path) if ws.request else None
+        if station_id is None:  # the handshake checked it; a request that changed is not served
+            await ws.close(1008, "unexpected path")
+            return
         connection = _Connection(station_id, ws)
+        # One connection per station: the newest wins (a reconnect replaces a half-dead one). The
+        # swap happens before any await, so concurrent handshakes cannot leave two registered.
         previous = self._connections.get(station_id)
-        if previous is not None:  # a reconnect replaces a connection that may be half dead
-            previous.fail_pending(f"station {station_id} reconnected")
-            await previous.ws.close(1000, "replaced by a new connection")
         self._connections[station_id] = connection
+        if previous is not None:
+            previous.fail_pending(f"station {station_id} reconnected")
         self.registry.connected(station_id)
         self._notify()
+        if previous is not None:
+            await previous.ws.close(1000, REPLACED)
         reason = "closed"
         try:
             async for message in ws:
+                if self._connections.get(station_id) is not connection:
+                    break  # replaced while this frame was on its way: the newer connection speaks
                 if isinstance(message, bytes):
                     log.warning("%s sent a binary frame; OCPP-J uses text frames", station_id)
                     continue
-                answer = self._on_message(connection, message)
+                try:
+                    answer = self._on_message(connection, message)
+                except Exception as exc:  # a bug of ours must not end the connection with a traceback
+                    log.error("%s: frame not handled: %s: %s", station_id, type(exc).__name__, exc)
+                    continue
                 if answer is not None:
                     await ws.send(answer)
         except ConnectionClosed as exc:
@@ -404,27 +443,26 @@ class CentralSystem:
             self._notify()
 
     def _on_message(self, connection: _Connection, raw: str) -> str | None:
-        """Handle one text frame; returns the frame to send back, if any."""
+        """Handle one text frame; returns the frame to send back, if any. Never raises for what a
+        charger sends: a frame that cannot be used is answered with a CALLERROR when it carried a
+        unique id (`frames.read_frame` says which code), else logged and dropped."""
         try:
-            message = unpack(raw)
-        except OCPPError as exc:
-            return self._malformed(connection, raw, exc)
-        if isinstance(message, Call):
+            message = read_frame(raw)
+        except FrameError as exc:
+            return self._unusable(connection, exc)
+        if message.kind == CALL:
             return self._on_call(connection, message)
-        entry = connection.pending.get(str(message.unique_id))
+        entry = connection.pending.get(message.unique_id)
         if entry is None:
-            log.warning("%s answered unknown or expired call %s", connection.station_id, message.unique_id)
+            log.warning("%s answered unknown or expired call %.40r", connection.station_id, message.unique_id)
             return None
         action, future = entry
         if future.done():
             return None
-        if isinstance(message, CallError):
-            future.set_result(Reply.call_error(str(message.error_code), str(message.error_description or "")))
+        if message.kind == CALL_ERROR:
+            future.set_result(Reply.call_error(message.error_code, message.error_description))
             return None
         payload = message.payload
-        if not isinstance(payload, dict):
-            future.set_result(Reply.call_error("FormationViolation", "the charger's answer is not a JSON object"))
-            return None
         if self.validators is not None:
             problem = self.validators.problem(action, payload, response=True)
             if problem is not None:
@@ -440,35 +478,35 @@ class CentralSystem:
         future.set_result(Reply.answered(payload))
         return None
 
-    def _on_call(self, connection: _Connection, call: Call) -> str:
+    def _on_call(self, connection: _Connection, call: Message) -> str:
         station_id = connection.station_id
-        payload = call.payload if isinstance(call.payload, dict) else None
-        problem: str | None = "the payload is not a JSON object" if payload is None else None
-        if problem is None and self.validators is not None and self.registry.supports(call.action):
+        payload = call.payload
+        problem: str | None = None
+        if self.validators is not None and self.registry.supports(call.action):
             problem = self.validators.problem(call.action, payload, response=False)
         if problem is not None:
-            reply: Any = CallError(call.unique_id, "FormationViolation", problem, {})
+            reply: Any = CallError(call.unique_id, "FormationViolation", problem[:500], {})
         else:
-            assert payload is not None
             try:
                 reply = CallResult(call.unique_id, self.registry.handle(station_id, call.action, payload))
                 if call.action in _STATE_ACTIONS:
                     self._notify()  # wake whoever waits for a boot, a status or a transaction
             except UnsupportedAction:
-                reply = CallError(call.unique_id, "NotImplemented", f"{call.action} is not supported", {})
-            except (KeyError, TypeError, ValueError) as exc:
-                reply = CallError(call.unique_id, "InternalError", f"{call.action}: {exc}", {})
+                reply = CallError(call.unique_id, "NotImplemented", f"{call.action[:64]} is not supported", {})
+            except (OverflowError, ValueError, KeyError, TypeError) as exc:
+                reply = CallError(call.unique_id, "PropertyConstraintViolation", f"{call.action}: {exc}"[:500], {})
+            except Exception as exc:  # a bug of ours: answer, log without a traceback, keep the connection
+                log.error("%s: %s failed: %s: %s", station_id, call.action, type(exc).__name__, exc)
+                reply = CallError(call.unique_id, "InternalError", f"{call.action} failed", {})
         return str(reply.to_json())
 
-    def _malformed(self, connection: _Connection, raw: str, exc: OCPPError) -> str | None:
-        log.warning("%s sent a malformed frame: %s", connection.station_id, exc.description or exc.code)
-        unique_id = None
-        try:
-            parsed = json.loads(raw)
-            if isinstance(parsed, list) and len(parsed) > 1 and isinstance(parsed[1], str):
-                unique_id = parsed[1]
-        except ValueError:
-            pass
-        if unique_id is None:
+    def _unusable(self, connection: _Connection, exc: FrameError) -> str | None:
+        log.warning("%s sent an unusable frame: %s (%s)", connection.station_id, exc.description, exc.code)
+        if exc.unique_id is None:
             return None
-        return str(CallError(unique_id, exc.code, str(exc.description or "malformed message"), {}).to_json())
+        if exc.kind in (CALL_RESULT, CALL_ERROR):  # an answer to our call: that call fails now
+            entry = connection.pending.get(exc.unique_id)
+            if entry is not None and not entry[1].done():
+                entry[1].set_result(Reply.call_error(exc.code, f"the charger's {entry[0]} answer: {exc.description}"))
+            return None
+        return str(CallError(exc.unique_id, exc.code, exc.description, {}).to_json())
