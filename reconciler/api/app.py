@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 
 from reconciler import clock
-from reconciler.api import control, stations
+from reconciler.api import control, dashboard, observed, stations
 from reconciler.api.auth import Guard
 from reconciler.api.errors import install_error_handlers
 from reconciler.api.inject import inject_router
@@ -36,6 +36,8 @@ def create_app(daemon: Daemon) -> FastAPI:
     app.include_router(inject_router(lambda: _gateway(daemon), guard))
     app.include_router(control.router(daemon, guard))
     app.include_router(stations.router(daemon, guard))
+    app.include_router(observed.router(daemon, guard))  # schedules with drift, connectors (the dashboard's data)
+    app.include_router(dashboard.router(daemon))  # GET / and its files, built on this API alone
     app.add_middleware(Timed, histogram=daemon.metrics.api_latency)
     return app
 

@@ -26,6 +26,9 @@ from pathlib import Path
 from fastapi import HTTPException, Request
 
 REALM = 'Basic realm="reconciler", charset="UTF-8"'
+# A script (the dashboard says so with X-Requested-With) gets a Bearer challenge: a Basic one would
+# make the browser open its own password prompt over the page, and hold the request until it closes.
+SCRIPT_REALM = 'Bearer realm="reconciler"'
 
 
 class CredentialsError(ValueError):
@@ -139,8 +142,9 @@ class Guard:
     def _require(self, request: Request) -> None:
         header = request.headers.get("authorization")
         if not self.credentials.configured or not self.credentials.check(header):
+            realm = SCRIPT_REALM if request.headers.get("x-requested-with") else REALM
             raise HTTPException(
-                401, "authentication required: HTTP basic or a bearer token", headers={"WWW-Authenticate": REALM}
+                401, "authentication required: HTTP basic or a bearer token", headers={"WWW-Authenticate": realm}
             )
 
     async def writer(self, request: Request) -> None:

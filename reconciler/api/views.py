@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from reconciler.api.control_source import control_source
 from reconciler.core.composite import compute_composite
 from reconciler.core.context import Uncovered
 from reconciler.core.explain import explain_composite
@@ -30,14 +31,14 @@ def _info(daemon: Daemon, station_id: str) -> Any:
     return station(station_id) if callable(station) else None
 
 
-def limit_in_force(daemon: Daemon, station_id: str) -> dict[str, Any]:
+def limit_in_force(daemon: Daemon, station_id: str, ledger: list[Any] | None = None) -> dict[str, Any]:
     """The limit in force now, in W: the station total (connector 0) the charger enforces with the
     profiles the ledger records (verified by read-back when Synced), and per connector from the last
     read-back. `source`: override, policy, or hardware (no profile limits the station)."""
     assert daemon.store is not None and daemon.state is not None and daemon.engine is not None
     station = daemon.policies.stations[station_id]
     hardware = station.max_power_w * station.connectors
-    ledger = daemon.store.ledger(station_id)
+    ledger = daemon.store.ledger(station_id) if ledger is None else ledger
     installed = [(e.connector_id, e.profile) for e in ledger]
     context = station.context.with_(uncovered=Uncovered.NO_LIMIT, limit_step=None)
     composite = compute_composite(
@@ -66,7 +67,7 @@ def limit_in_force(daemon: Daemon, station_id: str) -> dict[str, Any]:
         "connectors": per,
         "source": source,
         "hardware_w": hardware,
-        "governed_by": str(governing) if governing is not None else None,
+        "governed_by": governing.describe() if governing is not None else None,
     }
 
 
@@ -77,17 +78,14 @@ def station_summary(daemon: Daemon, station_id: str, conditions: dict[str, Any])
     info = _info(daemon, station_id)
     gateway = daemon.gateway
     connected = bool(gateway is not None and gateway.is_connected(station_id))
-    limit = limit_in_force(daemon, station_id)
     assert daemon.store is not None and daemon.state is not None
+    ledger = daemon.store.ledger(station_id)  # read once: the limit in force and the profile count
+    limit = limit_in_force(daemon, station_id, ledger)
     overrides = daemon.state.overrides(station_id)
-    profile_count = len(daemon.store.ledger(station_id))
+    profile_count = len(ledger)
     power = drawn_w(info.meter_values) if info is not None else None
-    value = limit["value_w"]
-    control = (
-        f"OCPP: {value / 1000:.1f} kW ({profile_count})"
-        if limit["source"] in ("policy", "override")
-        else "hardware limit"
-    )
+    read = daemon.store.configuration(station_id) if limit["source"] == "hardware" else None  # only then it matters
+    control = control_source(limit, profile_count, info, read[0] if read else None)
     last = daemon.last_reconcile.get(station_id)
     return {
         "id": station_id,
@@ -99,7 +97,8 @@ def station_summary(daemon: Daemon, station_id: str, conditions: dict[str, Any])
         "last_reconcile": _time(last),
         "next_check_s": daemon.queue.next_check(station_id),
         "limit": limit,
-        "control_source": control,
+        "control_source": control.text,
+        "control": control.to_json(),
         "profile_count": profile_count,
         "power_w": power,
         "overrides": [o.id for o in overrides],

@@ -62,7 +62,8 @@ def greeting(daemon: Daemon, credentials: Credentials, out: Console) -> None:
     user, password = credentials.user, credentials.password
     first = sorted(daemon.policies.stations)[0]
     out.rule("reconciler demo: every station Synced")
-    out.print(f"API and OpenAPI docs: {url}/docs      (the dashboard will live at {url}/)", highlight=False)
+    out.print(f"dashboard:            {url}/      (sign in with the credentials below)", highlight=False)
+    out.print(f"API and OpenAPI docs: {url}/docs", highlight=False)
     out.print(f"Central System:       {daemon.transport_url}", highlight=False)
     out.print(
         f"credentials (generated for this run, shown only here): user {user}  password {password}", highlight=False

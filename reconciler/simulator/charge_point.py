@@ -106,6 +106,7 @@ class SimulatedChargePoint:
         self.reset_requested: str | None = None
         self.boots = 0
         self._local_tx = 0
+        self._reported_status: dict[int, str] = {}  # connectorId -> the last status sent
         self._tasks: set[asyncio.Task[Any]] = set()
         self.storage = StationStorage(state_dir, station_id) if state_dir is not None else None
         self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -161,6 +162,8 @@ class SimulatedChargePoint:
             raise SimCallError("FormationViolation", f"{action}: {exc}") from None
         self.log(f"<- {action} {answer.get('status', '')}")
         self.changed(action)
+        if action in ("SetChargingProfile", "ClearChargingProfile") and self.transactions:
+            self.update_evs()  # the EV follows the new limit at once (and the status says if it stops)
         return answer
 
     def changed(self, action: str) -> None:
@@ -324,9 +327,19 @@ class SimulatedChargePoint:
             "firmwareVersion": firmware,
         }
 
+    def connector_status(self, connector_id: int, offered_a: float | None = None) -> str:
+        """OCPP 1.6 ChargePointStatus: Charging while a transaction draws, SuspendedEVSE while the
+        station offers it nothing (a 0 limit, or the local policy blocks), Available otherwise."""
+        if connector_id not in self.transactions:
+            return "Available"
+        if offered_a is None:
+            offered_a = self.offered_current(connector_id)[0]
+        return "SuspendedEVSE" if offered_a <= 0 else "Charging"
+
     async def send_status(self, connector_id: int, status: str | None = None) -> None:
         if status is None:
-            status = "Charging" if connector_id in self.transactions else "Available"
+            status = self.connector_status(connector_id)
+        self._reported_status[connector_id] = status
         payload = {"connectorId": connector_id, "errorCode": "NoError", "status": status}
         await self.send("StatusNotification", {**payload, "timestamp": format_time(self.clock())})
 
@@ -357,7 +370,7 @@ class SimulatedChargePoint:
             )
         self.log(f"-> transaction {transaction_id} started on connector {connector_id}")
         self.changed("StartTransaction")
-        await self.send_status(connector_id, "Charging")
+        await self.send_status(connector_id)
         self.update_evs()
         return transaction_id
 
@@ -384,10 +397,17 @@ class SimulatedChargePoint:
         return True
 
     def update_evs(self) -> None:
+        """Every EV draws under what its connector offers now; a connector whose transaction starts
+        or stops being offered energy says so with a StatusNotification (Charging / SuspendedEVSE)."""
         now = self.clock()
         for connector_id, ev in self.evs.items():
             offered, source = self.offered_current(connector_id, now)
             ev.update(now, offered, source, connector_id in self.transactions)
+            if connector_id in self.transactions and self.sender is not None:
+                status = self.connector_status(connector_id, offered)
+                if self._reported_status.get(connector_id, status) != status:
+                    self._reported_status[connector_id] = status
+                    self.spawn(self.send_status(connector_id, status))
 
     async def send_meter_values(self, connector_id: int) -> None:
         self.update_evs()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -220,3 +221,37 @@ async def test_ev_draws_at_most_the_limit_and_reports_meter_values() -> None:
     assert await cp.stop_transaction(1, "Remote")
     assert [a for a, _ in sent].count("StopTransaction") == 1
     assert cp.evs[2].power_w == 0.0
+
+
+async def test_a_connector_offered_nothing_reports_suspended_evse_and_charging_again() -> None:
+    """OCPP 1.6 ChargePointStatus: SuspendedEVSE while the station offers a running transaction no
+    energy (its local policy blocks, or a 0 limit), Charging once it does again. The dashboard reads
+    the station-local policy state from this."""
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def sender(action: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        sent.append((action, payload))
+        return {"transactionId": 7, "idTagInfo": {"status": "Accepted"}} if action == "StartTransaction" else {}
+
+    def statuses() -> list[str]:
+        return [p["status"] for a, p in sent if a == "StatusNotification" and p["connectorId"] == 1]
+
+    cp = station(local_policy=LocalPolicy(enabled=True, block_from_hour=11, block_to_hour=13))
+    cp.sender = sender
+    assert await cp.start_transaction(1) == 7
+    assert statuses() == ["SuspendedEVSE"] and cp.evs[1].power_w == 0.0
+    cp.handle("SetChargingProfile", profile(10, connector=0, purpose="ChargePointMaxProfile"))
+    for _ in range(100):  # the notification goes out on a task: bounded wait for it
+        if len(statuses()) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert statuses() == ["SuspendedEVSE", "Charging"] and cp.evs[1].power_w == 10 * 230 * 3
+    cp.handle("SetChargingProfile", profile(0, connector=0, purpose="ChargePointMaxProfile"))
+    for _ in range(100):
+        if len(statuses()) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert statuses() == ["SuspendedEVSE", "Charging", "SuspendedEVSE"]
+    cp.update_evs()  # nothing changed: no new notification
+    await asyncio.sleep(0)
+    assert len(statuses()) == 3

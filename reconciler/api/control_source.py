@@ -1,0 +1,83 @@
+"""What controls a station's power now, as the source documents show it: an OCPP limit, the station's
+own fallback policy, or its hardware.
+
+Flow: `views.station_summary` (GET /stations) and `observed` (GET /control_sources) -> `control_source`
+with the limit in force (from the ledger, verified by read-back), the profile count, and what the
+station itself reported to the Central System (StatusNotification per connector, the configuration
+keys last read with GetConfiguration) -> `ControlSource`. Pure: no daemon, no I/O.
+
+- `OCPP: 7.4 kW (2)`: an OCPP profile limits the station below its hardware; its value (station
+  total) and how many profiles the charger holds from us.
+- `Policy: Blocked`: no OCPP limit, and a connector with a running transaction reports
+  `SuspendedEVSE` (OCPP 1.6: the EVSE offers the EV no energy); the station's local policy (or another
+  local constraint) holds it.
+- `Policy: OK`: no OCPP limit, the station reports `LocalPolicyEnabled=true`, and nothing is blocked.
+- `hardware limit`: nothing else limits it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+LOCAL_POLICY_KEY = "LocalPolicyEnabled"
+
+
+@dataclass(frozen=True, slots=True)
+class ControlSource:
+    text: str  # as shown in the fleet table
+    kind: str  # ocpp | policy | hardware
+    local_policy: str | None  # OK | Blocked | None (no local policy known)
+    evidence: str  # what the judgement rests on, for a person
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "kind": self.kind, "local_policy": self.local_policy, "evidence": self.evidence}
+
+
+def connector_statuses(info: Any) -> dict[int, str]:
+    """connectorId -> the status the station last reported (StatusNotification), from the registry."""
+    connectors = getattr(info, "connectors", None) or {}
+    return {int(c): str(getattr(state, "status", "Unknown")) for c, state in connectors.items()}
+
+
+def local_policy_enabled(configuration: Mapping[str, Any] | None) -> bool | None:
+    """`LocalPolicyEnabled` as last read from the charger (None: never read)."""
+    if not configuration or LOCAL_POLICY_KEY not in configuration:
+        return None
+    entry = configuration[LOCAL_POLICY_KEY]
+    value = entry.get("value") if isinstance(entry, Mapping) else entry
+    return None if value is None else str(value).strip().lower() == "true"
+
+
+def _kw(watts: float) -> str:
+    return f"{watts / 1000:.1f} kW"
+
+
+def control_source(
+    limit: Mapping[str, Any], profile_count: int, info: Any, configuration: Mapping[str, Any] | None
+) -> ControlSource:
+    """`limit`: the `limit` of GET /stations (value_w, source, hardware_w, governed_by); `info`: the
+    Central System's StationInfo (None through an inject API); `configuration`: key -> {value}."""
+    value = float(limit.get("value_w") or 0.0)
+    if limit.get("source") in ("policy", "override"):
+        governed = limit.get("governed_by")
+        why = f"{limit['source']} profile {governed}" if governed else f"{limit['source']} profile"
+        return ControlSource(f"OCPP: {_kw(value)} ({profile_count})", "ocpp", None,
+                             f"{why} limits the station to {_kw(value)}")  # fmt: skip
+    statuses = connector_statuses(info)
+    suspended = sorted(c for c, status in statuses.items() if c > 0 and status == "SuspendedEVSE")
+    enabled = local_policy_enabled(configuration)
+    if suspended:
+        which = ", ".join(str(c) for c in suspended)
+        policy = "its local policy" if enabled else "a station-local constraint (its local policy)"
+        return ControlSource("Policy: Blocked", "policy", "Blocked",
+                             f"connector {which} reports SuspendedEVSE with no OCPP limit in force: {policy} "
+                             "blocks charging")  # fmt: skip
+    if enabled:
+        return ControlSource("Policy: OK", "policy", "OK",
+                             f"the station reports {LOCAL_POLICY_KEY}=true and no OCPP limit is in force; "
+                             "its local policy allows charging now")  # fmt: skip
+    hardware = float(limit.get("hardware_w") or value)
+    why = f"no OCPP profile or local policy limits the station: its hardware allows {_kw(hardware)}"
+    return ControlSource("hardware limit", "hardware", None, why)
