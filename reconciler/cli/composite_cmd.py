@@ -37,8 +37,10 @@ request per line). Each request is the format of the public conformance cases:
 \b
 context keys: numberOfConnectors (1), supplyVoltage (230), defaultNumberPhases (3),
   defaultLimitA (48), defaultLimitW (33120), uncoveredTime (default_limit | no_limit |
-  minus_one | rejected), connector0 (sum | stack), simulateTransactionActive (true),
-  recurrenceBeforeStart (true), convertUnits (true), limitStep (none; 0.1 or 1 to round),
+  minus_one | rejected), connector0 (sum | connector_sum | stack | cap_only | unsupported),
+  simulateTransactionActive (true), recurrenceBeforeStart (true), convertUnits (true),
+  replyUnit (requested | profile), capOnConnectors (true), rebaseRecurring (true),
+  limitStep (none; 0.1 or 1 to round),
   maxCompositeDuration, installedDirectly (true: profiles are the installed set as-is; false:
   replay them through the SetChargingProfile rules), capabilities {ChargeProfileMaxStackLevel,
   ChargingScheduleMaxPeriods, MaxChargingProfilesInstalled,

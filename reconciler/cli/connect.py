@@ -14,7 +14,9 @@ Where secrets come from is `credentials.py`.
 `--tls-cert/--tls-key` serve `wss://` (OCPP Security Profile 2, TLS 1.2 or newer); Basic auth
 over plain `ws://` on a non-loopback address is warned about, since the passwords then cross the
 network in clear. Stations are admitted when declared (`admit`); the command waits only for the
-ones it works on, and says how many have connected while it waits.
+ones it works on, and says how many have connected while it waits. For a lab whose test chargers
+cannot send a password, `--no-station-auth` turns authentication off, loudly, and only on a
+loopback address unless `--allow-no-auth-off-loopback` is given too.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class Connection:
     call_timeout: float
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    no_station_auth: bool = False  # lab only: stations connect without a password
+    auth_off_loopback: bool = False  # ... also on an address other than loopback
     station_password_file: Path | None = None
     password_file: Path | None = None
     path_prefix: str = "/"
@@ -120,6 +124,33 @@ def station_passwords(connection: Connection) -> dict[str, str]:
     return passwords
 
 
+def station_auth(host: str, port: int, passwords: dict[str, str], connection: Connection, stations: int) -> str | None:
+    """Whether the embedded Central System may run as asked: stations authenticate (the default),
+    or, for a lab whose test chargers cannot send a password, explicitly not, and then only on a
+    loopback address unless a second flag says so. Returns the warning to print, raises otherwise."""
+    if not connection.no_station_auth:
+        if not passwords:
+            raise typer.BadParameter(
+                "stations must authenticate: set RECONCILER_STATION_PASSWORD, --station-password-file FILE or "
+                "--passwords FILE (a lab whose test chargers cannot send a password: --no-station-auth)"
+            )
+        return None
+    if passwords:
+        raise typer.BadParameter("--no-station-auth contradicts a station password (--passwords, "
+                                 "--station-password-file, RECONCILER_STATION_PASSWORD): choose one")
+    if not is_loopback(host) and not connection.auth_off_loopback:
+        raise typer.BadParameter(
+            f"refusing to accept stations without authentication on {host}, which is not a loopback address: "
+            "anyone who reaches it could pose as a declared station and receive its charging profiles. "
+            "For a closed lab network add --allow-no-auth-off-loopback; otherwise give the stations passwords",
+            param_hint="--no-station-auth",
+        )
+    return (
+        f"WARNING: station authentication is OFF (--no-station-auth). Any client that reaches {host}:{port} can pose "
+        f"as one of the {stations} declared station(s) and receive its charging profiles. Lab use only."
+    )
+
+
 def inject_gateway(connection: Connection, via: str) -> InjectGateway:
     """The inject client. Credentials in the URL are used, with a warning; `InjectGateway` takes them
     out of the URL it keeps, so reasons and logs never repeat them."""
@@ -179,13 +210,11 @@ async def open_gateway(
         )
     host, port = parse_listen(connection.listen)
     passwords = station_passwords(connection)
-    if not passwords:
-        raise typer.BadParameter(
-            "stations must authenticate: set RECONCILER_STATION_PASSWORD, --station-password-file FILE "
-            "or --passwords FILE"
-        )
+    warning = station_auth(host, port, passwords, connection, len(stations))
+    if warning:
+        typer.echo(warning, err=True)
     context = tls_context(connection)
-    if context is None and not is_loopback(host):
+    if context is None and passwords and not is_loopback(host):
         _warn(f"--listen {host}:{port} serves ws:// without TLS: stations send their Basic-auth passwords in "
               "clear; pass --tls-cert/--tls-key for wss:// (OCPP Security Profile 2)")  # fmt: skip
     central = CentralSystem(

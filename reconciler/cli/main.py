@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 from reconciler.cli import (
     composite_cmd,
     demo_cmd,
+    doctor_cmd,
     explain_cmd,
     reconcile_cmd,
     schema_cmd,
@@ -69,6 +70,7 @@ schema_cmd.register(app)
 demo_cmd.register(app)
 watch_cmd.register(app)
 explain_cmd.register(app)
+doctor_cmd.register(app)
 
 
 def _show_version(value: bool) -> None:

@@ -77,6 +77,16 @@ PathPrefixOpt = Annotated[
 PasswordsOpt = Annotated[
     Path | None, typer.Option("--passwords", metavar="FILE", help="YAML/JSON file: station id -> password")
 ]
+NoAuthOpt = Annotated[
+    bool,
+    typer.Option("--no-station-auth", help="LAB ONLY: accept the declared stations without a password (--listen)"),
+]
+NoAuthNetworkOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-no-auth-off-loopback", help="with --no-station-auth: also on a non-loopback --listen address"
+    ),
+]
 TlsCertOpt = Annotated[
     Path | None,
     typer.Option("--tls-cert", metavar="FILE", help="serve wss:// with this certificate chain (PEM; --listen)"),

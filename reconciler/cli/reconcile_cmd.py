@@ -37,6 +37,8 @@ from reconciler.cli.options import (
     JsonOpt,
     ListenOpt,
     LockTimeoutOpt,
+    NoAuthNetworkOpt,
+    NoAuthOpt,
     OfflineOpt,
     OutOpt,
     PasswordFileOpt,
@@ -289,12 +291,14 @@ def register(app: typer.Typer) -> None:
         call_timeout: float | None, concurrency: int, rate_limit: float | None, lock_timeout: float,
         offline_is_error: bool, tls_cert: Path | None, tls_key: Path | None,
         secret_files: tuple[Path | None, Path | None, str | None] = (None, None, None),
+        no_station_auth: bool = False, auth_off_loopback: bool = False,
     ) -> Common:  # fmt: skip
         station_password_file, password_file, path_prefix = secret_files
         connection = Connection(
             via, listen, DEFAULT_WAIT if wait is None else wait, user, password, station_password, passwords,
             DEFAULT_CALL_TIMEOUT if call_timeout is None else call_timeout, tls_cert, tls_key,
             station_password_file=station_password_file, password_file=password_file, path_prefix=path_prefix or "/",
+            no_station_auth=no_station_auth, auth_off_loopback=auth_off_loopback,
         )  # fmt: skip
         return Common(
             policies or [], station or [], _selector(selector or []), connection, db,
@@ -312,6 +316,7 @@ def register(app: typer.Typer) -> None:
         detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", help="exit 0 in sync, 2 changes, 1 error")] = False,  # noqa: E501
         offline_is_error: OfflineOpt = False, station_password_file: StationPasswordFileOpt = None,
         password_file: PasswordFileOpt = None, path_prefix: PathPrefixOpt = None,
+        no_station_auth: NoAuthOpt = False, auth_off_loopback: NoAuthNetworkOpt = False,
     ) -> None:  # fmt: skip
         """Show, per station, what differs between the policies and the chargers, and what apply would do.
 
@@ -326,7 +331,8 @@ def register(app: typer.Typer) -> None:
         common = common_of(policies, station, selector, via, listen, wait, user, password, station_password,
                            passwords, db, horizon, call_timeout, concurrency, rate_limit, lock_timeout,
                            offline_is_error, tls_cert, tls_key,
-                           (station_password_file, password_file, path_prefix))  # fmt: skip
+                           (station_password_file, password_file, path_prefix), no_station_auth,
+                           auth_off_loopback)  # fmt: skip
         err = plain_console()
         loaded = load_checked(common, err)
         with state_lock(store_path(common), common.lock_timeout, err, "reconciler plan"):
@@ -362,6 +368,7 @@ def register(app: typer.Typer) -> None:
         auto_approve: Annotated[bool, typer.Option("--auto-approve", help="do not ask for confirmation")] = False,
         offline_is_error: OfflineOpt = False, station_password_file: StationPasswordFileOpt = None,
         password_file: PasswordFileOpt = None, path_prefix: PathPrefixOpt = None,
+        no_station_auth: NoAuthOpt = False, auth_off_loopback: NoAuthNetworkOpt = False,
     ) -> None:  # fmt: skip
         """Bring the chargers to the policies: plan (printed first), confirm, apply, verify by read-back.
 
@@ -399,7 +406,8 @@ def register(app: typer.Typer) -> None:
         common = common_of(policies, station, selector, via, listen, wait, user, password, station_password,
                            passwords, db, horizon, call_timeout, concurrency, rate_limit, lock_timeout,
                            offline_is_error, tls_cert, tls_key,
-                           (station_password_file, password_file, path_prefix))  # fmt: skip
+                           (station_password_file, password_file, path_prefix), no_station_auth,
+                           auth_off_loopback)  # fmt: skip
         loaded = load_checked(common, err)
         stopped = (f"every call that completed is recorded in {store_path(common)}; "
                    "run apply again to finish (a call in flight is accounted for by the next run)")  # fmt: skip

@@ -167,7 +167,7 @@ def render_text(
     offline: dict[str, list[str]] = {}
     for outcome in sorted(outcomes, key=lambda o: o.station_id):
         quiet = not (outcome.plan and outcome.plan.notes) and not (calls or {}).get(outcome.station_id)
-        if outcome.status is Status.SYNCED and not verbose and quiet:
+        if outcome.status is Status.SYNCED and not verbose and quiet and not outcome.limitations:
             continue
         if outcome.status is Status.OFFLINE and outcome.plan is None and not verbose:
             offline.setdefault(outcome.reason or "offline", []).append(outcome.station_id)
@@ -224,6 +224,11 @@ def outcome_json(outcome: Outcome, calls: Sequence[str] = ()) -> dict[str, Any]:
         out["verified"] = [_drift_json(d) for d in outcome.verified]
     if outcome.removed:
         out["removed"] = True
+    if outcome.observation is not None and outcome.observation.charger_model is not None:
+        out["chargerModel"] = outcome.observation.charger_model
+    if outcome.clock_skew is not None:
+        out["clockSkewSeconds"] = round(outcome.clock_skew, 3)
+    out["limitations"] = [item.to_json() for item in outcome.limitations]
     return out
 
 

@@ -47,12 +47,21 @@ Quirks (--quirks key=value, repeatable, or a JSON/YAML file of key: value):
   uncovered=default_limit|minus_one|empty|rejected   how uncovered time is reported
   convert_units=true|false       false: no A<->W conversion
   whole_amps=true|false          round reported limits to whole amps
-  connector0_summed=true|false   false: connector 0 is one stack, not a sum
+  connector0=sum|connector_sum|stack|cap_only|unsupported   how connector 0 is reported
+  reply_unit=requested|profile   profile: answers in the profile's unit, whatever was asked
+  cap_on_connectors=true|false   false: ChargePointMaxProfile left out of connectors 1..N
+  rebase_recurring=true|false    false: Recurring periods reported from the request, not shifted
   tx_default_when_idle=true|false  false: TxDefaultProfile counts only during a transaction
   lose_profiles_on_reboot=true|false  profiles vanish on Reset
   accepted_not_enforced=true|false   SetChargingProfile says Accepted but stores nothing
   enforce_delay_ms=N             an Accepted SetChargingProfile takes effect N ms later
   composite_unsupported=true|false   GetCompositeSchedule answers CallError NotSupported
+  boot_delay=SECONDS              BootNotification this long after connecting
+  before_boot=answer|refuse|silent   calls before the boot is accepted (refuse: SecurityError)
+  epoch_clock_until_boot=true|false  the clock is at 1970 until the boot is accepted
+  clock_offset=SECONDS           the clock is off by this much (may be negative)
+  boot_on_reconnect=true|false   false: only a power-up sends BootNotification
+  report_stack_level=true|false  false: ChargeProfileMaxStackLevel is not reported
   max_stack_level=N  max_periods=N  max_profiles=N   capability keys (20, 48, 32)
   allowed_units=A,W|A|W          ChargingScheduleAllowedChargingRateUnit
 

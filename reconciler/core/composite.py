@@ -11,8 +11,10 @@ The rules (OCPP16-SMART-CHARGING.md §1-§3, §6), in the order they are applied
    result (lowest limit wins; A and W are kept apart until the end, then the lower after
    conversion to the requested unit wins).
 4. Connector 0: by default the sum of every connector's own result (gaps at the default limit),
-   capped by ChargePointMaxProfile; or, as a convention, one stack of every profile.
-5. What no profile covers is reported as the station's convention says (`Uncovered`).
+   capped by ChargePointMaxProfile; or, by the station's `Connector0` convention, the sum of what
+   each connector reports, one stack of every profile, the ChargePointMaxProfile alone, or Rejected.
+5. What no profile covers is reported as the station's convention says (`Uncovered`); a charger
+   that does not convert answers in the unit of the profile that governs (`ReplyUnit.PROFILE`).
 
 Steps 3-5 run as one sweep over the union of the purposes' breakpoints. Neighbouring periods with
 the same (limit, numberPhases, governing stackLevel) are merged, as libocpp does.
@@ -25,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from reconciler.core.context import Connector0, StationContext, Transaction, Uncovered
+from reconciler.core.context import Connector0, ReplyUnit, StationContext, Transaction, Uncovered
 from reconciler.core.entries import (
     _AMPS,
     _LIMIT,
@@ -266,6 +268,53 @@ def _report_sum(reporter: _Reporter, lanes: list[Steps], cap: Steps, use_amps: b
         reporter.add(offset, period.amps, period.watts, period.phases, period.amps_entry, period.watts_entry)
 
 
+def _report_connector_sum(
+    reporter: _Reporter, installed: Sequence[tuple[int, ChargingProfile]], cap: Steps, *, now: datetime,
+    duration: int, unit: RateUnit, ctx: StationContext, transactions: Mapping[int, Transaction],
+    use_amps: bool, use_watts: bool,
+) -> None:  # fmt: skip
+    """Connector 0 as the spec reads it: what each connector reports (in the requested unit, with its
+    own phases; uncovered at the default limit) summed, then capped by ChargePointMax."""
+    plain = ctx.with_(uncovered=Uncovered.NO_LIMIT, limit_step=None, reply_unit=ReplyUnit.REQUESTED)
+    default = ctx.default_limit(unit)
+    lanes: list[list[tuple[int, float]]] = []
+    for connector in range(1, ctx.number_of_connectors + 1):
+        one = compute_composite(installed, connector_id=connector, now=now, duration=duration, unit=unit,
+                                context=plain, transactions=transactions)  # fmt: skip
+        lanes.append([(p.start_period, default if p.limit is None else p.limit) for p in one.periods] or [(0, default)])
+    points = sorted({offset for lane in lanes for offset, _ in lane} | {offset for offset, _ in cap})
+    index = [0] * len(lanes)
+    cap_at = 0
+    amps = unit is RateUnit.A
+    for point in points:
+        total = 0.0
+        for j, lane in enumerate(lanes):
+            while index[j] + 1 < len(lane) and lane[index[j] + 1][0] <= point:
+                index[j] += 1
+            total += lane[index[j]][1]
+        while cap_at + 1 < len(cap) and cap[cap_at + 1][0] <= point:
+            cap_at += 1
+        period = _Period(total if amps else None, None if amps else total)
+        entry = cap[cap_at][1]
+        if entry is not None:
+            period.lower(entry, use_amps, use_watts)
+        reporter.add(point, period.amps, period.watts, period.phases, period.amps_entry, period.watts_entry)
+
+
+def _profile_unit(
+    installed: Sequence[tuple[int, ChargingProfile]], periods: Sequence[CompositePeriod]
+) -> RateUnit | None:
+    """The unit of the first profile that governs an answer (what a charger that does not convert
+    answers in), or None when no profile governs."""
+    for period in periods:
+        governor = period.governor
+        if governor is not None and governor.profile_id is not None:
+            for _, profile in installed:
+                if profile.charging_profile_id == governor.profile_id:
+                    return profile.schedule.charging_rate_unit
+    return None
+
+
 @functools.lru_cache(maxsize=256)
 def _instant(now: datetime) -> tuple[int, datetime]:
     """`now` floored to the second, as epoch seconds and as the reply's scheduleStart."""
@@ -299,7 +348,10 @@ def compute_composite(
     end_s = now_s + duration
     use_amps = ctx.convert_units or unit is RateUnit.A
     use_watts = ctx.convert_units or unit is RateUnit.W
-    summed = connector_id == 0 and ctx.connector0 is Connector0.SUM
+    form = ctx.connector0 if connector_id == 0 else None
+    if form is Connector0.UNSUPPORTED:
+        return Composite("Rejected", 0, start, duration, unit, (), "connector 0 is not supported by this charger")
+    summed = form is Connector0.SUM
 
     # A lane is one connector's TxProfile-over-TxDefaultProfile step function.
     buckets = Buckets(installed)
@@ -307,6 +359,9 @@ def compute_composite(
     lanes: list[Steps] = []
     session: int | None = None
     for lane in range(1, ctx.number_of_connectors + 1) if summed else (connector_id,):
+        if form in (Connector0.CAP_ONLY, Connector0.CONNECTOR_SUM):
+            lanes.append(GAP)  # only the cap here (the connectors' own answers are summed below)
+            continue
         transaction = transactions.get(lane)
         session = transaction.start_s if transaction is not None else None
         if session is None and not ctx.tx_default_when_idle:
@@ -320,14 +375,22 @@ def compute_composite(
             )
         )
     caps = by_stack(buckets.caps) if len(buckets.caps) > 1 else buckets.caps
-    cap = purpose_steps(caps, now_s, end_s, session, ctx, seen)
+    cap = purpose_steps(caps, now_s, end_s, session, ctx, seen) if connector_id == 0 or ctx.cap_on_connectors else GAP
 
-    reporter = _Reporter(ctx, unit, summed)
+    reporter = _Reporter(ctx, unit, summed or form is Connector0.CONNECTOR_SUM)
     if summed:
         _report_sum(reporter, lanes, cap, use_amps, use_watts)
+    elif form is Connector0.CONNECTOR_SUM:
+        _report_connector_sum(reporter, installed, cap, now=now, duration=duration, unit=unit, ctx=ctx,
+                              transactions=transactions, use_amps=use_amps, use_watts=use_watts)  # fmt: skip
     else:
         _report_connector(reporter, lanes[0], cap, use_amps, use_watts)
     periods = tuple(reporter.periods)
+    if ctx.reply_unit is ReplyUnit.PROFILE:
+        own = _profile_unit(installed, periods)
+        if own is not None and own is not unit:  # no conversion: the answer comes in the profile's unit
+            return compute_composite(installed, connector_id=connector_id, now=now, duration=duration, unit=own,
+                                     context=ctx.with_(reply_unit=ReplyUnit.REQUESTED), transactions=transactions)
     if ctx.uncovered is Uncovered.REJECTED and all(p.governor is None for p in periods):
         return Composite("Rejected", connector_id, start, duration, unit, (), "no charging profile applies")
     return Composite("Accepted", connector_id, start, duration, unit, periods)

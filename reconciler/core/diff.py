@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler.core.composite import Composite
@@ -43,6 +43,14 @@ class Normaliser:
     start_tolerance_s: int = 2
     rejected_means_no_limit: bool = False  # the station answers Rejected when nothing applies
     step: float | None = None  # the charger rounds reported limits to this step (e.g. 1.0: whole amps)
+    connectors: int = 1  # connector 0's hardware maximum is every connector's together
+
+    def for_connector(self, connector_id: int) -> Normaliser:
+        """How answers about one connector are read: connector 0 (the station total) has the
+        hardware maximum of all connectors together."""
+        if connector_id != 0 or self.connectors == 1 or self.max_current_a is None:
+            return self
+        return replace(self, max_current_a=self.max_current_a * self.connectors, connectors=1)
 
     def hardware_max(self, unit: RateUnit) -> float | None:
         if self.max_current_a is None:
@@ -172,6 +180,7 @@ class ConnectorDrift:
     mismatches: tuple[Mismatch, ...]
     expected: Timeline
     observed: Timeline
+    note: str | None = None  # what this comparison could not verify, or assumed (a person should know)
 
     @property
     def primary(self) -> DriftClass | None:

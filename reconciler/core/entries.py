@@ -54,6 +54,8 @@ def _occurrences(
     if profile.recurrency_kind is None or anchor is None:
         return []  # an accepted Recurring profile without startSchedule contributes nothing
     step = RECURRENCE_SECONDS[profile.recurrency_kind]
+    if not ctx.rebase_recurring and (anchor <= now or ctx.recurrence_before_start):
+        anchor = now  # reported as if the occurrence began at the request (periods not shifted)
     start = now - (now - anchor) % step
     if not ctx.recurrence_before_start and start < anchor:
         start = anchor

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from reconciler.core.composite import compute_composite
-from reconciler.core.context import StationContext, Transaction, Uncovered
+from reconciler.core.context import StationContext, Transaction
 from reconciler.core.diff import Normaliser, expected_timeline
 from reconciler.core.profiles import ChargingProfile, Purpose, RateUnit
 from reconciler.core.timeline import Limit, Timeline, merged, walk
@@ -33,8 +33,10 @@ _RAW = Normaliser(max_current_a=None)
 @functools.lru_cache(maxsize=1024)
 def enforcing_context(context: StationContext) -> StationContext:
     """The station's context as its hardware enforces: uncovered time is no limit, limits unrounded,
-    a limit in either unit applied (whether or not the charger converts units when it reports)."""
-    return context.with_(uncovered=Uncovered.NO_LIMIT, limit_step=None, convert_units=True)
+    a limit in either unit applied (whether or not the charger converts units when it reports), and
+    every other reporting convention (connector 0's form, the answer's unit, the cap left out of
+    connectors, Recurring periods not shifted) back to what the hardware does (`enforced()`)."""
+    return context.enforced()
 
 
 def _combine(timelines: Sequence[Timeline], fold: Callable[[list[Limit]], Limit]) -> Timeline:

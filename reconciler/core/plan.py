@@ -28,6 +28,7 @@ A station whose charger matches gets no actions: applying a synced fleet sends n
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -191,7 +192,10 @@ def plan_station(
     blocked: str | None = None
     prunes: list[Action] = []
     if foreign_caps and desired.prune_foreign:
-        prunes = prune_actions(desired, window)
+        prunes = prune_actions(desired, window, focus=[d.connector_id for d in drift if not d.in_sync])
+        if not window.context.capabilities.max_stack_level_known:
+            notes.append(f"prune covers stack levels 0..{prune_bound(window)}: the charger does not report "
+                         "ChargeProfileMaxStackLevel and no ChargerModel declares it")  # fmt: skip
     elif foreign_caps:
         first = next((d for d in drift if not d.in_sync), None)
         seen = f" ({first.describe()})" if first else ""
@@ -233,30 +237,62 @@ def plan_station(
     )  # fmt: skip
 
 
-def prune_actions(desired: Desired, window: Window) -> list[Action]:
-    """Clear the foreign profiles of every slot our desired profiles leave free.
+UNKNOWN_STACK_BOUND = 10  # stack levels pruned when neither the charger nor its model says how many
+
+
+def prune_bound(window: Window) -> int:
+    """The highest stack level a prune clears: the charger's ChargeProfileMaxStackLevel when it
+    reports it or its ChargerModel declares it, else UNKNOWN_STACK_BOUND (not 100 guesses per slot)."""
+    caps = window.context.capabilities
+    return caps.max_stack_level if caps.max_stack_level_known else min(caps.max_stack_level, UNKNOWN_STACK_BOUND)
+
+
+def prune_actions(desired: Desired, window: Window, *, focus: Sequence[int] = ()) -> list[Action]:
+    """Clear the foreign profiles of every slot our desired profiles leave free, most likely first.
 
     Where we hold nothing of a purpose on a connector, one Clear by (connector, purpose) takes every
-    stack level; where we do, one Clear per free stack level. A connector-0 TxDefaultProfile counts
-    as ours on every connector too (some chargers store it as a copy per connector)."""
+    stack level; where we do, one Clear per free stack level up to `prune_bound`: the levels above
+    ours first (a profile that overrides ours sits there), then those below, nearest first. A
+    connector-0 TxDefaultProfile counts as ours on every connector too (some chargers store it as
+    a copy per connector). `focus`: the connectors that show the foreign cap; the groups that can
+    explain it come first (connector 0's when the station total or several connectors show it), and
+    connector 0's two purposes are searched level by level together (a foreign profile at level k
+    is found after about 2k clears, whichever purpose it has)."""
     ours: dict[tuple[int, Purpose], set[int]] = {}
     for c, p in desired.profiles:
         ours.setdefault((c, p.purpose), set()).add(p.stack_level)
     shared = ours.get((0, Purpose.TX_DEFAULT), set())
-    groups: list[tuple[int, Purpose, set[int]]] = [
+    station: list[tuple[int, Purpose, set[int]]] = [
         (0, Purpose.CHARGE_POINT_MAX, ours.get((0, Purpose.CHARGE_POINT_MAX), set())),
         (0, Purpose.TX_DEFAULT, shared),
     ]
-    groups += [(c, Purpose.TX_DEFAULT, ours.get((c, Purpose.TX_DEFAULT), set()) | shared) for c in window.connectors]
-    top = window.context.capabilities.max_stack_level
-    out = []
+    per_connector = [
+        (c, Purpose.TX_DEFAULT, ours.get((c, Purpose.TX_DEFAULT), set()) | shared) for c in window.connectors
+    ]
+    seen = sorted(set(focus))
+    if len(seen) == 1 and seen[0] != 0:
+        per_connector.sort(key=lambda group: group[0] != seen[0])
+        groups = [*per_connector[:1], *station, *per_connector[1:]]
+    else:
+        groups = [*station, *per_connector]
+    top = prune_bound(window)
+    out: list[Action] = []
+    station_searches: list[list[Action]] = []  # connector 0's two purposes, searched level by level together
     for connector, purpose, levels in groups:
         if not levels:
-            out.append(Action(ActionKind.PRUNE, "prune: foreign", connector, purpose=purpose))
-            continue
-        out += [
-            Action(ActionKind.PRUNE, "prune: foreign", connector, purpose=purpose, stack_level=level)
-            for level in range(top + 1)
-            if level not in levels
-        ]
+            search = [Action(ActionKind.PRUNE, "prune: foreign", connector, purpose=purpose)]
+        else:
+            highest = max(levels)
+            order = [*range(highest + 1, top + 1), *range(highest - 1, -1, -1)]
+            search = [
+                Action(ActionKind.PRUNE, "prune: foreign", connector, purpose=purpose, stack_level=level)
+                for level in order
+                if level not in levels
+            ]
+        if connector == 0:
+            station_searches.append(search)
+            if len(station_searches) < 2:
+                continue
+            search = [a for step in itertools.zip_longest(*station_searches) for a in step if a is not None]
+        out += search
     return out

@@ -106,8 +106,8 @@ class Window:
         """Does this charger report what it enforces (every form of uncovered time reads as "no
         limit", and a limit in the other unit is converted)?"""
         ctx = self.context
-        if not ctx.convert_units:
-            return False
+        if not ctx.convert_units or not ctx.cap_on_connectors or not ctx.rebase_recurring:
+            return False  # it reports otherwise than it enforces (StationContext.enforced())
         if ctx.uncovered in (Uncovered.NO_LIMIT, Uncovered.MINUS_ONE):
             return True
         return self.normaliser.limit(ctx.default_limit(self.unit), self.unit) is None

@@ -8,13 +8,14 @@ reply is a GetCompositeSchedule.conf payload. Parsing raises `RequestError` nami
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from reconciler.core.composite import Composite, compute_composite
-from reconciler.core.context import Capabilities, Connector0, StationContext, Transaction, Uncovered
+from reconciler.core.context import Capabilities, Connector0, ReplyUnit, StationContext, Transaction, Uncovered
 from reconciler.core.installed import InstalledProfiles
 from reconciler.core.profiles import ProfileError, RateUnit, format_time, parse_time, profile_from_ocpp
 from reconciler.core.units import parse_allowed_units
@@ -47,6 +48,9 @@ _CONTEXT_KEYS = {
     "simulateTransactionActive": ("tx_default_when_idle", bool),
     "recurrenceBeforeStart": ("recurrence_before_start", bool),
     "convertUnits": ("convert_units", bool),
+    "replyUnit": ("reply_unit", ReplyUnit),
+    "capOnConnectors": ("cap_on_connectors", bool),
+    "rebaseRecurring": ("rebase_recurring", bool),
     "limitStep": ("limit_step", float),
     "maxCompositeDuration": ("max_composite_duration", int),
 }
@@ -107,10 +111,26 @@ def context_from_json(data: Any, path: str = "context") -> StationContext:
                 raise RequestError(f"{path}.capabilities.{key}: unknown capability")
             name, kind = _CAPABILITY_KEYS[key]
             cap_fields[name] = _coerce(value, kind, f"{path}.capabilities.{key}")
+        cap_fields["max_stack_level_known"] = "max_stack_level" in cap_fields
         fields["capabilities"] = Capabilities(**cap_fields)
     if fields.get("number_of_connectors", 1) < 1:
         raise RequestError(f"{path}.numberOfConnectors: must be at least 1")
     return StationContext(**fields)
+
+
+def conventions_json(context: StationContext, *, changed_from: StationContext | None = None) -> dict[str, Any]:
+    """A context's reporting conventions as the policy's `conventions` keys (the inverse of
+    `context_from_json`); with `changed_from`, only those that differ from it."""
+    out: dict[str, Any] = {}
+    for key, (name, _) in _CONTEXT_KEYS.items():
+        if key in ("numberOfConnectors", "supplyVoltage", "defaultNumberPhases"):
+            continue  # hardware facts, declared on the Station
+        value = getattr(context, name)
+        if changed_from is not None and getattr(changed_from, name) == value:
+            continue
+        if value is not None:
+            out[key] = value.value if isinstance(value, enum.Enum) else value
+    return out
 
 
 def request_from_json(data: Any) -> CompositeRequest:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
@@ -26,7 +26,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from reconciler.core.status import Status
-from reconciler.transport.gateway import Gateway, Reply, ReplyKind, StationEvent
+from reconciler.transport.gateway import BootCheck, Gateway, Reply, ReplyKind, StationEvent
 
 FAST = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SLOW = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -151,3 +151,19 @@ class MeteredGateway:
     def station(self, station_id: str) -> Any:
         station = getattr(self.inner, "station", None)
         return station(station_id) if callable(station) else None
+
+    # What the embedded Central System offers beyond the Gateway protocol (engine/readiness.py asks
+    # for it by name): the boot wait, learning each connector's state, the transaction journal.
+    async def wait_booted(self, station_id: str, timeout: float) -> BootCheck:
+        wait = getattr(self.inner, "wait_booted", None)
+        return await wait(station_id, timeout) if callable(wait) else BootCheck(True)
+
+    async def learn_connectors(self, station_id: str, connectors: Iterable[int], timeout: float) -> None:
+        learn = getattr(self.inner, "learn_connectors", None)
+        if callable(learn):
+            await learn(station_id, connectors, timeout)
+
+    def use_journal(self, sink: Any) -> None:
+        attach = getattr(self.inner, "use_journal", None)
+        if callable(attach):
+            attach(sink)

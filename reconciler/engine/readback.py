@@ -26,7 +26,7 @@ from reconciler.core.plan import StationPlan, Window
 from reconciler.core.safety import apply_action
 from reconciler.core.status import Status
 from reconciler.engine.calls import Caller
-from reconciler.engine.observe import Failure, Observation, read_composites
+from reconciler.engine.observe import Failure, Observation, read_answers
 from reconciler.store.sqlite import Store
 
 DriftOf = Callable[[Observation, InstalledProfiles], list[ConnectorDrift]]
@@ -57,25 +57,18 @@ class ReadBack:
         asynchronously); the last read, or why none worked."""
         after = before
         connectors = [c for c in sorted(before.timelines) if c != 0]
+        if total or 0 in before.timelines:
+            connectors.insert(0, 0)  # read as observe reads it: the hardware maximum of all connectors together
         for attempt in range(max(1, self.attempts) + 1):
             if attempt:
                 await asyncio.sleep(self.settle)
-            timelines = await read_composites(
+            readings = await read_answers(
                 self.caller, station_id, connectors, unit=before.unit, horizon=self.horizon,
                 normaliser=before.normaliser, now=self.now(),
             )  # fmt: skip
-            if isinstance(timelines, Failure):
-                return timelines
-            if total or 0 in before.timelines:
-                raw = replace(before.normaliser, max_current_a=None)
-                station = await read_composites(
-                    self.caller, station_id, [0], unit=before.unit, horizon=self.horizon, normaliser=raw,
-                    now=self.now(),
-                )  # fmt: skip
-                if isinstance(station, Failure):
-                    return station
-                timelines = {**station, **timelines}
-            after = replace(before, timelines=timelines, at=self.now())
+            if isinstance(readings, Failure):
+                return readings
+            after = replace(before, timelines=readings.timelines, reply_units=readings.units, at=self.now())
             if done(after):
                 break
         return after

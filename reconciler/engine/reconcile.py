@@ -26,8 +26,8 @@ from typing import Any
 
 from reconciler import clock
 from reconciler.core.actions import LedgerState
-from reconciler.core.context import Transaction
-from reconciler.core.diff import ConnectorDrift, DriftClass, compare_connector, timelines_agree
+from reconciler.core.context import ReplyUnit, StationContext, Transaction
+from reconciler.core.diff import ConnectorDrift, DriftClass, timelines_agree
 from reconciler.core.holdings import possible_holdings
 from reconciler.core.installed import InstalledProfiles
 from reconciler.core.plan import (
@@ -40,14 +40,25 @@ from reconciler.core.plan import (
     plan_station,
 )
 from reconciler.core.profiles import epoch_seconds, format_time, from_epoch
+from reconciler.core.readback import Limitation
 from reconciler.core.status import Status
 from reconciler.core.timeline import Timeline
 from reconciler.engine.calls import Caller, RateLimit, RetryPolicy
+from reconciler.engine.judge import explain, explained_plan, station_drift, station_limitations, with_limitations
 from reconciler.engine.observe import Failure, Observation, failure_of, observe_station
+from reconciler.engine.prune import foreign_fingerprint, held_back, prune_station
 from reconciler.engine.readback import ReadBack, agrees
+from reconciler.engine.readiness import (
+    attach_journal,
+    booted,
+    learn_connectors,
+    running_transactions,
+    station_context,
+)
 from reconciler.policy import DesiredState, PolicySet
+from reconciler.policy.library import context_with
 from reconciler.store.sqlite import UNVERIFIED, Store, StoreError
-from reconciler.transport.gateway import Gateway, ReplyKind
+from reconciler.transport.gateway import Gateway, Reply, ReplyKind
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +72,9 @@ class Settings:
     settle: float = 0.2  # read back at once; when it does not match yet, again after this many seconds
     verify_attempts: int = 3
     config_ttl: float = 300.0
+    boot_timeout: float = 10.0  # seconds a connected station has to boot before it is called
+    status_timeout: float = 3.0  # seconds to learn each connector's state (transactions) before observing
+    clock_tolerance: float = 30.0  # seconds a charger's clock may be off before its answers are not judged
 
 
 @dataclass(slots=True)
@@ -78,6 +92,8 @@ class Outcome:
     sources: dict[int, str] = field(default_factory=dict)  # profile id -> "policy (file:line:col)"
     verified: tuple[ConnectorDrift, ...] = ()  # the read-back that ended an apply (after-state)
     removed: bool = False  # the station is no longer declared: its owned profiles are cleared, then forgotten
+    clock_skew: float | None = None  # seconds the charger's clock is ahead of ours (behind: negative)
+    limitations: tuple[Limitation, ...] = ()  # what a Synced could not verify (e.g. TxDefault while idle)
 
     @property
     def changes(self) -> bool:
@@ -139,6 +155,7 @@ class Reconciler:
         s = self.settings
         self.readback = ReadBack(self.caller, store, self.drift, s.horizon, s.settle, s.verify_attempts, now)
         self._verified: dict[str, list[ConnectorDrift]] = {}  # station -> last read-back drift (after-state)
+        attach_journal(gateway, store)  # what the Central System sees of transactions outlives this run
 
     @property
     def revision(self) -> str | None:
@@ -158,8 +175,7 @@ class Reconciler:
         return station(station_id) if callable(station) else None
 
     def transactions(self, station_id: str) -> dict[int, Transaction]:
-        running = getattr(self._info(station_id), "transactions", None) or {}
-        return {c: Transaction(c, tx_id, start) for c, (tx_id, start) in running.items()}
+        return running_transactions(self.store, station_id, self.now, self._info(station_id))
 
     def _register(self, station_id: str) -> None:
         """Keep the station registry current: last seen, and boot info when the gateway knows it."""
@@ -170,24 +186,30 @@ class Reconciler:
                     "bootedAt": format_time(info.booted_at)}  # fmt: skip
         self.store.seen(station_id, self.now(), boot)
 
-    async def observe(self, station_id: str, state: DesiredState | None = None) -> Observation:
-        state = state if state is not None else self.desired_state(station_id)
-        return await observe_station(
+    async def observe(self, station_id: str) -> Observation:
+        state = self.desired_state(station_id)
+        context, model = station_context(
+            state.station, self.policies.models, self._info(station_id), self.store.boot(station_id)
+        )
+        observation = await observe_station(
             self.caller,
             self.store,
             station_id,
-            context=state.station.context,
+            context=context,
             max_current_a=state.station.max_current_a,
             desired_keys=list(state.configuration),
             transactions=self.transactions(station_id),
             now=self.now(),
             horizon=self.settings.horizon,
             config_ttl=self.settings.config_ttl,
+            clock_now=self.now,
+            clock_tolerance=self.settings.clock_tolerance,
         )
+        return replace(observation, charger_model=model)
 
     def window(self, observation: Observation, at: datetime | None = None) -> Window:
         return Window(
-            observation.context,
+            observation.context.with_(reply_unit=ReplyUnit.REQUESTED),  # the reader converts any unit
             at or observation.at,
             self.settings.horizon,
             observation.unit,
@@ -198,24 +220,11 @@ class Reconciler:
     def drift(
         self, observation: Observation, installed: InstalledProfiles, known: tuple[int, list[Timeline]] | None = None
     ) -> list[ConnectorDrift]:
-        """Each observed connector against what a charger holding `installed` reports (by its own
-        conventions), computed at the instant the charger itself reported from (its scheduleStart).
-        `known` is (instant, reported timelines per connector) already computed for one instant."""
-        drift = []
-        for connector, observed in sorted(observation.timelines.items()):
-            normaliser = observation.normaliser
-            if connector == 0:  # the station's total, as the charger reports it (read at a checkpoint)
-                expected = self.window(observation, from_epoch(observed.start)).reported_total(installed)
-                normaliser = replace(normaliser, max_current_a=None)
-            elif known is not None and known[0] == observed.start:
-                expected = known[1][connector - 1]
-            else:
-                expected = self.window(observation, from_epoch(observed.start)).reported(installed)[connector - 1]
-            drift.append(compare_connector(connector, expected, observed, normaliser))
-        return drift
+        """Each observed connector against what a charger holding `installed` reports (`judge.py`)."""
+        return station_drift(observation, installed, self.window, known)
 
-    def plan_for(self, station_id: str, observation: Observation, state: DesiredState | None = None) -> StationPlan:
-        state = state if state is not None else self.desired_state(station_id)
+    def plan_for(self, station_id: str, observation: Observation) -> StationPlan:
+        state = self.desired_state(station_id)
         desired = desired_of(state)
         ledger = self.store.ledger(station_id)
         wanted = InstalledProfiles.of(list(desired.profiles))
@@ -269,27 +278,70 @@ class Reconciler:
     async def _plan_one(self, station_id: str) -> Outcome:
         # Calls an earlier run sent without recording the answer become Unconfirmed ledger entries.
         self.store.absorb_pending(station_id, self.now())
-        state = self.desired_state(station_id)  # once per run: observe, plan and sources share it
-        outcome = await self._plan_station(station_id, state)
-        outcome.sources = self.sources(station_id, state)
+        outcome = await self._plan_station(station_id)
+        outcome.sources = self.sources(station_id)
+        self._limit(station_id, outcome)
+        if outcome.observation is not None and outcome.observation.clock_skew is not None:
+            outcome.clock_skew = outcome.observation.clock_skew
+            self.store.save_clock_skew(station_id, outcome.clock_skew, self.now())
         return outcome
 
-    def sources(self, station_id: str, state: DesiredState | None = None) -> dict[int, str]:
+    def _presets(self, station_id: str) -> dict[str, StationContext]:
+        """The station's context under each known ChargerModel (to recognise one in its answers)."""
+        station = self.desired_state(station_id).station
+        return {m.name: context_with(station, m) for m in self.policies.models}
+
+    def _held(self, station_id: str) -> InstalledProfiles:
+        """What the ledger says the charger holds."""
+        return InstalledProfiles.of([(e.connector_id, e.profile) for e in self.store.ledger(station_id)])
+
+    def _limit(self, station_id: str, outcome: Outcome) -> None:
+        """Say what the read-back could not verify; a Synced says it in its reason too."""
+        if outcome.observation is not None and outcome.observation.ok:
+            desired = self.desired_state(station_id).installed()
+            drift = outcome.plan.drift if outcome.plan is not None else ()
+            outcome.limitations = station_limitations(outcome.observation, desired, drift, outcome.limitations)
+            if outcome.status is Status.SYNCED:
+                outcome.reason = with_limitations(outcome.reason, outcome.limitations)
+
+    def sources(self, station_id: str) -> dict[int, str]:
         """Where each desired profile of a station was declared (templates named)."""
         out = {}
-        for item in (state if state is not None else self.desired_state(station_id)).profiles:
+        for item in self.desired_state(station_id).profiles:
             template = f", template {item.template}" if item.template else ""
             out[item.profile.charging_profile_id] = f"{item.policy}{template}, {item.location}"
         return out
 
-    async def _plan_station(self, station_id: str, state: DesiredState) -> Outcome:
+    async def _plan_station(self, station_id: str) -> Outcome:
         if not self.gateway.is_connected(station_id):
             return Outcome(station_id, Status.OFFLINE, "not connected")
-        observation = await self.observe(station_id, state)
+        boot = await booted(self.gateway, station_id, self.settings.boot_timeout)
+        if not boot.ok:
+            return Outcome(station_id, Status.OFFLINE, f"not booted: {boot.note}")
+        outcome = await self._judge_station(station_id)
+        if boot.note:
+            outcome.limitations = (Limitation("no-boot", boot.note), *outcome.limitations)
+        return outcome
+
+    async def _judge_station(self, station_id: str) -> Outcome:
+        connectors = self.desired_state(station_id).station.connectors
+        await learn_connectors(self.gateway, station_id, connectors, self.settings.status_timeout)
+        observation = await self.observe(station_id)
         self._register(station_id)
         if observation.failure is not None:
             return Outcome(station_id, observation.failure.status, observation.failure.reason, observation=observation)
-        plan = self.plan_for(station_id, observation, state)
+        plan = self.plan_for(station_id, observation)
+        if not plan.as_recorded and plan.owned:  # it does not report what the ledger says it holds: why?
+            diagnosis = explain(station_id, observation, self._held(station_id), self.window,
+                                presets=self._presets(station_id))  # fmt: skip
+            plan = explained_plan(plan, diagnosis)
+            if diagnosis.convention:
+                return Outcome(station_id, Status.DEGRADED, diagnosis.text(), plan, observation)
+        if any(a.kind is ActionKind.PRUNE for a in plan.actions):  # not again if it changed nothing last time
+            fingerprint = foreign_fingerprint(self.drift(observation, self._held(station_id)))
+            plan, why = held_back(plan, self.store.prunes.last(station_id), fingerprint, self.now())
+            if why is not None and not plan.actions:
+                return Outcome(station_id, Status.DEGRADED, why, plan, observation)
         if plan.refused:
             return Outcome(station_id, Status.DEGRADED, f"plan refused: {plan.refused}", plan, observation)
         if plan.blocked:
@@ -303,7 +355,11 @@ class Reconciler:
             note = "; ".join(plan.notes) or None
             return Outcome(station_id, Status.SYNCED, note, plan, observation)
         first = next((d for d in plan.drift if not d.in_sync), None)
-        reason = pending_reason(plan) if first is None or plan.as_recorded else f"drift: {first.describe()}"
+        if first is None or plan.as_recorded:
+            reason = pending_reason(plan)
+        else:
+            where = "connector 0 (the station total)" if first.connector_id == 0 else f"connector {first.connector_id}"
+            reason = f"drift: {where} {first.describe()}"
         return Outcome(station_id, Status.OUT_OF_SYNC, reason, plan, observation)
 
     # --- apply -----------------------------------------------------------------------------------------
@@ -363,12 +419,18 @@ class Reconciler:
             event=False,
         )  # fmt: skip
         sent = Counter[str]()
-        failure, accepted_sets, notes = await self._execute(station_id, plan, observation, sent)
+        prunes = tuple(a for a in plan.actions if a.kind is ActionKind.PRUNE)
+        rest = replace(plan, actions=tuple(a for a in plan.actions if a.kind is not ActionKind.PRUNE))
+        failure, accepted_sets, notes = await self._execute(station_id, rest if prunes else plan, observation, sent)
+        if failure is None and prunes:
+            failure = await self._prune(station_id, observation, prunes, sent)
         if failure is not None:
             return Outcome(station_id, failure.status, failure.reason, plan, observation, sent)
         verdict = await self._verify(station_id, observation, plan, accepted_sets)
         reason = "; ".join(x for x in (verdict.reason, *notes) if x) or None
-        return Outcome(station_id, verdict.status, reason, plan, observation, sent)
+        if verdict.status is Status.SYNCED:
+            reason = with_limitations(reason, planned.limitations)
+        return Outcome(station_id, verdict.status, reason, plan, observation, sent, limitations=planned.limitations)
 
     async def _execute(
         self, station_id: str, plan: StationPlan, observation: Observation, sent: Counter[str]
@@ -428,6 +490,22 @@ class Reconciler:
                 self._log(station_id, event)
         return None, accepted_sets, notes
 
+    async def _prune(
+        self, station_id: str, before: Observation, prunes: Sequence[Action], sent: Counter[str]
+    ) -> Failure | None:
+        """Send the prune clears until the foreign cap is gone, remember one that changed nothing."""
+
+        def record(action: Action, reply: Reply) -> None:
+            sent["ClearChargingProfile"] += 1
+            name, payload = action.ocpp()
+            self._log(station_id, ("action.prune", f"! {action.describe()}: {reply.describe()}",
+                                   json.dumps({"action": name, "payload": payload})))  # fmt: skip
+
+        return await prune_station(
+            self.caller, self.store, station_id, before, prunes, held=lambda: self._held(station_id),
+            drift=self.drift, window=self.window(before), horizon=self.settings.horizon, now=self.now, record=record,
+        )  # fmt: skip
+
     async def _guarded(self, station_id: str, work: Awaitable[Outcome]) -> Outcome:
         """One station's unexpected failure is that station's Degraded outcome, never the run's."""
         try:
@@ -474,25 +552,18 @@ class Reconciler:
                 f"the charger accepted {accepted_sets} profile(s) but its composite does not show them "
                 f"(accepted but not enforced); connector {wrong.connector_id} {wrong.describe()}",
             )
-        if accepted_sets and unchanged:
-            cause = (
-                "a profile the reconciler did not install may override them (`prune: foreign` would clear it), "
-                "or the charger does not enforce them"
-                if wrong.primary is DriftClass.SHADOWED
-                else "the charger does not enforce them"
-            )
+        untouched = bool(accepted_sets) and unchanged
+        diagnosis = explain(station_id, after, desired, self.window, accepted_unchanged=untouched,
+                            just_applied=bool(accepted_sets), presets=self._presets(station_id))  # fmt: skip
+        if untouched and not diagnosis.convention:
             return Verdict(
                 Status.DEGRADED,
-                f"the charger accepted {accepted_sets} profile(s) but its composite did not change "
-                f"(accepted but not enforced: {cause}); connector {wrong.connector_id} {wrong.describe()}",
+                f"the charger accepted {accepted_sets} profile(s) but its composite did not change (accepted but not "
+                f"enforced); {diagnosis.text()}",
             )
-        if wrong.primary in (DriftClass.EXTRA, DriftClass.SHADOWED) and not state.prune_foreign:
-            return Verdict(
-                Status.OUT_OF_SYNC,
-                f"connector {wrong.connector_id} {wrong.describe()}: a profile the reconciler did not install "
-                "governs; set `prune: foreign` on the policy to clear it",
-            )
-        return Verdict(Status.DEGRADED, f"read-back still differs: connector {wrong.connector_id} {wrong.describe()}")
+        if diagnosis.foreign_only and not state.prune_foreign:
+            return Verdict(Status.OUT_OF_SYNC, diagnosis.text())
+        return Verdict(Status.DEGRADED, f"read-back still differs: {diagnosis.text()}")
 
 
 async def _report(progress: Progress | None, station_id: str, phase: str) -> None:

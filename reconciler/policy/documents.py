@@ -49,6 +49,10 @@ class ModelSpec(Named):
     min_current_a: float | None
     capabilities: Mapping[str, Any]
     conventions: Mapping[str, Any]
+    vendor: str | None = None  # BootNotification globs it is chosen by (no vendor: only by name)
+    product: str | None = None
+    firmware: str | None = None
+    builtin: bool = False  # from the library shipped with the package
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,24 +107,36 @@ def _config_value(value: Any) -> str:
     return str(value)
 
 
+def station_context(
+    connectors: int, max_a: float, phases: int, voltage: float, own_conventions: Mapping[str, Any],
+    own_capabilities: Mapping[str, Any], model: ModelSpec | None,
+) -> StationContext:  # fmt: skip
+    """A station's context: its hardware, its model's conventions and capabilities, its own over
+    those (raises RequestError for a value the core cannot read)."""
+    conventions: dict[str, Any] = dict(model.conventions) if model else {}
+    conventions.update(own_conventions)
+    capabilities: dict[str, Any] = dict(model.capabilities) if model else {}
+    capabilities.update(own_capabilities)
+    conventions.setdefault("defaultLimitA", max_a)
+    conventions.setdefault("defaultLimitW", max_a * voltage * phases)
+    base = context_from_json({**conventions, "capabilities": capabilities})
+    return base.with_(number_of_connectors=connectors, supply_voltage=voltage, default_number_phases=phases,
+                      conventions_declared=model is not None or bool(own_conventions))  # fmt: skip
+
+
 def build_station(spec: StationSpec, model: ModelSpec | None, diagnostics: Collector) -> Station:
     data = spec.spec
     connectors = int(data["connectors"])
     max_a = float(data["maxCurrentA"])
     phases = int(data.get("phases", 3))
     voltage = float(data.get("voltage", 230.0))
-    conventions: dict[str, Any] = dict(model.conventions) if model else {}
-    conventions.update(data.get("conventions") or {})
-    capabilities: dict[str, Any] = dict(model.capabilities) if model else {}
-    capabilities.update(data.get("capabilities") or {})
-    conventions.setdefault("defaultLimitA", max_a)
-    conventions.setdefault("defaultLimitW", max_a * voltage * phases)
+    own_conventions = dict(data.get("conventions") or {})
+    own_capabilities = dict(data.get("capabilities") or {})
     try:
-        base = context_from_json({**conventions, "capabilities": capabilities})
+        context = station_context(connectors, max_a, phases, voltage, own_conventions, own_capabilities, model)
     except RequestError as exc:  # the schema admits only what the core reads; kept as a safety net
         diagnostics.error("bad-conventions", spec.doc.at(("spec",)), str(exc), "see schemas/policy.schema.json")
-        base = StationContext()
-    context = base.with_(number_of_connectors=connectors, supply_voltage=voltage, default_number_phases=phases)
+        context = StationContext(number_of_connectors=connectors, supply_voltage=voltage, default_number_phases=phases)
     min_a = data.get("minCurrentA", model.min_current_a if model and model.min_current_a is not None else 6.0)
     configuration = {str(k): _config_value(v) for k, v in (data.get("configuration") or {}).items()}
     return Station(
@@ -135,6 +151,8 @@ def build_station(spec: StationSpec, model: ModelSpec | None, diagnostics: Colle
         location=spec.location,
         model=data.get("model"),
         min_current_a=float(min_a),
+        own_conventions=own_conventions,
+        own_capabilities=own_capabilities,
     )
 
 
@@ -250,11 +268,12 @@ def build_site(doc: Document, name: str) -> SiteSpec:
     )
 
 
-def build_model(doc: Document, name: str) -> ModelSpec:
+def build_model(doc: Document, name: str, *, builtin: bool = False) -> ModelSpec:
     spec = doc.data["spec"]
     return ModelSpec(
-        name, doc, spec.get("minCurrentA"), dict(spec.get("capabilities") or {}), dict(spec.get("conventions") or {})
-    )
+        name, doc, spec.get("minCurrentA"), dict(spec.get("capabilities") or {}), dict(spec.get("conventions") or {}),
+        spec.get("vendor"), spec.get("model"), spec.get("firmware"), builtin,
+    )  # fmt: skip
 
 
 def build_station_spec(doc: Document, name: str) -> StationSpec:

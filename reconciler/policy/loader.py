@@ -179,10 +179,10 @@ def load_policies(
         parsed.sites.extend(result.parsed.sites)
         parsed.policies.extend(result.parsed.policies)
     try:
-        stations, desired = resolve(parsed, now, diagnostics, build=cache.station)
+        stations, desired, models = resolve(parsed, now, diagnostics, build=cache.station)
     except Exception as exc:  # ditto: with an error diagnostic nothing is planned or applied
         _internal_error(diagnostics, None, exc)
-        stations, desired = {}, {}
+        stations, desired, models = {}, {}, ()
     cache.keep_only(files)
     items = sorted(diagnostics.items, key=sort_key)
     if strict:
@@ -194,6 +194,7 @@ def load_policies(
         revision=revision(paths),
         files=tuple(loaded),
         skipped=tuple(skipped),
+        models=models,
     )
 
 

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from reconciler.core.context import StationContext
 from reconciler.core.installed import InstalledProfiles
 from reconciler.core.profiles import ChargingProfile
 from reconciler.policy.diagnostics import Diagnostic, Location
+
+if TYPE_CHECKING:
+    from reconciler.policy.documents import ModelSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +54,10 @@ class Station:
     configuration: Mapping[str, str]
     context: StationContext
     location: Location
-    model: str | None = None
+    model: str | None = None  # the ChargerModel it declares (None: chosen from its BootNotification)
     min_current_a: float = 6.0
+    own_conventions: Mapping[str, Any] = field(default_factory=dict)  # declared on the Station itself
+    own_capabilities: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def max_power_w(self) -> float:
@@ -99,6 +105,7 @@ class PolicySet:
     revision: str | None
     files: tuple[str, ...]
     skipped: tuple[str, ...] = field(default=())  # YAML files holding no reconciler documents
+    models: tuple[ModelSpec, ...] = field(default=())  # ChargerModels a station may be given, in order
 
     @property
     def ok(self) -> bool:

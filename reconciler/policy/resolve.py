@@ -36,6 +36,7 @@ from reconciler.policy.documents import (
     StationSpec,
     build_station,
 )
+from reconciler.policy.library import library
 from reconciler.policy.model import DesiredProfile, DesiredState, Selector, Station
 from reconciler.policy.templates import ANCHOR, TemplateCall, TemplateError, derived_id, expand, zone
 
@@ -278,10 +279,15 @@ def _grid_checks(
 
 def resolve(
     parsed: Parsed, now: datetime, diagnostics: Collector, *, build: StationBuilder = build_station
-) -> tuple[dict[str, Station], dict[str, DesiredState]]:
-    """Stations and the desired state of each; every problem goes to `diagnostics`. `build` makes a
-    `Station` of its spec and model (a long-lived caller passes one that reuses unchanged ones)."""
-    models = _unique(parsed.models, "ChargerModel", "duplicate-name", diagnostics)
+) -> tuple[dict[str, Station], dict[str, DesiredState], tuple[ModelSpec, ...]]:
+    """Stations, the desired state of each, and the ChargerModels a station may be given (the
+    policy's own, then the library's they do not override); every problem goes to `diagnostics`.
+    `build` makes a `Station` of its spec and model (a long-lived caller passes one that reuses
+    unchanged ones)."""
+    declared = _unique(parsed.models, "ChargerModel", "duplicate-name", diagnostics)
+    models = {m.name: m for m in library()}
+    models.update(declared)
+    choosable = (*declared.values(), *(m for m in library() if m.name not in declared))
     specs = _unique(parsed.stations, "Station", "duplicate-station", diagnostics)
     spec_sync = {name: spec.spec.get("sync") for name, spec in specs.items()}
     stations: dict[str, Station] = {}
@@ -293,7 +299,7 @@ def resolve(
             diagnostics.error(
                 "unknown-model",
                 spec.doc.at(("spec", "model")),
-                f"Station {name!r} refers to ChargerModel {model_name!r}, which is not declared",
+                f"Station {name!r} refers to ChargerModel {model_name!r}, which is neither declared nor in the library",
                 f"declare a ChargerModel named {model_name!r} or use one of: {known}",
             )
         stations[name] = build(spec, model, diagnostics)
@@ -372,4 +378,4 @@ def resolve(
         )  # fmt: skip
     findings.flush(diagnostics)
     _grid_checks(sites, members, desired, diagnostics)
-    return stations, desired
+    return stations, desired, choosable

@@ -19,7 +19,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +30,13 @@ from reconciler.core.installed import InstalledProfiles
 from reconciler.core.profiles import ProfileError, Purpose, format_time, from_epoch, profile_from_ocpp
 from reconciler.simulator.configuration import Configuration
 from reconciler.simulator.ev import LocalPolicy, PowerSource, SimulatedEV
-from reconciler.simulator.quirks import Quirks, UncoveredReport
+from reconciler.simulator.quirks import BeforeBoot, Quirks, UncoveredReport
 from reconciler.simulator.reporting import Snapshot, composite_reply, enforced_composite
 from reconciler.simulator.storage import StationStorage
 
 log = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Sender = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
@@ -64,14 +66,19 @@ class SimulatedChargePoint:
         clock: Callable[[], datetime] | None = None,
         context: StationContext | None = None,
         local_policy: LocalPolicy | None = None,
+        identity: tuple[str, str, str] = ("reconciler", "PySim", "sim-1.0"),
     ) -> None:
         self.station_id = station_id
+        self.identity = identity  # (vendor, model, firmware) its BootNotification gives
         self.connectors = connectors
         self.max_current = max_current
         self.voltage = voltage
         self.phases = phases
         self.quirks = quirks or Quirks()
-        self.clock = clock or wall_clock.now
+        self.wall_clock = clock or wall_clock.now  # the Central System's time
+        self.clock: Callable[[], datetime] = self._own_time  # the station's own clock (quirks apply)
+        self.powered_at = self.wall_clock()
+        self.boot_accepted = False  # since power-up: a BootNotification was answered Accepted
         self.context = context or self.quirks.context(
             connectors=connectors, max_current=max_current, voltage=voltage, phases=phases
         )
@@ -83,6 +90,8 @@ class SimulatedChargePoint:
             max_profiles=caps.max_profiles,
             allowed_units=",".join(u.value for u in caps.allowed_units),
         )
+        if not self.quirks.report_stack_level:
+            self.configuration.drop("ChargeProfileMaxStackLevel")
         self.installed = InstalledProfiles()
         self.transactions: dict[int, Transaction] = {}
         self.evs = {c: SimulatedEV(c, max_current, phases, voltage) for c in range(1, connectors + 1)}
@@ -115,9 +124,35 @@ class SimulatedChargePoint:
 
     # --- answering the Central System -------------------------------------------------------------
 
+    def _own_time(self) -> datetime:
+        """What the station's clock says: 1970 plus its uptime until a boot is accepted (with the
+        epoch_clock_until_boot quirk), the Central System's time otherwise, off by clock_offset."""
+        now = self.wall_clock()
+        if self.quirks.epoch_clock_until_boot and not self.boot_accepted:
+            return EPOCH + (now - self.powered_at)
+        return now + timedelta(seconds=self.quirks.clock_offset) if self.quirks.clock_offset else now
+
+    def boot_answered(self, answer: dict[str, Any] | None) -> bool:
+        """The Central System answered our BootNotification; True when it was accepted."""
+        if answer is None or answer.get("status") != "Accepted":
+            return False
+        self.boot_accepted = True
+        return True
+
+    @property
+    def silent(self) -> bool:
+        """Leave Central System calls unanswered for now (before_boot=silent, not booted yet)."""
+        return self.quirks.before_boot is BeforeBoot.SILENT and not self.boot_accepted
+
+    async def boot(self) -> bool:
+        """Send BootNotification; True when the Central System accepted it."""
+        return self.boot_answered(await self.send("BootNotification", self.boot_payload()))
+
     def handle(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The CallResult payload for a Central System call; raises SimCallError for a CallError."""
         self.calls[action] += 1
+        if self.quirks.before_boot is BeforeBoot.REFUSE and not self.boot_accepted:
+            raise SimCallError("SecurityError", "the charge point is not accepted by the Central System yet")
         handler = self._handlers.get(action)
         if handler is None:
             raise SimCallError("NotImplemented", f"{action} is not implemented by this charge point")
@@ -252,7 +287,7 @@ class SimulatedChargePoint:
         elif message == "MeterValues" and connector_id in self.evs:
             self.spawn(self.send_meter_values(int(connector_id)))
         elif message == "BootNotification":
-            self.spawn(self.send("BootNotification", self.boot_payload()))
+            self.spawn(self.boot())
         else:
             return {"status": "NotImplemented"}
         return {"status": "Accepted"}
@@ -299,11 +334,12 @@ class SimulatedChargePoint:
         return await self.sender(action, payload)
 
     def boot_payload(self) -> dict[str, Any]:
+        vendor, model, firmware = self.identity
         return {
-            "chargePointVendor": "reconciler",
-            "chargePointModel": "PySim",
+            "chargePointVendor": vendor,
+            "chargePointModel": model,
             "chargePointSerialNumber": self.station_id[-25:],
-            "firmwareVersion": "sim-1.0",
+            "firmwareVersion": firmware,
         }
 
     def connector_status(self, connector_id: int, offered_a: float | None = None) -> str:
@@ -403,6 +439,8 @@ class SimulatedChargePoint:
         self.transactions.clear()
         self.configuration.reboot()
         self.boots += 1
+        self.powered_at = self.wall_clock()
+        self.boot_accepted = False
         if self.quirks.lose_profiles_on_reboot:
             self.installed = InstalledProfiles()
         else:

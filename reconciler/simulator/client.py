@@ -69,6 +69,7 @@ class StationClient:
         self.heartbeat_interval = 300
         self._ws: ClientConnection | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
+        self._boots: set[str] = set()  # ids of our BootNotification calls in flight
         self._ids = itertools.count(1)
         station.sender = self.call
 
@@ -147,7 +148,12 @@ class StationClient:
         self._pending.clear()
 
     async def _boot_and_tick(self) -> None:
-        if not await self._boot():
+        station = self.station
+        if station.quirks.boot_delay > 0:
+            await asyncio.sleep(station.quirks.boot_delay)
+        if station.boot_accepted and not station.quirks.boot_on_reconnect:
+            self.booted.set()  # a reconnect, not a power-up: this charger does not boot again
+        elif not await self._boot():
             return
         if self.auto_ev and not self.station.transactions:
             await self.station.start_transaction(1)
@@ -159,6 +165,7 @@ class StationClient:
             answer = await self.call("BootNotification", station.boot_payload())
             if answer is None:
                 return False
+            station.boot_answered(answer)
             interval = answer.get("interval")
             if isinstance(interval, int) and interval > 0:
                 self.heartbeat_interval = interval
@@ -200,6 +207,8 @@ class StationClient:
         unique_id = str(next(self._ids))
         future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
         self._pending[unique_id] = future
+        if action == "BootNotification":
+            self._boots.add(unique_id)
         try:
             await ws.send(json.dumps([2, unique_id, action, payload], separators=(",", ":")))
             return await asyncio.wait_for(future, self.call_timeout)
@@ -207,6 +216,7 @@ class StationClient:
             return None
         finally:
             self._pending.pop(unique_id, None)
+            self._boots.discard(unique_id)
 
     async def _read(self, ws: ClientConnection) -> None:
         try:
@@ -237,13 +247,16 @@ class StationClient:
                     self.station.spawn(self._reset(ws))
             elif kind in (3, 4):
                 future = self._pending.get(unique_id)
+                result = message[2] if kind == 3 and isinstance(message[2], dict) else None
+                if unique_id in self._boots:
+                    self.station.boot_answered(result)  # before the next frame is read, as a charger does
                 if future is not None and not future.done():
-                    future.set_result(message[2] if kind == 3 and isinstance(message[2], dict) else None)
+                    future.set_result(result)
 
     def _answer(self, action: str, payload: Any, unique_id: str) -> str | None:
         if action in self.drop_on:
             return "drop"
-        if action in self.hang_on:
+        if action in self.hang_on or self.station.silent:
             return None
         try:
             if not isinstance(payload, dict):

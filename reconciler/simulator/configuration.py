@@ -86,6 +86,10 @@ class Configuration:
             ]
         )
 
+    def drop(self, key: str) -> None:
+        """Forget a key (a charger that does not report it answers it as unknown)."""
+        self._keys.pop(key, None)
+
     def get(self, key: str) -> str | None:
         entry = self._keys.get(key)
         return None if entry is None else entry.value

@@ -54,6 +54,7 @@ class Fleet:
         self._stop = asyncio.Event()
         self._limit = asyncio.Semaphore(connect_concurrency)
         self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
         self.stations: dict[str, SimulatedChargePoint] = {}
         self.clients: dict[str, StationClient] = {}
         for station_id in station_ids(n, prefix, start):
@@ -93,7 +94,7 @@ class Fleet:
         )
         self.stations[station.station_id] = station
         self.clients[station.station_id] = client
-        if self._tasks:
+        if self._running:
             self._tasks.append(asyncio.create_task(client.run(self._stop)))
         return client
 
@@ -104,12 +105,14 @@ class Fleet:
         return len(self.stations)
 
     async def start(self) -> None:
-        if self._tasks:
+        if self._running:
             return
+        self._running = True
         self._stop.clear()
         self._tasks = [asyncio.create_task(client.run(self._stop)) for client in self.clients.values()]
 
     async def stop(self) -> None:
+        self._running = False
         self._stop.set()
         tasks, self._tasks = self._tasks, []
         if tasks:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from reconciler.core.context import Capabilities, Connector0, StationContext, Uncovered
+from reconciler.core.context import Capabilities, Connector0, ReplyUnit, StationContext, Uncovered
 from reconciler.core.profiles import RateUnit
 
 
@@ -27,6 +27,14 @@ class UncoveredReport(enum.StrEnum):
     MINUS_ONE = "minus_one"  # limit -1, numberPhases -1 (MicroOcpp)
     EMPTY = "empty"  # Accepted with an empty period list when nothing covers the window (SAP)
     REJECTED = "rejected"  # status Rejected when nothing covers the window (SAP, some real chargers)
+
+
+class BeforeBoot(enum.StrEnum):
+    """How the station treats Central System calls before its BootNotification was accepted."""
+
+    ANSWER = "answer"  # as after (the spec does not forbid it)
+    REFUSE = "refuse"  # CallError SecurityError (the SAP simulator)
+    SILENT = "silent"  # no answer at all (the SAP simulator, other versions)
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -40,12 +48,23 @@ class Quirks:
     uncovered: UncoveredReport = UncoveredReport.DEFAULT_LIMIT
     convert_units: bool = True  # False: a limit in the other unit is not converted (reported as uncovered)
     whole_amps: bool = False  # round reported limits to whole amps instead of 0.1
-    connector0_summed: bool = True  # False: connector 0 is one stack of every profile (SAP), not a sum
+    connector0: Connector0 = Connector0.SUM  # connector 0: sum | connector_sum | stack (SAP) | cap_only
+    # (MicroOcpp) | unsupported
+    reply_unit: ReplyUnit = ReplyUnit.REQUESTED  # profile: answers in the profile's unit, not the asked one (SAP)
+    cap_on_connectors: bool = True  # False: ChargePointMaxProfile left out of connectors 1..N (SAP)
+    rebase_recurring: bool = True  # False: Recurring periods reported from the request, not shifted (SAP)
     tx_default_when_idle: bool = True  # False: TxDefaultProfile counts only during a transaction (MicroOcpp)
     lose_profiles_on_reboot: bool = False  # profiles are kept in memory only and vanish on Reset
     accepted_not_enforced: bool = False  # SetChargingProfile answers Accepted but stores nothing
     enforce_delay_ms: int = 0  # an Accepted SetChargingProfile takes effect this many ms later (applied async)
     composite_unsupported: bool = False  # GetCompositeSchedule answers CallError NotSupported
+    boot_delay: float = 0.0  # seconds between connecting and sending BootNotification
+    before_boot: BeforeBoot = BeforeBoot.ANSWER  # calls before the boot is accepted: refuse | silent (SAP)
+    epoch_clock_until_boot: bool = False  # the clock starts at 1970-01-01 at power-up and is set by
+    # the BootNotification answer (MicroOcpp)
+    clock_offset: float = 0.0  # seconds the station's clock is off from the Central System's, always
+    boot_on_reconnect: bool = True  # False: only a power-up sends BootNotification, not a reconnect
+    report_stack_level: bool = True  # False: GetConfiguration does not know ChargeProfileMaxStackLevel
     max_stack_level: int = 20  # ChargeProfileMaxStackLevel
     max_periods: int = 48  # ChargingScheduleMaxPeriods
     max_profiles: int = 32  # MaxChargingProfilesInstalled
@@ -124,9 +143,12 @@ class Quirks:
             default_limit_a=max_current,
             default_limit_w=max_current * voltage * phases,
             uncovered=uncovered,
-            connector0=Connector0.SUM if self.connector0_summed else Connector0.STACK,
+            connector0=self.connector0,
             tx_default_when_idle=self.tx_default_when_idle,
             convert_units=self.convert_units,
+            reply_unit=self.reply_unit,
+            cap_on_connectors=self.cap_on_connectors,
+            rebase_recurring=self.rebase_recurring,
             limit_step=1.0 if self.whole_amps else 0.1,
             capabilities=Capabilities(
                 max_stack_level=self.max_stack_level,
@@ -153,6 +175,14 @@ def _coerce(key: str, raw: Any, default: Any) -> Any:
         if text in _FALSE:
             return False
         raise ValueError(f"quirk {key}: {raw!r} is not a boolean (true/false)")
+    if isinstance(default, float):
+        try:
+            number = float(str(raw).strip())
+        except ValueError:
+            raise ValueError(f"quirk {key}: {raw!r} is not a number") from None
+        if number != number or abs(number) > 1e9 or (number < 0 and key != "clock_offset"):
+            raise ValueError(f"quirk {key}: {raw!r} is out of range")
+        return number
     if isinstance(default, int):
         try:
             value = int(str(raw).strip())

@@ -11,7 +11,7 @@ context differs. Pure functions: time is a parameter.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -90,6 +90,6 @@ def enforced_composite(
         now=now,
         duration=duration,
         unit=RateUnit.A,
-        context=replace(context, uncovered=Uncovered.NO_LIMIT, limit_step=None, convert_units=True),
+        context=context.enforced(),
         transactions=transactions,
     )

@@ -9,10 +9,13 @@ Tables (see MIGRATIONS; `PRAGMA user_version` is the schema version):
 - `pending`: a call sent but not yet answered. It is written *before* a SetChargingProfile or
   ClearChargingProfile goes out and removed in the same transaction that records the answer, so
   after a crash (kill -9) the next run knows which profiles may or may not be on the charger;
-- `stations`: registry: last seen, boot info, capabilities read by GetConfiguration (with time);
+- `stations`: registry: last seen, boot info, capabilities read by GetConfiguration (with time),
+  the clock skew last measured (seconds, charger minus us, with time);
 - `conditions`: the latest status per station with its reason and git revision;
 - `events`: append-only log;
-- `overrides`, `suspension`, `intents`: the watch daemon's layers (see `daemon_state.py`).
+- `overrides`, `suspension`, `intents`: the watch daemon's layers (see `daemon_state.py`);
+- `transactions`: what the Central System saw of every transaction (`journal.py`);
+- `prunes`: prunes that changed nothing, so they are not repeated every run (`prunes.py`).
 Group commit: inside an event loop, writes join one open transaction that is committed once at
 the end of the loop iteration (a commit costs ~20 µs, a statement ~4 µs; a fleet's writes in one
 iteration share a commit). `await durable()` waits for that commit: the engine does so after
@@ -42,6 +45,8 @@ from reconciler.core.holdings import Verdicts
 from reconciler.core.profiles import format_time, parse_time
 from reconciler.core.status import Status
 from reconciler.store import ledger as ledger_log
+from reconciler.store.journal import TransactionJournal
+from reconciler.store.prunes import PruneMemory
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +101,22 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE ledger_log RENAME TO ledger;
     CREATE INDEX ledger_profile ON ledger (station_id, profile_id);
     """,
+    """
+    ALTER TABLE stations ADD COLUMN clock_skew_s REAL;
+    ALTER TABLE stations ADD COLUMN clock_checked_at TEXT;
+    """,
+    """
+    CREATE TABLE transactions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, station_id TEXT NOT NULL, connector_id INTEGER NOT NULL,
+        transaction_id INTEGER, id_tag TEXT, meter_start INTEGER, started_at TEXT, seen_at TEXT NOT NULL,
+        stopped_at TEXT, meter_stop INTEGER, stop_reason TEXT);
+    CREATE INDEX transactions_running ON transactions (station_id, stopped_at);
+    """,
+    """
+    CREATE TABLE prunes (
+        station_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, attempted_at TEXT NOT NULL, calls INTEGER NOT NULL,
+        attempts INTEGER NOT NULL, retry_after TEXT NOT NULL);
+    """,
 )
 
 
@@ -148,6 +169,8 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self.journal = TransactionJournal(self)
+            self.prunes = PruneMemory(self)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=5000")
@@ -406,6 +429,28 @@ class Store:
         if row is None or row[0] is None or row[1] is None:
             return None
         return json.loads(row[0]), parse_time(row[1])
+
+    def save_clock_skew(self, station_id: str, skew: float, at: datetime) -> None:
+        """How far the station's clock was from ours (seconds, charger minus us) when last asked."""
+        self._write(
+            "INSERT INTO stations (station_id, clock_skew_s, clock_checked_at) VALUES (?,?,?) ON CONFLICT(station_id) "
+            "DO UPDATE SET clock_skew_s=excluded.clock_skew_s, clock_checked_at=excluded.clock_checked_at",
+            (station_id, skew, format_time(at)),
+        )
+
+    def clock_skew(self, station_id: str) -> tuple[float | None, datetime | None]:
+        """The station's last measured clock skew (seconds, charger minus us) and when, or Nones."""
+        row = self.db.execute(
+            "SELECT clock_skew_s, clock_checked_at FROM stations WHERE station_id=?", (station_id,)
+        ).fetchone()
+        if row is None or row[1] is None:
+            return None, None
+        return row[0], parse_time(row[1])
+
+    def boot(self, station_id: str) -> dict[str, Any] | None:
+        """The station's last BootNotification as kept by `seen` (vendor, model, firmware...)."""
+        row = self.db.execute("SELECT boot_json FROM stations WHERE station_id=?", (station_id,)).fetchone()
+        return json.loads(row[0]) if row is not None and row[0] else None
 
     def stations(self) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT station_id, last_seen, boot_json FROM stations ORDER BY station_id")

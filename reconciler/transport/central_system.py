@@ -31,7 +31,7 @@ import itertools
 import json
 import logging
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -46,13 +46,15 @@ from websockets.http11 import Request, Response
 
 from reconciler import clock
 from reconciler.transport.frames import CALL, CALL_ERROR, CALL_RESULT, FrameError, Message, read_frame
-from reconciler.transport.gateway import EventHub, Reply, ReplyKind, StationEvent
+from reconciler.transport.gateway import BootCheck, EventHub, Reply, ReplyKind, StationEvent
 from reconciler.transport.schemas import SchemaValidators
-from reconciler.transport.stations import StationInfo, StationRegistry, UnsupportedAction
+from reconciler.transport.stations import StationInfo, StationRegistry, TransactionSink, UnsupportedAction
 
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp1.6"
+_STATE_ACTIONS = frozenset({"BootNotification", "StatusNotification", "MeterValues", "StartTransaction",
+                            "StopTransaction"})  # fmt: skip
 REPLACED = "replaced by a newer connection for this station"
 _SCHEMAS = Path(ocpp.__file__).parent / "v16" / "schemas"
 
@@ -244,6 +246,105 @@ class CentralSystem:
             except TimeoutError:
                 return {s for s in wanted if self._ready(s, booted)}
 
+    async def wait_booted(self, station_id: str, timeout: float, *, grace: float = 2.0) -> BootCheck:
+        """Wait (at most `timeout` seconds) until the station's BootNotification on its current
+        connection was accepted, before anything else is sent to it: chargers refuse calls before
+        that (SecurityError), leave them unanswered, or answer on a clock still at 1970.
+
+        A station that has been connected for `grace` seconds without booting (a reconnect, not a
+        power-up) is asked for one with TriggerMessage BootNotification. If it will not (Rejected,
+        NotImplemented...), it may be called anyway (`ok`, with a note: its answers' clock is the
+        remaining guard). If it does not boot in time, or refuses as not accepted yet, `ok` is False."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if not await self._until(lambda: self._ready(station_id, True), deadline, settle=grace, station_id=station_id):
+            if station_id not in self._connections:
+                return BootCheck(False, f"station {station_id} disconnected before it booted")
+            remaining = max(0.1, deadline - loop.time())
+            reply = await self.call(station_id, "TriggerMessage", {"requestedMessage": "BootNotification"},
+                                    timeout=min(self.call_timeout, remaining))  # fmt: skip
+            refused = reply.kind is ReplyKind.CALL_ERROR and reply.error_code == "SecurityError"
+            if (reply.kind is ReplyKind.ANSWERED and reply.status == "Accepted") or refused:
+                if not await self._until(lambda: self._ready(station_id, True), deadline):
+                    why = "refuses calls as not accepted" if refused else "was asked for one (TriggerMessage)"
+                    return BootCheck(False, f"no accepted BootNotification within {timeout:g} s; the station {why}")
+            elif reply.kind is ReplyKind.ANSWERED or reply.kind is ReplyKind.CALL_ERROR:
+                return BootCheck(True, f"no BootNotification on this connection (TriggerMessage: {reply.describe()})")
+            else:
+                return BootCheck(False, f"no BootNotification on this connection; TriggerMessage {reply.describe()}")
+        return BootCheck(True)
+
+    async def _until(
+        self, condition: Callable[[], bool], deadline: float, *, settle: float | None = None,
+        station_id: str | None = None,
+    ) -> bool:  # fmt: skip
+        """Wait for `condition` until `deadline` (loop time), or, with `settle`, only until the
+        station has been connected for `settle` seconds. True when the condition holds."""
+        loop = asyncio.get_running_loop()
+        if settle is not None and station_id is not None:
+            info = self.registry.get(station_id)
+            since = info.connected_at if info is not None else None
+            waited = (clock.now() - since).total_seconds() if since is not None else settle
+            deadline = min(deadline, loop.time() + max(0.0, settle - waited))
+        while not condition():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return condition()
+            event = self._changed
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except TimeoutError:
+                return condition()
+        return True
+
+    def use_journal(self, sink: TransactionSink) -> None:
+        """Report every transaction seen (start, stop, a Charging status, MeterValues with an id)
+        to `sink` (the store's journal), and take transaction ids from it."""
+        self.registry.use_sink(sink)
+
+    async def learn_connectors(
+        self, station_id: str, connectors: Iterable[int], timeout: float, *, settle: float = 1.0
+    ) -> None:
+        """Make sure each connector's state is known on the current connection, so a transaction
+        that started while nobody listened is not mistaken for an idle connector: a connector that
+        sent no StatusNotification since connecting (after `settle` seconds of grace) is asked for
+        one with TriggerMessage, and one that is charging under an unknown transaction for
+        MeterValues (they carry the transactionId). Bounded by `timeout`; what stays unknown stays so."""
+        wanted = list(connectors)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+
+        def fresh(connector_id: int) -> bool:
+            info = self.registry.get(station_id)
+            state = info.connectors.get(connector_id) if info is not None else None
+            return (
+                info is not None and state is not None and state.updated is not None
+                and info.connected_at is not None and state.updated >= info.connected_at
+            )  # fmt: skip
+
+        if not await self._until(lambda: all(fresh(c) for c in wanted), deadline, settle=settle, station_id=station_id):
+            asked = await self._trigger(station_id, "StatusNotification", [c for c in wanted if not fresh(c)], deadline)
+            await self._until(lambda: all(fresh(c) for c in asked), deadline)
+        info = self.registry.get(station_id)
+        running = info.running if info is not None else {}
+        unknown = [c for c in wanted if c in running and running[c] is None]
+        if unknown:
+            asked = await self._trigger(station_id, "MeterValues", unknown, deadline)
+            await self._until(lambda: all(running.get(c) is not None for c in asked), deadline)
+
+    async def _trigger(self, station_id: str, message: str, connectors: list[int], deadline: float) -> list[int]:
+        """TriggerMessage `message` for each connector; the connectors whose charger accepted."""
+        accepted = []
+        for connector_id in connectors:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            payload = {"requestedMessage": message, "connectorId": connector_id}
+            reply = await self.call(station_id, "TriggerMessage", payload, timeout=min(self.call_timeout, remaining))
+            if reply.kind is ReplyKind.ANSWERED and reply.status == "Accepted":
+                accepted.append(connector_id)
+        return accepted
+
     def _ready(self, station_id: str, booted: bool) -> bool:
         if station_id not in self._connections:
             return False
@@ -388,8 +489,8 @@ class CentralSystem:
         else:
             try:
                 reply = CallResult(call.unique_id, self.registry.handle(station_id, call.action, payload))
-                if call.action == "BootNotification":
-                    self._notify()
+                if call.action in _STATE_ACTIONS:
+                    self._notify()  # wake whoever waits for a boot, a status or a transaction
             except UnsupportedAction:
                 reply = CallError(call.unique_id, "NotImplemented", f"{call.action[:64]} is not supported", {})
             except (OverflowError, ValueError, KeyError, TypeError) as exc:

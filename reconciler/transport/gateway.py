@@ -82,6 +82,16 @@ class Reply:
         return cls(ReplyKind.OFFLINE, None, "Offline", description)
 
 
+@dataclass(frozen=True, slots=True)
+class BootCheck:
+    """Whether a station may be called: its BootNotification was accepted on this connection (or,
+    when it connected without booting, it would not boot on request). `note` says what happened
+    when it did not plainly boot; `ok` False means do not call it (it is temporary, retry later)."""
+
+    ok: bool
+    note: str | None = None
+
+
 class StationEventKind(enum.StrEnum):
     CONNECTED = "connected"
     BOOTED = "booted"

@@ -16,8 +16,8 @@ from typing import Any
 
 from reconciler import clock
 from reconciler.simulator.charge_point import SimCallError, SimulatedChargePoint
-from reconciler.transport.gateway import EventHub, Reply, StationEvent
-from reconciler.transport.stations import StationInfo, StationRegistry, UnsupportedAction
+from reconciler.transport.gateway import BootCheck, EventHub, Reply, StationEvent
+from reconciler.transport.stations import StationInfo, StationRegistry, TransactionSink, UnsupportedAction
 
 
 class MemoryGateway:
@@ -44,7 +44,7 @@ class MemoryGateway:
         return station
 
     def _boot(self, station: SimulatedChargePoint) -> None:
-        self._handle_outgoing(station.station_id, "BootNotification", station.boot_payload())
+        station.boot_answered(self._handle_outgoing(station.station_id, "BootNotification", station.boot_payload()))
         for connector_id in range(station.connectors + 1):
             status = "Charging" if connector_id in station.transactions else "Available"
             self._handle_outgoing(
@@ -81,6 +81,8 @@ class MemoryGateway:
         scripted = self._failures.get((station_id, action))
         if scripted:
             return scripted.pop(0)
+        if station.silent:
+            return Reply.timeout(f"{station_id} did not answer {action}")
         try:
             answer = station.handle(action, payload)
         except SimCallError as exc:
@@ -108,6 +110,17 @@ class MemoryGateway:
 
     def subscribe(self) -> asyncio.Queue[StationEvent]:
         return self.hub.subscribe()
+
+    def use_journal(self, sink: TransactionSink) -> None:
+        """Report transactions to `sink`, as the Central System does."""
+        self.registry.use_sink(sink)
+
+    async def wait_booted(self, station_id: str, timeout: float) -> BootCheck:
+        """Stations boot as they are added; one that was added without booting is not ready."""
+        info = self.registry.get(station_id)
+        if info is None or info.booted_at is None or info.connected_at is None or info.booted_at < info.connected_at:
+            return BootCheck(False, f"station {station_id} has not booted")
+        return BootCheck(True)
 
     async def wait_for_stations(self, ids: Iterable[str], timeout: float) -> set[str]:
         return {i for i in ids if i in self._online}

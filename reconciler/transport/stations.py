@@ -12,10 +12,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from reconciler.core.profiles import format_time, parse_time
 from reconciler.transport.gateway import EventHub, StationEvent, StationEventKind
+
+# Connector statuses that mean a transaction runs, and those that mean none does (OCPP 1.6 §7.7).
+RUNNING = frozenset({"Charging", "SuspendedEV", "SuspendedEVSE"})
+FREE = frozenset({"Available", "Preparing", "Finishing", "Reserved"})
+
+
+class TransactionSink(Protocol):
+    """Where the registry reports what it learns of transactions (the store's journal), so that a
+    later run knows them; it also hands out transaction ids that stay unique across runs."""
+
+    def next_transaction_id(self) -> int: ...
+
+    def transaction_started(
+        self, station_id: str, connector_id: int, transaction_id: int, start: datetime, *,
+        meter_start: int | None = None, id_tag: str | None = None, at: datetime,
+    ) -> None: ...  # fmt: skip
+
+    def transaction_stopped(
+        self, station_id: str, transaction_id: int, stop: datetime, *, meter_stop: int | None = None,
+        reason: str | None = None,
+    ) -> None: ...  # fmt: skip
+
+    def transaction_seen(
+        self, station_id: str, connector_id: int, transaction_id: int | None, at: datetime
+    ) -> None: ...
+
+    def connector_free(self, station_id: str, connector_id: int, at: datetime) -> None: ...
 
 
 class UnsupportedAction(Exception):
@@ -45,8 +72,11 @@ class StationInfo:
     firmware: str | None = None
     serial: str | None = None
     connectors: dict[int, ConnectorState] = field(default_factory=dict)
-    # connectorId -> (transactionId, start)
+    # connectorId -> (transactionId, start): transactions seen starting on this Central System
     transactions: dict[int, tuple[int, datetime]] = field(default_factory=dict)
+    # connectorId -> transactionId (None: unknown) of a transaction seen running (a Charging status,
+    # MeterValues with its id) whose start this Central System did not see
+    running: dict[int, int | None] = field(default_factory=dict)
     # connectorId -> {measurand: value} from the latest MeterValues
     meter_values: dict[int, dict[str, float]] = field(default_factory=dict)
     boots: int = 0
@@ -82,6 +112,7 @@ class StationRegistry:
         self._clock = clock
         self._stations: dict[str, StationInfo] = {}
         self._next_transaction_id = 1
+        self.sink: TransactionSink | None = None
         self._handlers: dict[str, Callable[[StationInfo, dict[str, Any], datetime], dict[str, Any]]] = {
             "BootNotification": self._boot,
             "Heartbeat": self._heartbeat,
@@ -96,6 +127,20 @@ class StationRegistry:
         }
 
     # --- lifecycle ------------------------------------------------------------------------------
+
+    def use_sink(self, sink: TransactionSink) -> None:
+        """Report transactions to `sink` from now on, starting with what is known already."""
+        self.sink = sink
+        now = self._clock()
+        for info in self._stations.values():
+            for connector_id, (transaction_id, start) in info.transactions.items():
+                sink.transaction_started(info.station_id, connector_id, transaction_id, start, at=now)
+            for connector_id, running in info.running.items():
+                sink.transaction_seen(info.station_id, connector_id, running, now)
+            for connector_id, state in info.connectors.items():
+                busy = connector_id in info.transactions or connector_id in info.running  # newer than the status
+                if connector_id > 0 and state.status in FREE and not busy:
+                    sink.connector_free(info.station_id, connector_id, state.updated or now)
 
     def get(self, station_id: str) -> StationInfo | None:
         return self._stations.get(station_id)
@@ -161,6 +206,15 @@ class StationRegistry:
         state.status = str(payload.get("status", "Unknown"))
         state.error_code = str(payload.get("errorCode", "NoError"))
         state.updated = now
+        if connector_id > 0 and state.status in FREE:
+            info.transactions.pop(connector_id, None)
+            info.running.pop(connector_id, None)
+            if self.sink is not None:
+                self.sink.connector_free(info.station_id, connector_id, now)
+        elif connector_id > 0 and state.status in RUNNING and connector_id not in info.transactions:
+            info.running.setdefault(connector_id, None)
+            if self.sink is not None:
+                self.sink.transaction_seen(info.station_id, connector_id, info.running[connector_id], now)
         self._publish(StationEventKind.STATUS, info.station_id, now, payload)
         return {}
 
@@ -168,6 +222,8 @@ class StationRegistry:
         return {"idTagInfo": {"status": "Accepted"}}
 
     def _start_transaction(self, info: StationInfo, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+        if self.sink is not None:
+            self._next_transaction_id = max(self._next_transaction_id, self.sink.next_transaction_id())
         transaction_id = self._next_transaction_id
         self._next_transaction_id += 1
         connector_id = int(payload.get("connectorId", 1))
@@ -176,6 +232,13 @@ class StationRegistry:
         except ValueError:
             start = now
         info.transactions[connector_id] = (transaction_id, start)
+        info.running.pop(connector_id, None)
+        if self.sink is not None:
+            meter = payload.get("meterStart")
+            self.sink.transaction_started(
+                info.station_id, connector_id, transaction_id, start, at=now,
+                meter_start=meter if isinstance(meter, int) else None, id_tag=payload.get("idTag"),
+            )  # fmt: skip
         self._publish(
             StationEventKind.TRANSACTION_STARTED, info.station_id, now, {**payload, "transactionId": transaction_id}
         )
@@ -183,6 +246,17 @@ class StationRegistry:
 
     def _stop_transaction(self, info: StationInfo, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
         transaction_id = payload.get("transactionId")
+        if self.sink is not None and isinstance(transaction_id, int):
+            try:
+                stop = parse_time(payload.get("timestamp"))
+            except ValueError:
+                stop = now
+            meter = payload.get("meterStop")
+            self.sink.transaction_stopped(info.station_id, transaction_id, stop, reason=payload.get("reason"),
+                                          meter_stop=meter if isinstance(meter, int) else None)  # fmt: skip
+        for connector_id, seen in list(info.running.items()):
+            if seen == transaction_id:
+                del info.running[connector_id]
         for connector_id, (running, _) in list(info.transactions.items()):
             if running == transaction_id:
                 del info.transactions[connector_id]
@@ -198,6 +272,13 @@ class StationRegistry:
     def _meter_values(self, info: StationInfo, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
         connector_id = int(payload.get("connectorId", 0))
         info.meter_values.setdefault(connector_id, {}).update(_sampled_values(payload))
+        transaction_id = payload.get("transactionId")
+        started = info.transactions.get(connector_id)
+        if connector_id > 0 and isinstance(transaction_id, int) and (started is None or started[0] != transaction_id):
+            info.transactions.pop(connector_id, None)
+            info.running[connector_id] = transaction_id  # a transaction whose start was not seen here
+            if self.sink is not None:
+                self.sink.transaction_seen(info.station_id, connector_id, transaction_id, now)
         self._publish(StationEventKind.METER_VALUES, info.station_id, now, payload)
         return {}
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from reconciler.core.composite import compute_composite
-from reconciler.core.context import Connector0, StationContext, Transaction, Uncovered
+from reconciler.core.context import Connector0, ReplyUnit, StationContext, Transaction, Uncovered
 from reconciler.core.profiles import RateUnit
 from tests.core.builders import T0, profile, steps
 
@@ -208,3 +208,45 @@ def test_governor_names_the_profile_that_sets_each_period():
         "#9 TxDefaultProfile stack 3",
         "#7 TxDefaultProfile stack 0",
     ]
+
+
+def test_connector_zero_conventions_of_real_chargers():
+    """Issue 9: what each charger family reports for connector 0 (libocpp's sum is the default)."""
+    ctx = CTX.with_(number_of_connectors=2)
+    cap = profile(3, [(0, 20)], purpose="ChargePointMaxProfile")
+    one = profile(1, [(0, 10)])
+    installed = [(1, one), (0, cap)]
+    assert steps(composite(installed, connector=0, ctx=ctx)) == [(0, 20)]
+    # MicroOcpp: only the ChargePointMaxProfile counts; without it, connector 0 is uncovered.
+    cap_only = ctx.with_(connector0=Connector0.CAP_ONLY)
+    assert steps(composite(installed, connector=0, ctx=cap_only)) == [(0, 20)]
+    assert steps(composite([(1, one)], connector=0, ctx=cap_only)) == [(0, 48)]
+    # The spec's reading: what each connector reports, in the requested unit with its own phases.
+    spec = ctx.with_(connector0=Connector0.CONNECTOR_SUM)
+    assert steps(composite([(1, one)], connector=0, ctx=spec)) == [(0, 58)]
+    single_phase = profile(1, [(0, 10, 1)])
+    # libocpp sums amps and converts with the one phase count it saw (1): (10 + 48) A x 230 W/A;
+    # the per-connector sum converts connector 1 with its own single phase: 10 x 230 + 48 x 690.
+    assert steps(composite([(1, single_phase)], connector=0, ctx=ctx, unit=RateUnit.W)) == [(0, 58 * 230)]
+    assert steps(composite([(1, single_phase)], connector=0, ctx=spec, unit=RateUnit.W)) == [(0, 2300 + 48 * 690)]
+    # open-ocpp: connector 0 is not answered.
+    unsupported = composite(installed, connector=0, ctx=ctx.with_(connector0=Connector0.UNSUPPORTED))
+    assert unsupported.status == "Rejected" and "connector 0" in (unsupported.reason or "")
+
+
+def test_sap_like_reporting_conventions():
+    """Issue 9: a charger that leaves the ChargePointMaxProfile out of its connectors, answers in the
+    profile's unit and does not shift a Recurring profile to its current occurrence."""
+    cap = profile(3, [(0, 20)], purpose="ChargePointMaxProfile")
+    default = profile(1, [(0, 30)])
+    assert steps(composite([(0, cap), (1, default)])) == [(0, 20)]
+    assert steps(composite([(0, cap), (1, default)], ctx=CTX.with_(cap_on_connectors=False))) == [(0, 30)]
+    watts = profile(2, [(0, 6900)], unit="W")
+    answer = composite([(1, watts)], ctx=CTX.with_(reply_unit=ReplyUnit.PROFILE), unit=RateUnit.A)
+    assert answer.unit is RateUnit.W and steps(answer) == [(0, 6900)]
+    # A daily profile from midnight: 10 A until 06:00, then 16 A. Asked at 18:00 the charger should
+    # say 16 A until midnight, then 10 A; one that does not rebase reports the periods from now.
+    daily = profile(4, [(0, 10), (6 * 3600, 16)], kind="Recurring", recurrency="Daily", start="2024-01-17T00:00:00Z")
+    assert steps(composite([(1, daily)], duration=86_400)) == [(0, 16), (6 * 3600, 10), (12 * 3600, 16)]
+    unshifted = composite([(1, daily)], duration=86_400, ctx=CTX.with_(rebase_recurring=False))
+    assert steps(unshifted) == [(0, 10), (6 * 3600, 16)]

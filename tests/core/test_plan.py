@@ -194,3 +194,23 @@ def test_an_unconfirmed_entry_is_sent_again_if_wanted_and_cleared_if_not():
     assert kinds(again) == [(ActionKind.SET, 1)] and "interruption" in again.actions[0].reason
     dropped = plan([(0, CAP10)], [(0, CAP16)], entries=unsure)
     assert kinds(dropped) == [(ActionKind.SET, 2), (ActionKind.CLEAR, 1)]
+
+
+def test_prune_is_bounded_by_what_the_charger_or_its_model_says_and_looks_above_ours_first():
+    """Issue 9 item 5: not 100 guessed stack levels per slot when the charger does not say."""
+    foreign = profile(500, [(0, 6)], stack=7)
+    held = [(0, CAP16), (0, DEFAULT12)]
+
+    def levels(ctx):
+        pruned = plan(held, held, on_charger=[*held, (0, foreign)], ctx=ctx, prune=True)
+        prunes = [a for a in pruned.actions if a.kind is ActionKind.PRUNE]
+        return pruned, [(a.connector_id, a.purpose, a.stack_level) for a in prunes]
+
+    unknown, slots = levels(CTX)  # ChargeProfileMaxStackLevel neither reported nor declared: 0..10
+    assert max(level for _, _, level in slots if level is not None) == 10
+    assert len(slots) == 10 + 10 + 10 + 10  # (0, ChargePointMax), (0, TxDefault), (1, TxDefault), (2, TxDefault)
+    assert any("stack levels 0..10" in note for note in unknown.notes)
+    defaults = [level for connector, purpose, level in slots if (connector, purpose) == (0, Purpose.TX_DEFAULT)]
+    assert defaults[:5] == [6, 7, 8, 9, 10] and defaults[5:] == [4, 3, 2, 1, 0]  # above ours (5) first
+    known, slots = levels(CTX.with_(capabilities=Capabilities(max_stack_level=30, max_stack_level_known=True)))
+    assert max(level for _, _, level in slots if level is not None) == 30 and not known.notes

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.core.context import Connector0
 from reconciler.simulator.charge_point import SimCallError, SimulatedChargePoint
 from reconciler.simulator.ev import LocalPolicy, PowerSource
 from reconciler.simulator.quirks import Quirks, UncoveredReport
@@ -98,7 +99,7 @@ def test_whole_amps_no_conversion_and_tx_default_only_in_transaction() -> None:
 
 
 def test_connector0_stack_instead_of_sum() -> None:
-    summed, stacked = station(), station(quirks=Quirks(connector0_summed=False))
+    summed, stacked = station(), station(quirks=Quirks(connector0=Connector0.STACK))
     for cp in (summed, stacked):
         cp.handle("SetChargingProfile", profile(10, connector=0))
     assert periods(summed, connector=0) == [{"startPeriod": 0, "limit": 20.0}]

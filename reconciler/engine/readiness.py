@@ -1,0 +1,83 @@
+"""Before a station is observed: it has booted, and what runs on its connectors is known.
+
+Flow: (reconcile) per station, before its first call -> `booted` (the embedded Central System
+waits for an accepted BootNotification, asking a station that connected without one) ->
+`learn_connectors` (statuses and transaction ids asked for what was not heard since it
+connected) -> `running_transactions` (the store's journal: what this run's Central System and
+earlier ones saw) -> `station_context` (its ChargerModel: declared, or chosen by its boot). A
+gateway that cannot tell (an OCPP proxy's inject API holds the connection) skips the first two;
+the journal then knows what earlier runs saw, the store the last BootNotification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from reconciler.core.context import StationContext, Transaction
+from reconciler.policy.documents import ModelSpec
+from reconciler.policy.library import choose, context_with
+from reconciler.policy.model import Station
+from reconciler.store.sqlite import Store
+from reconciler.transport.gateway import BootCheck, Gateway
+
+
+def attach_journal(gateway: Gateway, store: Store) -> None:
+    """Have the gateway's Central System report transactions to the store's journal."""
+    attach = getattr(gateway, "use_journal", None)
+    if callable(attach):
+        attach(store.journal)
+
+
+async def booted(gateway: Gateway, station_id: str, timeout: float) -> BootCheck:
+    """Wait for the station's boot when the gateway can tell (the embedded Central System)."""
+    wait = getattr(gateway, "wait_booted", None)
+    if not callable(wait):
+        return BootCheck(True)  # a proxy holds the connection and its boot
+    check: BootCheck = await wait(station_id, timeout)
+    return check
+
+
+async def learn_connectors(gateway: Gateway, station_id: str, connectors: int, timeout: float) -> None:
+    """Know each connector's state before observing (the embedded Central System asks with
+    TriggerMessage what it has not heard since the station connected)."""
+    learn = getattr(gateway, "learn_connectors", None)
+    if callable(learn):
+        await learn(station_id, range(1, connectors + 1), timeout)
+
+
+def station_context(
+    station: Station, models: Sequence[ModelSpec], info: Any, stored_boot: Mapping[str, Any] | None
+) -> tuple[StationContext, str | None]:
+    """The context a station is read with, and which ChargerModel gave it: the one it declares, else
+    the first whose globs match its BootNotification (this connection's, else the last one the store
+    kept), else the defaults (EVerest libocpp's conventions), then None."""
+    if station.model is not None:
+        return station.context, f"{station.model} (declared)"
+    boot = stored_boot
+    if info is not None and getattr(info, "booted_at", None) is not None:
+        boot = {"vendor": info.vendor, "model": info.model, "firmware": info.firmware}
+    chosen = choose(models, boot)
+    if chosen is None or boot is None:
+        return station.context, None
+    seen = " / ".join(str(boot.get(k)) for k in ("vendor", "model", "firmware") if boot.get(k))
+    origin = "the library" if chosen.builtin else "the policies"
+    return context_with(station, chosen), f"{chosen.name} (from {origin}, chosen by its BootNotification {seen})"
+
+
+def running_transactions(
+    store: Store, station_id: str, now: Callable[[], datetime], info: Any = None
+) -> dict[int, Transaction]:
+    """What runs on the station: the journal's record, and what this run's Central System saw start
+    (`info`, its registry entry) where the journal has nothing. A transaction whose start was not
+    seen stands in with `now` and `start_known` False (its Relative profiles are judged without blame)."""
+    running: dict[int, Transaction] = {}
+    for record in store.journal.running(station_id):
+        start = record.started_at or now()
+        running[record.connector_id] = Transaction(
+            record.connector_id, record.transaction_id, start, start_known=record.started_at is not None
+        )
+    for connector_id, (transaction_id, start) in (getattr(info, "transactions", None) or {}).items():
+        running[connector_id] = Transaction(connector_id, transaction_id, start)  # seen starting: the freshest
+    return running
