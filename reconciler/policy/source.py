@@ -93,7 +93,9 @@ class _Expansion:
     """What one file's aliases may still add: nodes converted more than once count against it."""
 
     def __init__(self) -> None:
-        self.seen: set[int] = set()
+        # by id, holding the node: a node of an earlier document that was freed could pass its id on to
+        # a new one, which would then count as an alias (a false "alias bomb" in a file of many documents)
+        self.seen: dict[int, yaml.Node] = {}
         self.remaining = ALIAS_BUDGET
 
 
@@ -114,7 +116,7 @@ class _Converter:
     def _count(self, node: yaml.Node, path: PathKey) -> None:
         expansion = self.expansion
         if id(node) not in expansion.seen:
-            expansion.seen.add(id(node))
+            expansion.seen[id(node)] = node
             return
         expansion.remaining -= 1
         if expansion.remaining < 0:

@@ -72,3 +72,18 @@ def test_removed_and_added_files_and_stations(tmp_path: Path) -> None:
     assert cache.parsed_files == 1
     same(changed, load_policies([directory], now=clock.now()))
     assert "CP-0099" in changed.stations and not changed.desired["CP-0004"].profiles
+
+
+def test_a_file_of_ten_thousand_station_documents_is_no_alias_bomb(tmp_path: Path) -> None:
+    # Nodes of earlier documents are freed while later ones are read; a freed node's id handed on to
+    # a new node must not count as an alias.
+    names = [f"CP-{i:05d}" for i in range(10_000)]
+    docs = [
+        f"apiVersion: reconciler/v1\nkind: Station\nmetadata: {{name: {n}, labels: {{site: s{i // 100}}}}}\n"
+        "spec: {connectors: 2, maxCurrentA: 32, phases: 3, voltage: 230}\n"
+        for i, n in enumerate(names)
+    ]
+    (tmp_path / "stations.yaml").write_text("---\n".join(docs))
+    loaded = load_policies([tmp_path], now=clock.now())
+    assert loaded.ok, [d.format_text() for d in loaded.errors[:3]]
+    assert len(loaded.stations) == 10_000
