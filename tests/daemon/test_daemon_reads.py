@@ -25,7 +25,8 @@ async def test_drift_check_in_sync_reads_composites_only(tmp_path: Path) -> None
         outcome = await run.daemon.queue.request("CP-0001", "test: periodic check")
         assert outcome is None
         assert calls(run, "CP-0001", "GetConfiguration") == before["GetConfiguration"]
-        assert calls(run, "CP-0001", "GetCompositeSchedule") == before["GetCompositeSchedule"] + 2
+        # the station's total (connector 0) and each of its 2 connectors
+        assert calls(run, "CP-0001", "GetCompositeSchedule") == before["GetCompositeSchedule"] + 3
         assert run.sets("CP-0001") == 1
 
 
@@ -43,3 +44,15 @@ async def test_boot_notification_reads_the_capabilities_again(tmp_path: Path) ->
         await run.until(lambda: run.sets("CP-0002") == 2, "CP-0002 re-applied after its reboot")
         await run.synced(["CP-0002"])
         assert calls(run, "CP-0002", "GetConfiguration") == configuration + 1
+
+
+async def test_the_settled_fleet_is_frozen_out_of_the_garbage_collector(tmp_path: Path) -> None:
+    import gc
+
+    gc.unfreeze()
+    try:
+        async with running(tmp_path, fleet_files(), IDS, freeze_check=0.05) as run:
+            await run.synced()
+            await run.until(lambda: gc.get_freeze_count() > 0, "gc.freeze once the fleet settled")
+    finally:
+        gc.unfreeze()

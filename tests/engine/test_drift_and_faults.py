@@ -174,7 +174,7 @@ async def test_read_back_at_once_without_a_fixed_settle_wait(tmp_path: Path):
     async with rig(tmp_path, 1) as r:
         outcome = (await asyncio.wait_for(r.reconciler(policies_for(tmp_path), settings).apply([STATION]), WAIT))[0]
         assert outcome.status is Status.SYNCED, outcome.reason
-        assert r.received("GetCompositeSchedule") == 4  # observe 2 connectors, read back 2: one round
+        assert r.received("GetCompositeSchedule") == 6  # observe and read back connectors 0, 1, 2: one round each
 
 
 async def test_charger_that_applies_late_is_read_back_again_until_synced(tmp_path: Path):
@@ -184,5 +184,5 @@ async def test_charger_that_applies_late_is_read_back_again_until_synced(tmp_pat
     async with rig(tmp_path, 1, quirks=Quirks(enforce_delay_ms=300)) as r:
         outcome = (await r.reconciler(policies_for(tmp_path), settings).apply([STATION]))[0]
         assert outcome.status is Status.SYNCED, outcome.reason
-        assert r.received("GetCompositeSchedule") > 4  # read back more than once
+        assert r.received("GetCompositeSchedule") > 6  # read back more than once
         assert len(r.fleet[STATION].installed) == 1
