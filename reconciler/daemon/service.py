@@ -408,7 +408,8 @@ class Daemon:
         while True:
             await asyncio.sleep(self.settings.freeze_check)
             connected = len(self.gateway.connected_stations())
-            settled = connected == previous and self.queue.busy == 0
+            # settled: the same stations as last time, each reconciled at least once, none running now
+            settled = connected == previous and len(self.latest) >= connected and self.queue.busy == 0
             previous = connected
             if settled and connected > frozen * 1.1:
                 gc.collect()
