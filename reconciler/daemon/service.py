@@ -117,6 +117,7 @@ class Daemon:
         self.last_reconcile: dict[str, datetime] = {}
         self.policy_errors: tuple[Diagnostic, ...] = ()
         self.policy_error_at: datetime | None = None
+        self.pull_error: str | None = None  # why the last `--pull` failed (None: it worked or never ran)
         self.generation = 0  # bumped on every change a reader of the API could see
         self.listeners: list[Callable[[str], None]] = []  # told a station id when what it shows changed
         self.http: Any = None  # api.server.HttpServer, set by start()
@@ -166,7 +167,7 @@ class Daemon:
         self._spawn(self._freeze_when_settled(), "gc freeze")
         if s.pull:
             directory = s.policies[0] if s.policies[0].is_dir() else s.policies[0].parent
-            self._spawn(pull_forever(directory, s.pull, self._stop), "git pull")
+            self._spawn(pull_forever(directory, s.pull, self._stop, self._pulled), "git pull")
         for station_id in self.policies.desired:
             if self.gateway.is_connected(station_id):
                 self.queue.request(station_id, "start")
@@ -318,6 +319,27 @@ class Daemon:
             self.queue.forget(name)
         for name in change.changed:
             self.queue.request(name, "policy changed")
+        self.generation += 1
+
+    def _pulled(self, problem: str | None) -> None:
+        """A `--pull` outcome: a new failure is logged, recorded as an event and notified (once, not
+        at every interval); the next success says so."""
+        previous, self.pull_error = self.pull_error, problem
+        if problem == previous:
+            return
+        assert self.store is not None
+        now = self.now()
+        if problem is None:
+            log.info("git pull works again")
+            self.store.event("policy.pull_recovered", "git pull --ff-only works again", now,
+                             revision=self.policies.revision)  # fmt: skip
+        else:
+            log.warning("%s", problem)
+            self.store.event("policy.pull_failed", problem, now, revision=self.policies.revision)
+            self.notifier.send(
+                {"kind": "policy.pull_failed", "station_id": None, "condition": None, "reason": problem,
+                 "revision": self.policies.revision, "at": format_time(now)}
+            )  # fmt: skip
         self.generation += 1
 
     async def _events(self, hub: asyncio.Queue[StationEvent]) -> None:

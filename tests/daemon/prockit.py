@@ -130,7 +130,7 @@ def receiver(**kwargs: Any) -> Iterator[Receiver]:
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             with lock:
@@ -167,7 +167,3 @@ def receiver(**kwargs: Any) -> Iterator[Receiver]:
 def environment(password: str, api_password: str) -> dict[str, str]:
     return {"RECONCILER_STATION_PASSWORD": password, "RECONCILER_API_PASSWORD": api_password}
 
-
-def signal_free(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        os.kill(process.pid, signal.SIGKILL)

@@ -148,3 +148,12 @@ async def test_pull_brings_upstream_commits_and_a_failed_pull_is_reported(tmp_pa
                 assert all(limit_a(fleet[s], 0) == 12 for s in IDS)
         log = daemon.output()
         assert "git pull --ff-only" in log and "fast-forward" in log and "Traceback" not in log
+
+
+def test_a_pull_failure_names_no_credentials(tmp_path: Path) -> None:
+    from reconciler.daemon.policywatch import pull_failure
+
+    said = b"fatal: unable to access 'https://bot:ghp_s3cret@git.example/p.git/': 403\n"
+    message = pull_failure(tmp_path, 128, said)
+    assert "ghp_s3cret" not in message and "bot:" not in message
+    assert "https://***@git.example/p.git/" in message and "403" in message
