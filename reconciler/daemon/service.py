@@ -62,6 +62,7 @@ class DaemonSettings:
     db: Path
     credentials: Credentials
     listen: str | None = "127.0.0.1:9000"
+    path_prefix: str = "/"  # stations connect to {path_prefix}{stationId}
     via: str | None = None
     via_user: str | None = None
     via_password: str | None = None
@@ -198,6 +199,7 @@ class Daemon:
             host=host,
             port=port,
             passwords=s.station_passwords,
+            path_prefix=s.path_prefix,
             known_stations=list(self.policies.stations),
             call_timeout=s.call_timeout,
             ping_interval=s.ping_interval,
