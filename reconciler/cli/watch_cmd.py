@@ -21,6 +21,7 @@ from rich.console import Console
 from reconciler import clock
 from reconciler.api.auth import Credentials, CredentialsError
 from reconciler.cli.connect import Connection, station_passwords
+from reconciler.cli.credentials import warn
 from reconciler.cli.options import PathPrefixOpt
 from reconciler.cli.reconcile_cmd import state_lock
 from reconciler.cli.render import plain_console
@@ -30,6 +31,7 @@ from reconciler.daemon.workqueue import QueueSettings
 from reconciler.engine.calls import RetryPolicy
 from reconciler.engine.reconcile import Settings
 from reconciler.policy import PolicySet, load_policies
+from reconciler.transport.inject import split_credentials
 
 T = TypeVar("T")
 
@@ -194,6 +196,9 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("use text or json", param_hint="--log-format")
         if via and listen:
             raise typer.BadParameter("use either --via or --listen, not both")
+        if via and split_credentials(via)[2] is not None:  # used (InjectGateway takes it out of the URL it keeps)
+            warn("a password in the --via URL is visible in ps for as long as the daemon runs; use "
+                 "RECONCILER_INJECT_USER / RECONCILER_INJECT_PASSWORD")  # fmt: skip
         if via and path_prefix:
             raise typer.BadParameter("--path-prefix is for the embedded Central System (--listen), not --via")
         paths = policies or [Path("policies")]

@@ -132,6 +132,10 @@ async def pull_forever(
             problem = None if process.returncode == 0 else pull_failure(directory, process.returncode, stderr)
         except OSError as exc:
             problem = f"git pull --ff-only in {directory} could not run: {exc.strerror or exc.__class__.__name__}"
+        except asyncio.CancelledError:  # the daemon stops: no git left behind
+            if process is not None and process.returncode is None:
+                process.kill()
+            raise
         except TimeoutError:
             if process is not None and process.returncode is None:
                 process.kill()

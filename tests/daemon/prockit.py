@@ -83,15 +83,16 @@ class Watch:
 
 @asynccontextmanager
 async def watch_process(
-    tmp: Path, args: list[str], env: dict[str, str], auth: tuple[str, str], *, cwd: Path | None = None
+    tmp: Path, args: list[str], env: dict[str, str], auth: tuple[str, str], *, cwd: Path | None = None,
+    listen: bool = True,
 ) -> AsyncIterator[Watch]:
-    """`reconciler watch ARGS --listen/--http` on free ports; ready once /readyz answers 200."""
+    """`reconciler watch ARGS [--listen] --http` on free ports; ready once /readyz answers 200."""
     ws, api = free_port(), free_port()
     out, err = tmp / f"watch-{api}.out", tmp / f"watch-{api}.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "reconciler.cli.main", "watch", *args,
-            "--listen", f"127.0.0.1:{ws}", "--http", f"127.0.0.1:{api}",
+            *(["--listen", f"127.0.0.1:{ws}"] if listen else []), "--http", f"127.0.0.1:{api}",
             env={**os.environ, **env}, stdout=stdout, stderr=stderr, cwd=cwd,
         )  # fmt: skip
     running = Watch(process, f"http://127.0.0.1:{api}", f"ws://127.0.0.1:{ws}", auth, out, err)

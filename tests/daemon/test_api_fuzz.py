@@ -26,6 +26,7 @@ pytestmark = pytest.mark.slow
 schemathesis = pytest.importorskip("schemathesis")
 AUTH = ("admin", "fuzz-api-pw")
 IDS = ["CP-0001", "CP-0002"]
+OFFLINE = "CP-0003"  # declared, never connects
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 TIMEOUT = 30.0
 
@@ -47,7 +48,7 @@ def wait_for(check: Any, what: str, timeout: float = 60.0) -> Any:
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("fuzz")
-    policies = write(tmp / "p", {"s.yaml": "---\n".join(station_doc(s, "depot") for s in IDS),
+    policies = write(tmp / "p", {"s.yaml": "---\n".join(station_doc(s, "depot") for s in [*IDS, OFFLINE]),
                                  "c.yaml": cap_policy("caps", IDS, 16)})  # fmt: skip
     ws, api = free_port(), free_port()
     env = {**os.environ, "RECONCILER_STATION_PASSWORD": PASSWORD, "RECONCILER_API_PASSWORD": AUTH[1]}
@@ -66,7 +67,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         with httpx.Client(base_url=base, auth=AUTH, timeout=TIMEOUT) as http:
             wait_for(
-                lambda: [s["condition"] for s in http.get("/stations").json()] == ["Synced"] * 2, "both stations Synced"
+                lambda: [s["condition"] for s in http.get("/stations").json()] == ["Synced", "Synced", "Offline"],
+                "two stations Synced, one Offline",
             )
         yield base
     finally:
@@ -174,7 +176,7 @@ HOSTILE_BODIES: list[bytes] = [
     b"\xff\xfe\x00garbage",
 ]
 HOSTILE_IDS = ["..%2F..%2Fetc%2Fpasswd", "%2E%2E", "..%5C..", "CP-9999", "%C3%9F%E2%98%83", "x" * 5000, "%00",
-               "CP-0001%0A"]
+               "CP-0001%0A", OFFLINE]
 
 
 def test_hostile_inputs_on_every_endpoint(daemon: str) -> None:
