@@ -333,8 +333,9 @@ class Daemon:
         if sid not in self.policies.desired:
             return
         kind = event.kind
-        if kind is not StationEventKind.STATUS:
-            self.touched(sid)  # connection, boot info, meter values, transactions: the API shows them
+        # connection, boot info, connector status (the control source's Policy: Blocked), meter values,
+        # transactions: the API shows them
+        self.touched(sid)
         if kind is StationEventKind.CONNECTED:
             self.queue.request(sid, "connected", delay=self.settings.connect_grace)
             self.generation += 1
@@ -566,22 +567,11 @@ class Daemon:
 
 
 def limit_w(daemon: Daemon, station_id: str, connector: int) -> float | None:
-    """The limit in force now on a connector, in W, from the last read-back (None: no limit known)."""
-    outcome = daemon.latest.get(station_id)
-    if outcome is None or outcome.observation is None:
-        return None
-    timeline = outcome.observation.timelines.get(connector)
-    if timeline is None:
-        return None
-    from reconciler.core.profiles import RateUnit, epoch_seconds
+    """The limit in force now on a connector (0: the station's physical total), in W, from the
+    charger's latest read-back (`in_force`: the after-state of an apply); None: no limit known."""
+    from reconciler.daemon.in_force import limit_now_w
 
-    value = timeline.at(epoch_seconds(daemon.now()))
-    if value is None:
-        return None
-    station = daemon.policies.stations.get(station_id)
-    if timeline.unit is RateUnit.A and station is not None:
-        return value * station.voltage * station.phases
-    return value
+    return limit_now_w(daemon, station_id, connector)
 
 
 def env_flag(name: str) -> bool:

@@ -5,10 +5,10 @@ real websockets, one per condition and control source the fleet table must show:
 | station | how | condition | control source |
 | --- | --- | --- | --- |
 | D-01..D-03 | depot ChargingPolicy caps connector 0 at 16 A | Synced | OCPP: 11.0 kW (1) |
-| G-01 | the same cap, but the charger accepts without enforcing | Degraded | hardware limit |
+| G-01 | the same cap, but the charger accepts without enforcing | Degraded | hardware limit (its read-back) |
 | R-01 | the same cap, station `sync: reportOnly`: nothing sent | OutOfSync | hardware limit |
-| S-01 | the same cap, suspended through the API before it connects | Suspended | hardware limit |
-| X-01 | declared, never connected | Offline | hardware limit |
+| S-01 | the same cap, suspended through the API before it connects | Suspended | not read back |
+| X-01 | declared, never connected | Offline | not read back |
 | H-01 | lab site, no profile | Synced | hardware limit |
 | P-01 | lab, LocalPolicyEnabled=true, its local policy allows charging | Synced | Policy: OK |
 | B-01 | lab, its local policy blocks all day, an EV plugged in | Synced | Policy: Blocked |

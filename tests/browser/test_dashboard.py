@@ -22,8 +22,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 CONTROL = {
     "D-01": "OCPP: 11.0 kW (1)", "D-02": "OCPP: 11.0 kW (1)", "D-03": "OCPP: 11.0 kW (1)",
-    "G-01": "OCPP: 11.0 kW (1)",  # the ledger's profile; the badge says the charger does not enforce it
-    "R-01": "hardware limit", "S-01": "hardware limit", "X-01": "hardware limit", "H-01": "hardware limit",
+    "G-01": "hardware limit",  # the ledger holds the cap, but the charger reads back none (not enforced)
+    "R-01": "hardware limit", "S-01": "not read back", "X-01": "not read back", "H-01": "hardware limit",
     "P-01": "Policy: OK", "B-01": "Policy: Blocked",
 }  # fmt: skip
 CONDITION = {
