@@ -16,13 +16,14 @@ window has passed) is `None`: the limit in force is not known.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reconciler.core.physical import in_watts, physical_from_readback
 from reconciler.core.profiles import RateUnit, epoch_seconds
 from reconciler.core.timeline import Limit, Timeline, merged
+from reconciler.daemon.power import power_samples
 
 if TYPE_CHECKING:
     from reconciler.daemon.service import Daemon
@@ -124,3 +125,28 @@ def limit_now_w(daemon: Daemon, station_id: str, connector: int) -> Limit:
     if now_s >= found.total.end:
         return None
     return found.connector_w(connector, now_s)
+
+
+CLOCK_SLACK_S = 2  # a sample this close before the read-back is judged by it (clocks a second apart)
+
+
+def within(watts: float, limit: float) -> bool:
+    """A power sample within a limit: 2 % and 50 W of slack for metering and rounding."""
+    return watts <= limit * 1.02 + 50
+
+
+def judged_samples(daemon: Daemon, station_id: str, data: dict[str, Any]) -> Iterator[bool]:
+    """Each power sample of a MeterValues payload judged against the limit in force when it was taken:
+    True within, False above. Not judged: a sample from before the latest read-back (the limit then is
+    not what it shows), after its window, without a limit in force, or with no read-back at all."""
+    found = in_force(daemon, station_id)
+    if found is None:
+        return
+    now_s = epoch_seconds(daemon.now())
+    for connector, watts, taken in power_samples(data):
+        moment = epoch_seconds(taken) if taken is not None else now_s
+        if moment < found.at - CLOCK_SLACK_S or moment >= found.total.end:
+            continue
+        limit = found.connector_w(connector, max(moment, found.at))
+        if limit is not None:
+            yield within(watts, limit)

@@ -389,15 +389,10 @@ class Daemon:
             )
 
     def _meter(self, station_id: str, data: dict[str, Any]) -> None:
-        from reconciler.daemon.power import power_samples
+        from reconciler.daemon.in_force import judged_samples
 
-        outcome = self.latest.get(station_id)
-        if outcome is None or outcome.observation is None:
-            return
-        for connector, watts in power_samples(data):
-            limit = limit_w(self, station_id, connector)
-            if limit is not None:
-                self.metrics.sample(watts <= limit * 1.02 + 50)
+        for within in judged_samples(self, station_id, data):  # against the limit in force when taken
+            self.metrics.sample(within)
 
     async def _freeze_when_settled(self) -> None:
         """Once the fleet has connected and nothing is being reconciled, move what is alive out of the
@@ -564,14 +559,6 @@ class Daemon:
 
     def override_expiry(self, ttl: float | None) -> datetime:
         return self.now() + timedelta(seconds=self.settings.override_ttl if ttl is None else ttl)
-
-
-def limit_w(daemon: Daemon, station_id: str, connector: int) -> float | None:
-    """The limit in force now on a connector (0: the station's physical total), in W, from the
-    charger's latest read-back (`in_force`: the after-state of an apply); None: no limit known."""
-    from reconciler.daemon.in_force import limit_now_w
-
-    return limit_now_w(daemon, station_id, connector)
 
 
 def env_flag(name: str) -> bool:

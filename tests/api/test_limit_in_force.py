@@ -105,3 +105,19 @@ async def test_policy_blocked_comes_from_what_the_station_reports(tmp_path: Path
         await run.until(lambda: (g := info("G-01")) is not None and g.connectors[1].status == "Charging",
                         "G-01 reports Charging")  # fmt: skip
         assert (await listed(run))["G-01"]["control_source"] == "hardware limit"
+
+
+async def test_power_drawn_ends_with_the_transaction(tmp_path: Path) -> None:
+    """The latest MeterValues of a connector whose transaction stopped are not power drawn now: a charger
+    sends no more samples once it stops (GET /stations, /connectors and /stations/metrics say 0 W)."""
+    async with world(tmp_path) as run:
+        assert (await listed(run))["D-01"]["power_w"] == pytest.approx(CAP_W, abs=1)
+        assert await run.fleet["D-01"].stop_transaction(1, "EVDisconnected")
+        info = run.daemon.central.station if run.daemon.central is not None else None
+        assert info is not None
+        await run.until(lambda: (d := info("D-01")) is not None and 1 not in d.transactions, "the stop recorded")
+        assert (await listed(run))["D-01"]["power_w"] == 0
+        rows = (await run.http.get("/stations/D-01/connectors")).json()["connectors"]
+        assert rows[1]["power_w"] == 0 and rows[1]["transaction_id"] is None
+        metrics = (await run.http.get("/stations/metrics")).json()
+        assert next(s for s in metrics["stations"] if s["id"] == "D-01")["power_w"] == 0
