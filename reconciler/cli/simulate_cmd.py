@@ -19,6 +19,7 @@ import typer
 from reconciler.cli.credentials import STATION_ENV, SecretSource, secret
 from reconciler.simulator.fleet import Fleet, station_ids
 from reconciler.simulator.quirks import Quirks
+from reconciler.simulator.sessions import Sessions
 from reconciler.transport.inject import split_credentials
 
 HELP = """Run simulated OCPP 1.6J charge points that connect to a Central System.
@@ -128,6 +129,14 @@ def register(app: typer.Typer) -> None:
         ev: Annotated[
             bool, typer.Option("--ev", help="plug an EV into connector 1 of each station and start charging")
         ] = False,
+        sessions: Annotated[
+            bool,
+            typer.Option("--sessions", help="simulated drivers: EVs plug in, charge 5-30 min under the enforced "
+                         "limit, leave, and again (seeded by --seed; MeterValues every 10 s)"),
+        ] = False,
+        seed: Annotated[
+            int, typer.Option("--seed", metavar="N", help="seed of --sessions (same seed, same sessions)")
+        ] = 0,
         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log connections and errors")] = False,
         ca_file: Annotated[
             Path | None,
@@ -163,6 +172,7 @@ def register(app: typer.Typer) -> None:
                 state_dir=state_dir,
                 auto_ev=ev,
                 ssl_context=context,
+                sessions=Sessions(seed=seed) if sessions else None,
             )
             await _run(fleet)
 

@@ -23,7 +23,7 @@ from reconciler.simulator.fleet import Fleet, station_ids
 from reconciler.simulator.sessions import Sessions
 
 # An EV arrives within 20 s on each connector and charges 5 to 30 minutes; MeterValues every 10 s.
-DEMO_SESSIONS = Sessions(seed=1, idle_s=(2.0, 20.0), charge_s=(300.0, 1800.0), meter_interval_s=10)
+DEMO_SESSIONS = Sessions(seed=1)
 
 
 class DemoFleet:

@@ -26,7 +26,7 @@ class Sessions:
     """How simulated drivers use a station's connectors. Ranges are (low, high) seconds."""
 
     seed: int = 0
-    idle_s: tuple[float, float] = (5.0, 60.0)  # a connector stays free this long before the next EV
+    idle_s: tuple[float, float] = (2.0, 20.0)  # a connector stays free this long before the next EV
     charge_s: tuple[float, float] = (300.0, 1800.0)  # a session lasts this long
     ev_max_a: tuple[float, ...] = (16.0, 24.0, 32.0)  # the EVs' own maximum current per phase
     meter_interval_s: int = 10  # MeterValueSampleInterval the station is set to
