@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.api.control_source import control_source
+from reconciler.core.actions import LedgerState
 from reconciler.core.composite import compute_composite
 from reconciler.core.context import Uncovered
 from reconciler.core.diff import Normaliser
@@ -49,12 +50,12 @@ def limit_in_force(daemon: Daemon, station_id: str, ledger: list[Any] | None = N
 
 
 def _believed(daemon: Daemon, station_id: str, ledger: list[Any]) -> tuple[float | None, str | None]:
-    """What the profiles the ledger records would enforce now on the station's total (physical, in W;
-    None: no limit), and the profile that governs it: the ledger's account, to name where a limit
-    read back comes from, never to stand in for it."""
+    """What the profiles the ledger records (but those a read-back showed not enforced) would enforce
+    now on the station's total (physical, in W; None: no limit), and the profile that governs it: the
+    ledger's account, to name where a limit read back comes from, never to stand in for it."""
     assert daemon.engine is not None
     station = daemon.policies.stations[station_id]
-    installed = [(e.connector_id, e.profile) for e in ledger]
+    installed = [(e.connector_id, e.profile) for e in ledger if e.state is not LedgerState.NOT_ENFORCED]
     if not installed:
         return None, None
     now = daemon.now()

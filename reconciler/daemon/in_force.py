@@ -45,9 +45,9 @@ class InForce:
 
     def until(self, now_s: int) -> float:
         """The epoch second from which another limit applies (a step, or the end of the read-back)."""
-        ends = [t.end for t in (self.total, *self.connectors.values())]
-        steps = [b for t in (self.total, *self.connectors.values()) for b, _ in t.steps if b > now_s]
-        return float(min([*ends, *steps]))
+        timelines = (self.total, *self.connectors.values())
+        later = [t.end for t in timelines] + [b for t in timelines for b, _ in t.steps]
+        return float(min((moment for moment in later if moment > now_s), default=now_s + 86_400))
 
 
 def readback_of(outcome: Any) -> Mapping[int, Timeline] | None:
