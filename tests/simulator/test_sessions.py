@@ -71,6 +71,9 @@ async def test_demo_stations_charge_under_the_limit_in_force_and_stop(tmp_path: 
         for name in charging:  # power drawn against the limit in force: within it, and not nothing
             assert 0 < drawn(listed[name]) <= listed[name]["limit"]["value_w"] + 1, listed[name]
             assert listed[name]["limit"]["value_w"] == pytest.approx(CAP_W, abs=1)
+        for cp in (fleet.running[n][n] for n in names):  # the chargers themselves: the cap shared
+            cap = cp.station_cap_a()
+            assert cap == pytest.approx(CAP_W / 690) and sum(ev.current_a() for ev in cp.evs.values()) <= cap + 0.1
         # compliance is computed from these real samples
         await run.until(lambda: run.daemon.metrics.within[True] > 0, "MeterValues samples judged")
         metrics = (await run.http.get("/stations/metrics")).json()
