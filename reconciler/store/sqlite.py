@@ -377,8 +377,10 @@ class Store:
         A SetChargingProfile that may have reached the charger becomes an *Unconfirmed* ledger entry;
         the entries it would have replaced stay (it may never have arrived): the next plan judges
         the charger against both possibilities, re-sends it if still desired, or clears it if not,
-        so nothing the reconciler may have installed is forgotten. A ClearChargingProfile needs
-        nothing: its profile is still in the ledger and is cleared again. Returns how many intents
+        so nothing the reconciler may have installed is forgotten. A ClearChargingProfile by id
+        makes the entries of its id *Unconfirmed* (`ledger.doubt`): the charger may still hold the
+        profile or not, so it is neither taken as a cap nor blamed on someone else when absent, and
+        stays owned until a read-back or an answered Clear settles it. Returns how many intents
         were absorbed."""
         rows = self.pending(station_id)
         if not rows:
@@ -386,6 +388,10 @@ class Store:
         stamp = format_time(at)
         with self.transaction() as db:
             for row in rows:
+                cleared = ledger_log.unanswered_clear(row.action, row.payload)
+                if cleared is not None:
+                    ledger_log.doubt(db, station_id, cleared)
+                    continue
                 sent = ledger_log.unanswered_set(row.action, row.payload)
                 if sent is None or row.content_hash is None:
                     continue
