@@ -463,13 +463,13 @@ class Reconciler:
                      f'{{"action": "{name}", "payload": {body}}}')  # fmt: skip
             if reply.kind is not ReplyKind.ANSWERED:
                 self._log(station_id, event)
-                if pending is not None and not reply.temporary:
+                if pending is not None and not reply.ambiguous:  # else it may have been carried out
                     self.store.settle(pending)
                 return failure_of(reply, f"{name} ({action.describe()})"), accepted_sets, notes
             if action.kind in (ActionKind.SET, ActionKind.REPLACE):
                 if status != "Accepted":
                     self._log(station_id, event)
-                    if pending is not None:
+                    if pending is not None and not reply.ambiguous:  # a retry's answer; the first may have worked
                         self.store.settle(pending)
                     failure = Failure(Status.DEGRADED, f"charger answered {status} to {action.describe()}")
                     return failure, accepted_sets, notes
