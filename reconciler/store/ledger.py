@@ -22,7 +22,8 @@ from typing import Any
 
 from reconciler.core.actions import LedgerEntry, LedgerState
 from reconciler.core.holdings import Verdicts
-from reconciler.core.profiles import ProfileError, profile_from_ocpp
+from reconciler.core.installed import InstalledProfiles
+from reconciler.core.profiles import ProfileError, Purpose, profile_from_ocpp
 
 SLOT_KEYS = {"chargingProfileId", "chargingProfilePurpose", "stackLevel"}
 _REPLACED = "(profile_id=? OR (connector_id=? AND purpose=? AND stack_level=?))"
@@ -127,12 +128,35 @@ def record(db: sqlite3.Connection, station_id: str, verdicts: Verdicts) -> None:
         )
 
 
-def unanswered_clear(action: str, payload: Mapping[str, Any]) -> int | None:
-    """The profile id of a pending ClearChargingProfile by id, None for anything else."""
-    if action != "ClearChargingProfile":
+def cleared_ids(db: sqlite3.Connection, station_id: str, action: str, payload: Mapping[str, Any]) -> list[int] | None:
+    """The ids of the station's ledger profiles a ClearChargingProfile with `payload` removes (by id,
+    or by its connectorId / chargingProfilePurpose / stackLevel filters, as the charger matches
+    them); None when the call is no ClearChargingProfile or its payload cannot be read."""
+    if action != "ClearChargingProfile" or not isinstance(payload, Mapping):
         return None
-    profile_id = payload.get("id") if isinstance(payload, Mapping) else None
-    return profile_id if isinstance(profile_id, int) and not isinstance(profile_id, bool) else None
+    try:
+        name = payload.get("chargingProfilePurpose")
+        profile_id, connector_id = _int_or_none(payload.get("id")), _int_or_none(payload.get("connectorId"))
+        purpose, stack_level = None if name is None else Purpose(name), _int_or_none(payload.get("stackLevel"))
+    except (TypeError, ValueError):
+        return None
+    ids = set()
+    for entry in read_entries(db, station_id):
+        one = InstalledProfiles.of([(entry.connector_id, entry.profile)])
+        _, result = one.clear(
+            profile_id=profile_id, connector_id=connector_id, purpose=purpose, stack_level=stack_level
+        )
+        if result.cleared:
+            ids.add(entry.profile.charging_profile_id)
+    return sorted(ids)
+
+
+def _int_or_none(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{value!r} is not an integer")
+    return value
 
 
 def unanswered_set(action: str, payload: Mapping[str, Any]) -> tuple[int, dict[str, Any]] | None:
