@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from reconciler.core.status import Status
 from reconciler.engine.calls import RetryPolicy
 from reconciler.engine.reconcile import Settings
@@ -43,23 +45,33 @@ def uncapped(cp: SimulatedChargePoint) -> list[str]:
     return [s.action for s in cp.history if any(s.limit(c) is None for c in range(1, cp.connectors + 1))]
 
 
-async def lose_clear_answers(r: Rig, cp: SimulatedChargePoint, policies_dir: Path, new: dict[str, str]) -> None:
-    """Apply `new` while every ClearChargingProfile is carried out but never answered."""
-    cp.quirks = replace(cp.quirks, lose_answers="ClearChargingProfile")
+MODES = {
+    "answer lost": {"lose_answers": "ClearChargingProfile"},
+    "answer late": {"late_answers": "ClearChargingProfile", "answer_delay_ms": 800},  # after the 0.3 s timeout
+}
+
+
+async def lose_clear_answers(
+    r: Rig, cp: SimulatedChargePoint, policies_dir: Path, new: dict[str, str], mode: str
+) -> None:
+    """Apply `new` while every ClearChargingProfile is carried out but its answer lost (or late)."""
+    honest = cp.quirks
+    cp.quirks = replace(cp.quirks, **MODES[mode])
     lost = await r.reconciler(load(write(policies_dir, new)), LOSSY).reconcile_station(CP)
     assert lost.status is Status.OFFLINE, lost.reason  # the Clear timed out: its fate is unknown here
     assert r.store.pending(CP)
-    cp.quirks = replace(cp.quirks, lose_answers="")
+    cp.quirks = honest
 
 
-async def test_a_clear_whose_answer_was_lost_is_not_blamed_on_a_foreign_profile(tmp_path: Path):
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_clear_whose_answer_was_lost_is_not_blamed_on_a_foreign_profile(tmp_path: Path, mode: str):
     # #6 (stack 2, 20 A) overrides #5 (stack 1, 10 A); the new policy drops #6.
     old = files(tx_default("low", 5, 1, 10), tx_default("high", 6, 2, 20))
     new = files(tx_default("low", 5, 1, 10))
     async with rig(tmp_path, 1) as r:
         cp = r.fleet[CP]
         assert (await r.reconciler(load(write(tmp_path / "p", old))).reconcile_station(CP)).status is Status.SYNCED
-        await lose_clear_answers(r, cp, tmp_path / "p", new)
+        await lose_clear_answers(r, cp, tmp_path / "p", new, mode)
         assert held(cp) == [5]  # the charger did clear #6
         planned = (await r.reconciler(load(tmp_path / "p"), STEADY).plan([CP]))[0]
         assert planned.plan is not None and not planned.plan.blocked and not planned.plan.foreign, planned.reason
@@ -72,7 +84,8 @@ async def test_a_clear_whose_answer_was_lost_is_not_blamed_on_a_foreign_profile(
         assert (cp.calls["SetChargingProfile"], cp.calls["ClearChargingProfile"]) == (sets, clears)
 
 
-async def test_a_clear_whose_answer_was_lost_is_not_assumed_to_cap_the_station(tmp_path: Path):
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_clear_whose_answer_was_lost_is_not_assumed_to_cap_the_station(tmp_path: Path, mode: str):
     # The cap moves from #1 (16 A) to #2 (12 A, stack 1): set #2, verify, clear #1 (answer lost).
     # Then the policy goes back to #1. A plan that believed #1 still there would clear #2 alone,
     # leaving the station without any cap.
@@ -81,7 +94,7 @@ async def test_a_clear_whose_answer_was_lost_is_not_assumed_to_cap_the_station(t
     async with rig(tmp_path, 1) as r:
         cp = r.fleet[CP]
         assert (await r.reconciler(load(write(tmp_path / "p", first))).reconcile_station(CP)).status is Status.SYNCED
-        await lose_clear_answers(r, cp, tmp_path / "p", second)
+        await lose_clear_answers(r, cp, tmp_path / "p", second, mode)
         assert held(cp) == [2]
         cp.record_history = True
         back = await r.reconciler(load(write(tmp_path / "p", first)), STEADY).reconcile_station(CP)
