@@ -15,11 +15,12 @@ Only "Synced" is a verified statement; everything else carries a reason a person
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -155,6 +156,7 @@ class Reconciler:
         s = self.settings
         self.readback = ReadBack(self.caller, store, self.drift, s.horizon, s.settle, s.verify_attempts, now)
         self._verified: dict[str, list[ConnectorDrift]] = {}  # station -> last read-back drift (after-state)
+        self._pins: dict[str, DesiredState | None] = {}  # station -> the desired state its run in flight judges by
         attach_journal(gateway, store)  # what the Central System sees of transactions outlives this run
 
     @property
@@ -162,10 +164,32 @@ class Reconciler:
         return self.policies.revision
 
     def desired_state(self, station_id: str) -> DesiredState:
-        """What the station should be: git's desired state, or the provider's layered one."""
+        """What the station should be: git's desired state, or the provider's layered one. During a
+        run, the one its first ask returned (`_one_desired`)."""
+        pinned = self._pins.get(station_id)
+        if pinned is not None:
+            return pinned
         if self.desired_provider is not None:
-            return self.desired_provider(station_id)
-        return self.policies.desired[station_id]
+            state = self.desired_provider(station_id)
+        else:
+            state = self.policies.desired[station_id]
+        if station_id in self._pins:
+            self._pins[station_id] = state
+        return state
+
+    @contextlib.contextmanager
+    def _one_desired(self, station_id: str) -> Iterator[None]:
+        """One run plans, applies and verifies against one desired state: an override that expires
+        (or a session that ends) mid-run is the next run's business, never a read-back judged
+        against a state the plan did not aim at (a false "foreign profile")."""
+        if station_id in self._pins:  # a run of this station is already in flight: share its state
+            yield
+            return
+        self._pins[station_id] = None  # pinned at the run's first ask
+        try:
+            yield
+        finally:
+            del self._pins[station_id]
 
     # --- observe and plan ----------------------------------------------------------------------------
 
@@ -268,7 +292,8 @@ class Reconciler:
         async def one(station_id: str) -> Outcome:
             async with self.limit:
                 started = clock.monotonic()
-                outcome = await self._guarded(station_id, self._plan_one(station_id))
+                with self._one_desired(station_id):
+                    outcome = await self._guarded(station_id, self._plan_one(station_id))
                 outcome.seconds = clock.monotonic() - started
                 await _report(progress, station_id, "planned")
                 return outcome
@@ -388,7 +413,8 @@ class Reconciler:
         stale_check: Callable[[str, Observation, StationPlan], str | None] | None = None,
     ) -> Outcome:
         started = clock.monotonic()
-        outcome = await self._guarded(station_id, self._reconcile(station_id, stale_check))
+        with self._one_desired(station_id):
+            outcome = await self._guarded(station_id, self._reconcile(station_id, stale_check))
         outcome.seconds = clock.monotonic() - started
         outcome.verified = tuple(self._verified.pop(station_id, ()))
         progressed = bool(outcome.plan and outcome.plan.actions and not outcome.refused_stale)
