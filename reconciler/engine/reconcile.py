@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import json
 import logging
@@ -127,6 +128,10 @@ def desired_digest(state: DesiredState) -> str:
 
 
 DesiredProvider = Callable[[str], DesiredState]  # station id -> its whole desired state (git + other layers)
+# (engine, station) -> the desired state a run in flight judges by (None until its first ask); per task
+_RUN_DESIRED: contextvars.ContextVar[dict[tuple[int, str], DesiredState | None] | None] = contextvars.ContextVar(
+    "run_desired", default=None
+)
 
 
 class Reconciler:
@@ -156,7 +161,6 @@ class Reconciler:
         s = self.settings
         self.readback = ReadBack(self.caller, store, self.drift, s.horizon, s.settle, s.verify_attempts, now)
         self._verified: dict[str, list[ConnectorDrift]] = {}  # station -> last read-back drift (after-state)
-        self._pins: dict[str, DesiredState | None] = {}  # station -> the desired state its run in flight judges by
         attach_journal(gateway, store)  # what the Central System sees of transactions outlives this run
 
     @property
@@ -164,32 +168,36 @@ class Reconciler:
         return self.policies.revision
 
     def desired_state(self, station_id: str) -> DesiredState:
-        """What the station should be: git's desired state, or the provider's layered one. During a
-        run, the one its first ask returned (`_one_desired`)."""
-        pinned = self._pins.get(station_id)
+        """What the station should be: git's desired state, or the provider's layered one. Inside a
+        run of this station, the one the run's first ask returned (`_one_desired`)."""
+        pins = _RUN_DESIRED.get()
+        key = (id(self), station_id)
+        pinned = pins.get(key) if pins is not None else None
         if pinned is not None:
             return pinned
         if self.desired_provider is not None:
             state = self.desired_provider(station_id)
         else:
             state = self.policies.desired[station_id]
-        if station_id in self._pins:
-            self._pins[station_id] = state
+        if pins is not None and key in pins:
+            pins[key] = state
         return state
 
     @contextlib.contextmanager
     def _one_desired(self, station_id: str) -> Iterator[None]:
         """One run plans, applies and verifies against one desired state: an override that expires
         (or a session that ends) mid-run is the next run's business, never a read-back judged
-        against a state the plan did not aim at (a false "foreign profile")."""
-        if station_id in self._pins:  # a run of this station is already in flight: share its state
+        against a state the plan did not aim at (a false "foreign profile"). Only the run's own
+        task sees the pinned state (a context variable); the API and other runs ask afresh."""
+        pins = _RUN_DESIRED.get()
+        if pins is not None and (id(self), station_id) in pins:
             yield
             return
-        self._pins[station_id] = None  # pinned at the run's first ask
+        token = _RUN_DESIRED.set({**(pins or {}), (id(self), station_id): None})  # pinned at the first ask
         try:
             yield
         finally:
-            del self._pins[station_id]
+            _RUN_DESIRED.reset(token)
 
     # --- observe and plan ----------------------------------------------------------------------------
 
