@@ -34,6 +34,7 @@ CASES = {
     "set not carried out": ("SetChargingProfile", False, NEW_CAP),
     "clear carried out": ("ClearChargingProfile", True, NEW_CAP),
     "clear not carried out": ("ClearChargingProfile", False, NEW_CAP),
+    "set carried out, then back to the old cap": ("SetChargingProfile", True, OLD_CAP),
     "clear carried out, then back to the old cap": ("ClearChargingProfile", True, OLD_CAP),
 }
 
