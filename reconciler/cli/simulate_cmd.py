@@ -56,6 +56,8 @@ Quirks (--quirks key=value, repeatable, or a JSON/YAML file of key: value):
   lose_profiles_on_reboot=true|false  profiles vanish on Reset
   accepted_not_enforced=true|false   SetChargingProfile says Accepted but stores nothing
   enforce_delay_ms=N             an Accepted SetChargingProfile takes effect N ms later
+  lose_answers=ACTION,...        these calls are carried out but never answered
+  late_answers=ACTION,...        these calls are carried out at once, answered answer_delay_ms=N later
   composite_unsupported=true|false   GetCompositeSchedule answers CallError NotSupported
   boot_delay=SECONDS              BootNotification this long after connecting
   before_boot=answer|refuse|silent   calls before the boot is accepted (refuse: SecurityError)

@@ -244,8 +244,12 @@ class StationClient:
                 continue
             kind, unique_id = message[0], str(message[1])
             if kind == 2 and len(message) >= 4:
-                answer = self._answer(str(message[2]), message[3], unique_id)
-                if answer is None:
+                action = str(message[2])
+                answer = self._answer(action, message[3], unique_id)
+                if answer is None or self.station.quirks.answer_lost(action):
+                    continue  # a lost answer: the call was carried out, nobody hears of it
+                if delay := self.station.quirks.answer_delay(action):
+                    self.station.spawn(self._answer_late(ws, answer, delay))
                     continue
                 if answer == "drop":
                     await ws.close()
@@ -273,6 +277,12 @@ class StationClient:
         except SimCallError as exc:
             result = [4, unique_id, exc.code, exc.description, {}]
         return json.dumps(result, separators=(",", ":"))
+
+    async def _answer_late(self, ws: ClientConnection, answer: str, delay: float) -> None:
+        """The late_answers quirk: the call was carried out at once; its answer leaves `delay` s later."""
+        await asyncio.sleep(delay)
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(answer)
 
     async def _reset(self, ws: ClientConnection) -> None:
         """After answering Reset: end transactions (a soft reset says so first), then go down."""
