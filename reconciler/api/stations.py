@@ -75,8 +75,9 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
         condition: Annotated[str | None, Query(description="e.g. Synced, OutOfSync, Degraded")] = None,
         selector: Annotated[str | None, Query(description="labels KEY=VALUE[,KEY=VALUE]")] = None,
     ) -> Response:
-        """Every declared station: connected, condition and reason, limit in force and its source, profile
-        count, power drawn, overrides, last reconcile, revision, labels."""
+        """Every declared station: connected, condition and reason, limit in force (as the charger reads it
+        back: policy, override, charger, hardware, or unknown when nothing was read back) and its source,
+        profile count, power drawn, overrides, last reconcile, revision, labels."""
         try:
             labels = parse_selector(selector)
         except ValueError as exc:

@@ -357,8 +357,9 @@ class Daemon:
         if sid not in self.policies.desired:
             return
         kind = event.kind
-        if kind is not StationEventKind.STATUS:
-            self.touched(sid)  # connection, boot info, meter values, transactions: the API shows them
+        # connection, boot info, connector status (the control source's Policy: Blocked), meter values,
+        # transactions: the API shows them
+        self.touched(sid)
         if kind is StationEventKind.CONNECTED:
             self.queue.request(sid, "connected", delay=self.settings.connect_grace)
             self.generation += 1
@@ -412,15 +413,10 @@ class Daemon:
             )
 
     def _meter(self, station_id: str, data: dict[str, Any]) -> None:
-        from reconciler.daemon.power import power_samples
+        from reconciler.daemon.in_force import judged_samples
 
-        outcome = self.latest.get(station_id)
-        if outcome is None or outcome.observation is None:
-            return
-        for connector, watts in power_samples(data):
-            limit = limit_w(self, station_id, connector)
-            if limit is not None:
-                self.metrics.sample(watts <= limit * 1.02 + 50)
+        for within in judged_samples(self, station_id, data):  # against the limit in force when taken
+            self.metrics.sample(within)
 
     async def _freeze_when_settled(self) -> None:
         """Once the fleet has connected and nothing is being reconciled, move what is alive out of the
@@ -587,25 +583,6 @@ class Daemon:
 
     def override_expiry(self, ttl: float | None) -> datetime:
         return self.now() + timedelta(seconds=self.settings.override_ttl if ttl is None else ttl)
-
-
-def limit_w(daemon: Daemon, station_id: str, connector: int) -> float | None:
-    """The limit in force now on a connector, in W, from the last read-back (None: no limit known)."""
-    outcome = daemon.latest.get(station_id)
-    if outcome is None or outcome.observation is None:
-        return None
-    timeline = outcome.observation.timelines.get(connector)
-    if timeline is None:
-        return None
-    from reconciler.core.profiles import RateUnit, epoch_seconds
-
-    value = timeline.at(epoch_seconds(daemon.now()))
-    if value is None:
-        return None
-    station = daemon.policies.stations.get(station_id)
-    if timeline.unit is RateUnit.A and station is not None:
-        return value * station.voltage * station.phases
-    return value
 
 
 def env_flag(name: str) -> bool:

@@ -202,12 +202,19 @@ class Doctor:
         return {"connectorId": 0 if purpose == "ChargePointMaxProfile" else 1, "csChargingProfiles": profile}
 
     async def install(self, payload: dict[str, Any]) -> str | None:
-        """Set a probe (top stack level, else 0); None when accepted, else what the charger said."""
+        """Set a probe (top stack level, else 0); None when accepted, else what the charger said (a
+        probe whose answer never came may be on the charger all the same: it is cleared)."""
         reply = await self.caller.call(self.station_id, "SetChargingProfile", payload)
+        unsure = reply.ambiguous
         if reply.status != "Accepted" and payload["csChargingProfiles"]["stackLevel"] != 0:
             payload["csChargingProfiles"]["stackLevel"] = 0
             reply = await self.caller.call(self.station_id, "SetChargingProfile", payload)
-        return None if reply.status == "Accepted" else reply.describe()
+            unsure = unsure or reply.ambiguous
+        if reply.status == "Accepted":
+            return None
+        if unsure:
+            await self.remove()
+        return reply.describe()
 
     async def remove(self) -> None:
         reply = await self.caller.call(self.station_id, "ClearChargingProfile", {"id": PROBE_ID})

@@ -472,6 +472,7 @@ class CentralSystem:
                         payload,
                         "FormationViolation",
                         f"the charger's {action} answer does not match the OCPP 1.6 schema: {problem}",
+                        unsure=True,  # the charger processed the call: it may have carried it out
                     )
                 )
                 return None

@@ -74,3 +74,13 @@ async def test_reading_alone_sends_no_profile_and_says_what_it_cannot_tell(tmp_p
     printed = await doctor(tmp_path, Quirks(uncovered=UncoveredReport.MINUS_ONE), active=False)
     assert "uncoveredTime: minus_one" in printed and "simulateTransactionActive" not in printed.split("# not")[0]
     assert "# not determined: convertUnits: reading alone cannot tell: run with --active" in printed
+
+
+async def test_a_probe_whose_answer_was_lost_is_removed_all_the_same(tmp_path: Path):
+    # The charger stores each probe but its answer never comes: the probe may be on the charger.
+    async with rig(tmp_path, 1, quirks=Quirks(lose_answers="SetChargingProfile")) as r:
+        assert (await r.cs.wait_booted(STATION, 10)).ok
+        caller = Caller(r.cs, RetryPolicy(attempts=1, call_timeout=0.3), RateLimit(None))
+        findings = await examine(caller, STATION, HARDWARE, active=True, now=clock.now)
+        assert any("refused" in note for note in findings.notes)
+        assert r.fleet[STATION].installed.by_id(PROBE_ID) is None  # never left behind, unowned
