@@ -51,11 +51,16 @@ async def _tx_default_probe(doctor: Doctor, start: datetime, top: int, per_a: fl
     if refused is not None:
         f.notes.append(f"the TxDefaultProfile probe was refused ({refused})")
         return False
-    in_w, in_a = await doctor.composite(1, "W"), await doctor.composite(1, "A")
+
+    def shows_probe(answer: Answer) -> bool:
+        value = doctor.amps(answer, _mid(answer, start))
+        return value is not None and abs(value - per_a) < 0.06
+
+    in_w = await doctor.read_until(1, "W", shows_probe)
+    in_a = await doctor.composite(1, "A")
     total = await doctor.composite(0, "W") if hw.connectors > 1 else None
     await doctor.remove()
-    shown = doctor.amps(in_w, _mid(in_w, start))
-    visible = shown is not None and abs(shown - per_a) < 0.06
+    visible = shows_probe(in_w)
     if visible:
         f.found("conventions", "simulateTransactionActive", True,
                 "connector 1 reported the probe TxDefaultProfile while no transaction ran")  # fmt: skip

@@ -74,3 +74,15 @@ async def test_reading_alone_sends_no_profile_and_says_what_it_cannot_tell(tmp_p
     printed = await doctor(tmp_path, Quirks(uncovered=UncoveredReport.MINUS_ONE), active=False)
     assert "uncoveredTime: minus_one" in printed and "simulateTransactionActive" not in printed.split("# not")[0]
     assert "# not determined: convertUnits: reading alone cannot tell: run with --active" in printed
+
+
+async def test_a_charger_that_enforces_a_moment_after_accepting_is_read_when_the_probe_is_in_force(tmp_path: Path):
+    # enforce_delay_ms: SetChargingProfile is Accepted at once and in force 1.5 s later. A single
+    # read-back right after the Set called it `simulateTransactionActive: false` (wrong), learnt
+    # nothing of units or connector 0, and the Clear sent before the probe was stored answered
+    # Unknown: the probe was left on the charger with a "clear it by hand" warning.
+    printed = await doctor(tmp_path, Quirks(enforce_delay_ms=1500))
+    for line in ("simulateTransactionActive: true", "convertUnits: true", "limitStep: 0.1", "connector0: sum",
+                 "rebaseRecurring: true"):  # fmt: skip
+        assert line in printed, f"{line!r} not in\n{printed}"
+    assert "could not be cleared" not in printed and "reported none of them" not in printed, printed
