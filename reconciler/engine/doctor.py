@@ -210,9 +210,19 @@ class Doctor:
 
     # --- probing ------------------------------------------------------------------------------
 
+    @property
+    def unit(self) -> str:
+        """The unit probes are set in: W, unless the charger allows A only (it refuses W profiles)."""
+        allowed = self.findings.capabilities.get("ChargingScheduleAllowedChargingRateUnit")
+        return "A" if isinstance(allowed, list) and "W" not in allowed and "A" in allowed else "W"
+
+    def in_unit(self, limit_w: float) -> float:
+        """A probe limit given in W, in the unit probes are set in."""
+        return round(limit_w, 1) if self.unit == "W" else round(limit_w / self.hw.per_amp, 2)
+
     def probe(self, purpose: str, limit_w: float, start: datetime, stack: int, **extra: Any) -> dict[str, Any]:
-        periods = [{"startPeriod": 0, "limit": round(limit_w, 1)}]
-        schedule: dict[str, Any] = {"startSchedule": format_time(start), "chargingRateUnit": "W",
+        periods = [{"startPeriod": 0, "limit": self.in_unit(limit_w)}]
+        schedule: dict[str, Any] = {"startSchedule": format_time(start), "chargingRateUnit": self.unit,
                                     "chargingSchedulePeriod": periods}  # fmt: skip
         schedule.update(extra.pop("schedule", {}))
         profile = {"chargingProfileId": PROBE_ID, "stackLevel": stack, "chargingProfilePurpose": purpose,

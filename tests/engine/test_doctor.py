@@ -55,6 +55,15 @@ CASES = {
     "clock_offset=-120": (Quirks(clock_offset=-120), ["# clock skew: -12", "MORE THAN the 30 s"]),
     "accepted_not_enforced=true": (Quirks(accepted_not_enforced=True), ["reported none of them"]),
     "composite_unsupported=true": (Quirks(composite_unsupported=True), ["NotSupported"]),
+    # An A-only charger refuses a probe in W: the probes go in A, and the other unit is W.
+    "allowed_units=A": (Quirks(allowed_units="A"), ["ChargingScheduleAllowedChargingRateUnit: [A]",
+                        "simulateTransactionActive: true", "replyUnit: requested", "convertUnits: true",
+                        "limitStep: 0.1", "connector0: sum", "rebaseRecurring: true"]),
+    "allowed_units=A, convert_units=false": (
+        Quirks(allowed_units="A", convert_units=False, uncovered=UncoveredReport.MINUS_ONE),
+        ["simulateTransactionActive: true", "convertUnits: false", "capOnConnectors: true"]),
+    "allowed_units=W": (Quirks(allowed_units="W"), ["ChargingScheduleAllowedChargingRateUnit: [W]",
+                        "simulateTransactionActive: true", "convertUnits: true"]),
     "micro_ocpp": (Quirks(uncovered=UncoveredReport.MINUS_ONE, convert_units=False, tx_default_when_idle=False,
                           connector0=Connector0.CAP_ONLY),
                    ["uncoveredTime: minus_one", "simulateTransactionActive: false", "connector0: cap_only",
