@@ -165,6 +165,10 @@ async def _cap_probe(
     if not shown and not tx_visible:
         f.notes.append("the charger accepted the probes but reported none of them: it may accept profiles "
                        "without enforcing them")  # fmt: skip
+        f.conventions.pop("simulateTransactionActive", None)  # idle TxDefault, or nothing enforced: no telling
+        f.evidence.pop("simulateTransactionActive", None)
+        f.unknown("simulateTransactionActive", "neither probe showed: TxDefaultProfile may count only during a "
+                  "transaction, or the charger may not enforce what it accepts; run again during a transaction")
     return shown
 
 
