@@ -110,7 +110,7 @@ class Daemon:
         self.inject: InjectGateway | None = None
         self.gateway: Gateway | None = None
         self.engine: Reconciler | None = None
-        self.metrics = DaemonMetrics(self._condition_counts)
+        self.metrics = DaemonMetrics(self._condition_counts, self._clock_skews, settings.engine.clock_tolerance)
         self.notifier = Notifier(settings.notify, counted=lambda r: self.metrics.notifications.labels(r).inc())
         self.queue = WorkQueue(self._work, settings.queue, on_give_up=self._gave_up)
         self.latest: dict[str, Outcome] = {}
@@ -560,6 +560,10 @@ class Daemon:
     def _condition_counts(self) -> Counter[str]:
         conditions = self.conditions()
         return Counter(conditions[n].status.value for n in self.policies.desired if n in conditions)
+
+    def _clock_skews(self) -> dict[str, float]:
+        skews = self.store.clock_skews() if self.store is not None else {}
+        return {n: skew for n, skew in skews.items() if n in self.policies.desired}
 
     def override_expiry(self, ttl: float | None) -> datetime:
         return self.now() + timedelta(seconds=self.settings.override_ttl if ttl is None else ttl)
