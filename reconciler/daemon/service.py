@@ -357,6 +357,8 @@ class Daemon:
         sessions = self.policies.desired[station_id].sessions
         transaction_id = event.data.get("transactionId")
         if not sessions or not isinstance(transaction_id, int):
+            if self._unverified_while_idle(station_id, event.data.get("connectorId")):
+                self.queue.request(station_id, "a transaction started: verify what idle could not")
             return
         connector = int(event.data.get("connectorId", 1))
         assert self.state is not None
@@ -365,6 +367,15 @@ class Daemon:
             body.update(chargingProfilePurpose="TxProfile", transactionId=transaction_id)
             self.state.start_intent(station_id, transaction_id, connector, item.policy, body, self.now())
         self.queue.request(station_id, f"transaction {transaction_id} started")
+
+    def _unverified_while_idle(self, station_id: str, connector: object) -> bool:
+        """The last outcome could not verify this connector while idle (a charger that counts its
+        TxDefaultProfile only during a transaction): a transaction on it is the time to verify."""
+        outcome = self.latest.get(station_id)
+        return outcome is not None and any(
+            limit.code == "tx-default-idle" and (not limit.connectors or connector in limit.connectors)
+            for limit in outcome.limitations
+        )
 
     def _session_stopped(self, station_id: str, event: StationEvent) -> None:
         transaction_id = event.data.get("transactionId")
