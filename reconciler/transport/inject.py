@@ -199,6 +199,22 @@ class InjectGateway:
         why = self._reached[station_id]
         return why is None, why
 
+    async def identify(self) -> dict[str, Any] | None:
+        """`GET {base}/healthz` of a reconciler daemon (`{"service": "reconciler", "state_file"?}`, the
+        state file named only to our credentials); None from anything else, or no answer in time."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await self._http().get(f"{self.base_url}/healthz", timeout=self.timeout)
+        except (TimeoutError, httpx.HTTPError, OSError):
+            return None
+        if response.status_code != 200 or len(response.content) > 4096:
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) and body.get("service") == "reconciler" else None
+
     def is_connected(self, station_id: str) -> bool:
         return True  # the proxy knows: a call is how we find out (an absent station answers OFFLINE)
 
