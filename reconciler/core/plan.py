@@ -192,7 +192,7 @@ def plan_station(
     blocked: str | None = None
     prunes: list[Action] = []
     if foreign_caps and desired.prune_foreign:
-        prunes = prune_actions(desired, window, focus=[d.connector_id for d in drift if not d.in_sync])
+        prunes = prune_actions(desired, window, focus=prune_focus(drift))
         if not window.context.capabilities.max_stack_level_known:
             notes.append(f"prune covers stack levels 0..{prune_bound(window)}: the charger does not report "
                          "ChargeProfileMaxStackLevel and no ChargerModel declares it")  # fmt: skip
@@ -237,6 +237,33 @@ def plan_station(
     )  # fmt: skip
 
 
+def prune_focus(drift: Sequence[ConnectorDrift]) -> list[int]:
+    """The connectors whose drift shows the foreign cap, for `prune_actions` to search first.
+
+    A cap on one connector lowers the station's total too (connector 0 sums the connectors), so
+    connector 0 drifts whenever any connector does. When exactly one connector drifts and it
+    drifts wherever connector 0 does, its drift explains the total's: connector 0 is left out of
+    the focus (its groups are still searched, after that connector's). Connector 0 stays in the
+    focus when it shows drift that no single connector explains (a foreign station cap)."""
+    off = [d for d in drift if not d.in_sync]
+    total = next((d for d in off if d.connector_id == 0), None)
+    connectors = [d for d in off if d.connector_id != 0]
+    if total is not None and len(connectors) == 1 and _covers(connectors[0], total):
+        return [connectors[0].connector_id]
+    return [d.connector_id for d in off]
+
+
+def _covers(connector: ConnectorDrift, total: ConnectorDrift) -> bool:
+    """Does `connector` drift at every moment `total` does?"""
+    spans: list[tuple[int, int]] = []
+    for m in sorted(connector.mismatches, key=lambda m: m.start):  # adjacent mismatches as one span
+        if spans and spans[-1][1] >= m.start:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], m.end))
+        else:
+            spans.append((m.start, m.end))
+    return all(any(a <= m.start and m.end <= b for a, b in spans) for m in total.mismatches)
+
+
 UNKNOWN_STACK_BOUND = 10  # stack levels pruned when neither the charger nor its model says how many
 
 
@@ -255,7 +282,8 @@ def prune_actions(desired: Desired, window: Window, *, focus: Sequence[int] = ()
     ours first (a profile that overrides ours sits there), then those below, nearest first. A
     connector-0 TxDefaultProfile counts as ours on every connector too (some chargers store it as
     a copy per connector). `focus`: the connectors that show the foreign cap; the groups that can
-    explain it come first (connector 0's when the station total or several connectors show it), and
+    explain it come first (connector 0's when the station total alone or several connectors show
+    it; `prune_focus` leaves connector 0 out when one connector's drift explains the total's), and
     connector 0's two purposes are searched level by level together (a foreign profile at level k
     is found after about 2k clears, whichever purpose it has)."""
     ours: dict[tuple[int, Purpose], set[int]] = {}
