@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from reconciler.core.actions import Action, ActionKind, ConfigValue, LedgerEntry, LedgerState, content_hash
+from reconciler.core.blame import possibly_lost
 from reconciler.core.diff import ConnectorDrift, DriftClass
 from reconciler.core.holdings import Holding, possible_holdings
 from reconciler.core.installed import InstalledProfiles
@@ -101,8 +102,11 @@ _AGAIN = {
 
 
 def _sets(
-    desired: Desired, ledger: Sequence[LedgerEntry], holdings: Sequence[Holding], lost: Sequence[ConnectorDrift]
-) -> list[Action]:
+    desired: Desired, ledger: Sequence[LedgerEntry], holdings: Sequence[Holding], lost: Sequence[ConnectorDrift],
+    suspects: frozenset[int] | None,
+) -> list[Action]:  # fmt: skip
+    """`suspects`: the ids the read-back may have lost (`blame.possibly_lost`); None: every profile
+    on a connector whose answers show a loss."""
     latest = {e.profile.charging_profile_id: e for e in ledger}  # the last sent under each id
     sets = []
     for connector_id, profile in desired.profiles:
@@ -115,7 +119,12 @@ def _sets(
         if entry is None:
             reason = "not installed yet"
         elif all(h.has(profile_id, digest) for h in holdings):
-            hit = next((d for d in lost if connector_id in (0, d.connector_id)), None)
+            if suspects is None:
+                hit = next((d for d in lost if connector_id in (0, d.connector_id)), None)
+            elif profile_id in suspects:
+                hit = next((d for d in lost if connector_id in (0, d.connector_id)), lost[0] if lost else None)
+            else:
+                hit = None  # the read-back shows it in force, or its loss would change no answer
             if hit is not None:
                 reason = f"re-install: connector {hit.connector_id} {hit.primary}"
         elif same:
@@ -185,7 +194,9 @@ def plan_station(
     actions = _configuration(desired, configuration or {}, notes)
     holdings = list(holdings) if holdings else possible_holdings(ledger)
     lost = [d for d in recorded if not d.in_sync and d.primary in (DriftClass.MISSING, DriftClass.SHADOWED)]
-    sets = _sets(desired, ledger, holdings, lost)
+    # Only what the read-back may have lost is sent again, not every profile of a connector that differs.
+    suspects = possibly_lost(window, holdings[0].installed, recorded) if lost else None
+    sets = _sets(desired, ledger, holdings, lost, suspects)
     starts = [h.installed for h in holdings]
     clears = _clears(desired, ledger, starts, sets, window, notes)
 
