@@ -93,6 +93,13 @@ def _close(a: Limit, b: Limit, normaliser: Normaliser, unit: RateUnit) -> bool:
     return abs(a - b) <= normaliser.tolerance(unit, a) + 1e-9
 
 
+def _side(value: Limit, reference: Limit, normaliser: Normaliser, unit: RateUnit) -> int:
+    """0 when `value` is `reference` (within tolerance), 1 when it allows more, -1 when less."""
+    if _close(value, reference, normaliser, unit):
+        return 0
+    return 1 if value is None or (reference is not None and value > reference) else -1
+
+
 def possibly_lost(
     window: Window, installed: InstalledProfiles, recorded: Sequence[ConnectorDrift]
 ) -> frozenset[int] | None:
@@ -131,9 +138,14 @@ def possibly_lost(
     if not unshown:
         return unshown
     rest = _without(installed, unshown)
-    for drift, normaliser in judged:
-        if not compare_connector(drift.connector_id, drift.expected, _expected(window, rest, drift.connector_id),
-                                 normaliser).in_sync:  # fmt: skip
+    for drift, normaliser in judged:  # would their loss move an answer the way the answers differ?
+        other, unit = _expected(window, rest, drift.connector_id), drift.expected.unit
+        if any(
+            stop - point > normaliser.start_tolerance_s
+            and _side(got, want, normaliser, unit) != 0
+            and _side(alone, want, normaliser, unit) == _side(got, want, normaliser, unit)
+            for point, stop, (want, alone, got) in walk(drift.expected, other, drift.observed)
+        ):
             return unshown
     return frozenset()
 

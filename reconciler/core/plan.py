@@ -11,7 +11,8 @@ What it decides:
    content (`~`, replaced in place under the same id), may not hold (sent before an interruption
    and never answered, accepted but not shown in force by a read-back, or possibly replaced by
    such a profile: sent again, a same-id Set is idempotent), or that the charger lost (`+`: its
-   composite differs from what the ledger predicts, not from what the policies now ask);
+   composite differs from what the ledger predicts, not from what the policies now ask; only
+   those the read-back does not show in force, `blame.possibly_lost`);
 3. ClearChargingProfile by id for ledger profiles no longer desired that may be on the charger
    (`-`), unless a new profile replaces them by id or slot anyway; never a profile the ledger does
    not own;
