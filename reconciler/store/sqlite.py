@@ -117,6 +117,11 @@ MIGRATIONS: tuple[str, ...] = (
         station_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, attempted_at TEXT NOT NULL, calls INTEGER NOT NULL,
         attempts INTEGER NOT NULL, retry_after TEXT NOT NULL);
     """,
+    # Why an entry is uncertain when its own Set's answer is not the reason (a Clear of it left
+    # unanswered, the charger restarted...): the plan says so when it sends the profile again.
+    """
+    ALTER TABLE ledger ADD COLUMN doubt TEXT;
+    """,
 )
 
 
@@ -419,6 +424,20 @@ class Store:
             db.execute("DELETE FROM pending WHERE station_id=?", (station_id,))
         self.changed(station_id)
         return len(rows)
+
+    def charger_restarted(self, station_id: str, at: datetime) -> int:
+        """The charger restarted (a BootNotification after one already seen): it may have lost some
+        profiles, hidden ones included, so every ledger entry taken as in force becomes uncertain
+        (`ledger.restarted`) until a read-back shows it; logged. Returns how many entries it touched."""
+        with self.transaction() as db:
+            touched = ledger_log.restarted(db, station_id)
+            if touched:
+                message = (f"the charger restarted: {touched} profile(s) it may have lost are checked by the next "
+                           "read-back, those it cannot show are sent again")  # fmt: skip
+                self._event(db, ("ledger.restarted", message, None), format_time(at), station_id, None)
+        if touched:
+            self.changed(station_id)
+        return touched
 
     def settle(self, pending_id: int) -> None:
         """The call was answered but changed nothing the ledger tracks (Rejected, an error)."""

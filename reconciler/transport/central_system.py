@@ -261,6 +261,9 @@ class CentralSystem:
             if station_id not in self._connections:
                 return BootCheck(False, f"station {station_id} disconnected before it booted")
             remaining = max(0.1, deadline - loop.time())
+            info = self.registry.get(station_id)
+            if info is not None:
+                info.boot_asked = True  # the boot it brings is no restart
             reply = await self.call(station_id, "TriggerMessage", {"requestedMessage": "BootNotification"},
                                     timeout=min(self.call_timeout, remaining))  # fmt: skip
             refused = reply.kind is ReplyKind.CALL_ERROR and reply.error_code == "SecurityError"
