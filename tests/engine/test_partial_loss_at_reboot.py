@@ -20,6 +20,7 @@ import pytest
 
 from reconciler.core.status import Status
 from reconciler.simulator.charge_point import SimulatedChargePoint
+from reconciler.simulator.quirks import Quirks
 from tests.engine.fleetkit import WAIT, Rig, cap_policy, load, rig, station_doc, write
 
 CP = "CP-0001"
@@ -107,3 +108,24 @@ async def test_an_honest_reboot_costs_only_the_re_sends_of_hidden_profiles(
         again = await r.reconciler(load(policies)).reconcile_station(CP)  # settled: promise 5 holds again
         assert again.status is Status.SYNCED and not again.plan.actions
         assert calls(cp) == (before[0] + resent, before[1])
+
+
+async def test_a_reconnect_whose_boot_the_central_system_asked_for_is_no_restart(tmp_path: Path):
+    # A charger that sends BootNotification only at power-up reconnects (no restart); the engine asks it
+    # to boot (TriggerMessage). That boot proves no restart: nothing hidden is sent again.
+    async with rig(tmp_path, 1, quirks=Quirks(boot_on_reconnect=False)) as r:
+        cp, client = r.fleet[CP], r.fleet.clients[CP]
+        policies = write(tmp_path / "p", files((1, 0, 16), (2, 1, 12)))
+        assert (await r.reconciler(load(policies)).reconcile_station(CP)).status is Status.SYNCED
+        connections, triggers, before = client.connections, cp.calls["TriggerMessage"], calls(cp)
+        await client.disconnect()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT
+        while not (client.connections > connections and r.cs.is_connected(CP)):
+            assert loop.time() < deadline, "the charger did not reconnect"
+            await asyncio.sleep(0.02)
+        after = await r.reconciler(load(policies)).reconcile_station(CP)
+        assert after.status is Status.SYNCED, after.reason
+        assert cp.calls["TriggerMessage"] > triggers  # it booted because it was asked to
+        assert calls(cp) == before and not after.plan.actions
+        assert all(e.state.value == "Accepted" for e in r.store.ledger(CP))

@@ -143,7 +143,7 @@ def test_a_restart_makes_every_entry_taken_as_in_force_uncertain_and_says_why(tm
     assert [e.doubt is not None and "restarted" in e.doubt for e in entries] == [True, True, False]
     assert [e.kind for e in store.events(station_id="CP")] == ["ledger.restarted"]
     store.record_verdicts("CP", Verdicts(confirm=(entries[0].seq,)))  # a read-back showed #1 in force
-    assert [(e.profile.id, e.state.value, e.doubt) for e in store.ledger("CP")][0] == (1, "Accepted", None)
+    assert next((e.profile.id, e.state.value, e.doubt) for e in store.ledger("CP")) == (1, "Accepted", None)
     assert store.charger_restarted("OTHER", AT) == 0 and not store.events(station_id="OTHER")
     store.close()
 
