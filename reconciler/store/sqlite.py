@@ -12,7 +12,8 @@ Tables (see MIGRATIONS; `PRAGMA user_version` is the schema version):
 - `stations`: registry: last seen, boot info, capabilities read by GetConfiguration (with time),
   the clock skew last measured (seconds, charger minus us, with time);
 - `conditions`: the latest status per station with its reason and git revision;
-- `events`: append-only log;
+- `events`: append-only log, pruned by age and row count (`prune_events`; the watch daemon does it
+  periodically);
 - `overrides`, `suspension`, `intents`: the watch daemon's layers (see `daemon_state.py`);
 - `transactions`: what the Central System saw of every transaction (`journal.py`);
 - `prunes`: prunes that changed nothing, so they are not repeated every run (`prunes.py`).
@@ -562,6 +563,29 @@ class Store:
             Event(r[0], parse_time(r[1]), r[2], r[3], r[4], r[5], json.loads(r[6]) if r[6] else {})
             for r in reversed(rows)
         ]
+
+    def prune_events(self, *, before: datetime | None, keep: int | None, batch: int = 5000) -> int:
+        """Retention of the event log: delete (oldest first, at most `batch` rows per call, so a long
+        overdue prune never holds the write lock for long) the events older than `before` and those
+        beyond the newest `keep`; what is inside both bounds is never touched. None: no such bound.
+        Returns how many were deleted (call again while it returns `batch`)."""
+        conditions, params = [], []
+        if before is not None:
+            conditions.append("at < ?")
+            params.append(format_time(before))
+        if keep is not None:
+            row = self.db.execute("SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?", (keep,)).fetchone()
+            if row is not None:  # the newest event beyond the `keep` newest: it and all older ones go
+                conditions.append("id <= ?")
+                params.append(row[0])
+        if not conditions:
+            return 0
+        where = " OR ".join(conditions)
+        cursor = self._write(
+            f"DELETE FROM events WHERE id IN (SELECT id FROM events WHERE {where} ORDER BY id LIMIT ?)",
+            (*params, batch),
+        )  # fixed SQL fragments; values are parameters
+        return cursor.rowcount
 
     # --- inventory queries and removals (state list / state rm, removed stations) -------------------
 
