@@ -112,7 +112,7 @@ class Daemon:
         self.inject: InjectGateway | None = None
         self.gateway: Gateway | None = None
         self.engine: Reconciler | None = None
-        self.metrics = DaemonMetrics(self._condition_counts)
+        self.metrics = DaemonMetrics(self._condition_counts, self._clock_skews, settings.engine.clock_tolerance)
         self.notifier = Notifier(settings.notify, counted=lambda r: self.metrics.notifications.labels(r).inc())
         self.queue = WorkQueue(self._work, settings.queue, on_give_up=self._gave_up)
         self.latest: dict[str, Outcome] = {}
@@ -361,6 +361,8 @@ class Daemon:
         sessions = self.policies.desired[station_id].sessions
         transaction_id = event.data.get("transactionId")
         if not sessions or not isinstance(transaction_id, int):
+            if self._unverified_while_idle(station_id, event.data.get("connectorId")):
+                self.queue.request(station_id, "a transaction started: verify what idle could not")
             return
         connector = int(event.data.get("connectorId", 1))
         assert self.state is not None
@@ -369,6 +371,15 @@ class Daemon:
             body.update(chargingProfilePurpose="TxProfile", transactionId=transaction_id)
             self.state.start_intent(station_id, transaction_id, connector, item.policy, body, self.now())
         self.queue.request(station_id, f"transaction {transaction_id} started")
+
+    def _unverified_while_idle(self, station_id: str, connector: object) -> bool:
+        """The last outcome could not verify this connector while idle (a charger that counts its
+        TxDefaultProfile only during a transaction): a transaction on it is the time to verify."""
+        outcome = self.latest.get(station_id)
+        return outcome is not None and any(
+            limit.code == "tx-default-idle" and (not limit.connectors or connector in limit.connectors)
+            for limit in outcome.limitations
+        )
 
     def _session_stopped(self, station_id: str, event: StationEvent) -> None:
         transaction_id = event.data.get("transactionId")
@@ -559,6 +570,10 @@ class Daemon:
     def _condition_counts(self) -> Counter[str]:
         conditions = self.conditions()
         return Counter(conditions[n].status.value for n in self.policies.desired if n in conditions)
+
+    def _clock_skews(self) -> dict[str, float]:
+        skews = self.store.clock_skews() if self.store is not None else {}
+        return {n: skew for n, skew in skews.items() if n in self.policies.desired}
 
     def override_expiry(self, ttl: float | None) -> datetime:
         return self.now() + timedelta(seconds=self.settings.override_ttl if ttl is None else ttl)

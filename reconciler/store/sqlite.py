@@ -491,6 +491,11 @@ class Store:
             return None, None
         return row[0], parse_time(row[1])
 
+    def clock_skews(self) -> dict[str, float]:
+        """Every station's last measured clock skew (seconds, charger minus us), where one was measured."""
+        rows = self.db.execute("SELECT station_id, clock_skew_s FROM stations WHERE clock_checked_at IS NOT NULL")
+        return {station_id: float(skew) for station_id, skew in rows if skew is not None}
+
     def boot(self, station_id: str) -> dict[str, Any] | None:
         """The station's last BootNotification as kept by `seen` (vendor, model, firmware...)."""
         row = self.db.execute("SELECT boot_json FROM stations WHERE station_id=?", (station_id,)).fetchone()
