@@ -48,9 +48,10 @@ class EventRetention:
 async def prune_once(store: Store, retention: EventRetention, now: datetime) -> int:
     """Delete what lies outside the window, batch by batch; how many events went."""
     before = None if retention.max_age_days is None else now - timedelta(days=retention.max_age_days)
+    upto = None if retention.max_rows is None else store.events_beyond(retention.max_rows)
     total = 0
     for _ in range(MAX_BATCHES):
-        deleted = store.prune_events(before=before, keep=retention.max_rows, batch=BATCH)
+        deleted = store.prune_events(before=before, upto=upto, batch=BATCH)
         total += deleted
         await asyncio.sleep(0)  # the group commit lands; other tasks run
         if deleted < BATCH:

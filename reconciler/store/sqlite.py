@@ -569,20 +569,25 @@ class Store:
             for r in reversed(rows)
         ]
 
-    def prune_events(self, *, before: datetime | None, keep: int | None, batch: int = 5000) -> int:
-        """Retention of the event log: delete (oldest first, at most `batch` rows per call, so a long
-        overdue prune never holds the write lock for long) the events older than `before` and those
-        beyond the newest `keep`; what is inside both bounds is never touched. None: no such bound.
-        Returns how many were deleted (call again while it returns `batch`)."""
-        conditions, params = [], []
+    def events_beyond(self, keep: int) -> int | None:
+        """The id of the newest event outside the newest `keep` (it and every older one lie beyond a
+        row bound of `keep`), or None when there are no more than `keep` events."""
+        row = self.db.execute("SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?", (keep,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def prune_events(self, *, before: datetime | None, upto: int | None, batch: int = 5000) -> int:
+        """Retention of the event log: delete, oldest first and at most `batch` rows per call (so a
+        long overdue prune never holds the write lock for long), the events older than `before` and
+        those with an id up to `upto` (`events_beyond`, computed once per prune); nothing else is
+        touched. None: no such bound. Returns how many went (call again while it returns `batch`)."""
+        conditions: list[str] = []
+        params: list[Any] = []
         if before is not None:
             conditions.append("at < ?")
             params.append(format_time(before))
-        if keep is not None:
-            row = self.db.execute("SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?", (keep,)).fetchone()
-            if row is not None:  # the newest event beyond the `keep` newest: it and all older ones go
-                conditions.append("id <= ?")
-                params.append(row[0])
+        if upto is not None:
+            conditions.append("id <= ?")
+            params.append(upto)
         if not conditions:
             return 0
         where = " OR ".join(conditions)

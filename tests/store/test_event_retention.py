@@ -33,7 +33,7 @@ def kept(path: Path) -> list[str]:
 def test_events_older_than_the_age_bound_go_and_the_rest_stays_to_the_second(tmp_path: Path):
     store = Store(tmp_path / "state.db")
     fill(store, [40, 31, 30.0001, 30, 29.9999, 1, 0])
-    deleted = store.prune_events(before=NOW - timedelta(days=30), keep=None)
+    deleted = store.prune_events(before=NOW - timedelta(days=30), upto=None)
     assert deleted == 3
     assert kept(tmp_path / "state.db") == ["event 3", "event 4", "event 5", "event 6"]  # 30 days exactly stays
     store.close()
@@ -42,10 +42,10 @@ def test_events_older_than_the_age_bound_go_and_the_rest_stays_to_the_second(tmp
 def test_the_row_bound_keeps_exactly_the_newest_rows(tmp_path: Path):
     store = Store(tmp_path / "state.db")
     fill(store, [0] * 10)
-    assert store.prune_events(before=None, keep=10) == 0  # exactly at the bound: nothing goes
-    assert store.prune_events(before=None, keep=4) == 6
+    assert store.events_beyond(10) is None  # exactly at the bound: nothing goes
+    assert store.prune_events(before=None, upto=store.events_beyond(4)) == 6
     assert kept(tmp_path / "state.db") == [f"event {i}" for i in range(6, 10)]
-    assert store.prune_events(before=None, keep=None) == 0  # no bound, nothing deleted
+    assert store.prune_events(before=None, upto=None) == 0  # no bound, nothing deleted
     store.close()
 
 
@@ -53,7 +53,7 @@ def test_a_prune_deletes_in_batches_oldest_first(tmp_path: Path):
     store = Store(tmp_path / "state.db")
     fill(store, [50] * 7 + [0] * 3)
     before = NOW - timedelta(days=30)
-    assert [store.prune_events(before=before, keep=None, batch=3) for _ in range(4)] == [3, 3, 1, 0]
+    assert [store.prune_events(before=before, upto=None, batch=3) for _ in range(4)] == [3, 3, 1, 0]
     assert kept(tmp_path / "state.db") == ["event 7", "event 8", "event 9"]
     store.close()
 
