@@ -33,7 +33,7 @@ async def test_a_version_enforced_late_after_a_later_accepted_set_of_its_id_is_s
         cp = r.fleet[CP]
         first = await r.reconciler(load(write(tmp_path / "p", files(16)))).reconcile_station(CP)
         assert first.status is Status.SYNCED, first.reason
-        cp.quirks = replace(cp.quirks, enforce_delay_ms=2500)  # far beyond the read-back's attempts
+        cp.quirks = replace(cp.quirks, enforce_delay_ms=4000)  # far beyond the read-back's attempts
         late = await r.reconciler(load(write(tmp_path / "p", files(10)))).reconcile_station(CP)
         assert late.status is Status.DEGRADED, late.reason
         cp.quirks = replace(cp.quirks, enforce_delay_ms=0, accepted_not_enforced=True)
