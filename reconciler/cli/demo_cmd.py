@@ -66,6 +66,7 @@ def greeting(daemon: Daemon, credentials: Credentials, out: Console) -> None:
     out.print(f"dashboard:            {url}/      (sign in with the credentials below)", highlight=False)
     out.print(f"API and OpenAPI docs: {url}/docs", highlight=False)
     out.print(f"Central System:       {daemon.transport_url}", highlight=False)
+    out.print(f"state file:           {daemon.settings.db}  (reconciler status --db FILE reads it)", highlight=False)
     out.print(
         f"credentials (generated for this run, shown only here): user {user}  password {password}", highlight=False
     )

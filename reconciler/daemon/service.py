@@ -63,6 +63,7 @@ class DaemonSettings:
     db: Path
     credentials: Credentials
     listen: str | None = "127.0.0.1:9000"
+    path_prefix: str = "/"  # stations connect to {path_prefix}{stationId}
     via: str | None = None
     via_user: str | None = None
     via_password: str | None = None
@@ -119,6 +120,7 @@ class Daemon:
         self.last_reconcile: dict[str, datetime] = {}
         self.policy_errors: tuple[Diagnostic, ...] = ()
         self.policy_error_at: datetime | None = None
+        self.pull_error: str | None = None  # why the last `--pull` failed (None: it worked or never ran)
         self.generation = 0  # bumped on every change a reader of the API could see
         self.listeners: list[Callable[[str], None]] = []  # told a station id when what it shows changed
         self.http: Any = None  # api.server.HttpServer, set by start()
@@ -169,7 +171,7 @@ class Daemon:
         self._spawn(retain_events(self.store, s.events, self.now), "event retention")
         if s.pull:
             directory = s.policies[0] if s.policies[0].is_dir() else s.policies[0].parent
-            self._spawn(pull_forever(directory, s.pull, self._stop), "git pull")
+            self._spawn(pull_forever(directory, s.pull, self._stop, self._pulled), "git pull")
         for station_id in self.policies.desired:
             if self.gateway.is_connected(station_id):
                 self.queue.request(station_id, "start")
@@ -200,6 +202,7 @@ class Daemon:
             host=host,
             port=port,
             passwords=s.station_passwords,
+            path_prefix=s.path_prefix,
             known_stations=list(self.policies.stations),
             call_timeout=s.call_timeout,
             ping_interval=s.ping_interval,
@@ -321,6 +324,27 @@ class Daemon:
             self.queue.forget(name)
         for name in change.changed:
             self.queue.request(name, "policy changed")
+        self.generation += 1
+
+    def _pulled(self, problem: str | None) -> None:
+        """A `--pull` outcome: a new failure is logged, recorded as an event and notified (once, not
+        at every interval); the next success says so."""
+        previous, self.pull_error = self.pull_error, problem
+        if problem == previous:
+            return
+        assert self.store is not None
+        now = self.now()
+        if problem is None:
+            log.info("git pull works again")
+            self.store.event("policy.pull_recovered", "git pull --ff-only works again", now,
+                             revision=self.policies.revision)  # fmt: skip
+        else:
+            log.warning("%s", problem)
+            self.store.event("policy.pull_failed", problem, now, revision=self.policies.revision)
+            self.notifier.send(
+                {"kind": "policy.pull_failed", "station_id": None, "condition": None, "reason": problem,
+                 "revision": self.policies.revision, "at": format_time(now)}
+            )  # fmt: skip
         self.generation += 1
 
     async def _events(self, hub: asyncio.Queue[StationEvent]) -> None:
