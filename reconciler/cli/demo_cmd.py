@@ -29,7 +29,7 @@ from rich.console import Console
 
 from reconciler.api.auth import Credentials
 from reconciler.cli.connect import Connection
-from reconciler.cli.reconcile_cmd import Common, load, run_async, settings
+from reconciler.cli.reconcile_cmd import Common, load, run_async, settings, state_lock
 from reconciler.cli.render import plain_console, render_text
 from reconciler.cli.watch_cmd import event_loop, load_valid, run_daemon
 from reconciler.core.status import Status
@@ -148,11 +148,13 @@ def demo_daemon(
             out.print(f"not every station is Synced after {synced_timeout:g}s: {not_yet}", highlight=False)
             greeting(running, credentials, out)
 
-    try:
-        event_loop(run_daemon(daemon, ready))
-    except OSError as exc:
-        out.print(f"error: cannot start: {exc.strerror or exc}")
-        return 1
+    # one writer per state file: the demo's daemon holds the state lock while it runs, as `watch` does
+    with state_lock(settings.db, 0.0, out, "reconciler demo"):
+        try:
+            event_loop(run_daemon(daemon, ready))
+        except OSError as exc:
+            out.print(f"error: cannot start: {exc.strerror or exc}")
+            return 1
     out.print(STOPPED)
     return 0
 

@@ -85,6 +85,15 @@ async def test_demo_runs_headless_until_interrupted(tmp_path: Path) -> None:
         for path in (tmp_path / "state").rglob("*"):
             if path.is_file():
                 assert password[1].encode() not in path.read_bytes(), path
+        # one writer per state file: the demo's daemon holds the state lock, as `watch` does
+        planner = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "reconciler.cli.main", "plan", "--policies", str(ROOT / "policies"),
+            "--db", str(tmp_path / "state" / "state.db"), "--listen", "127.0.0.1:0",
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "RECONCILER_STATION_PASSWORD": "not-the-demo's"},
+        )  # fmt: skip
+        refused, _ = await asyncio.wait_for(planner.communicate(), 60)
+        assert planner.returncode == 1 and "locked by reconciler demo" in refused.decode(), refused.decode()
         process.send_signal(signal.SIGINT)
         rest, _ = await asyncio.wait_for(process.communicate(), 30)
         text = "".join(output) + rest.decode()
