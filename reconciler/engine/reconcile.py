@@ -9,6 +9,8 @@ limit, timeouts, retries with backoff and jitter).
 
 Safety: execution stops at the first refusal, CallError or lost connection, so a clear never runs
 after the set it depends on failed (make-before-break holds on the charger, not just in the plan).
+A charger that restarts after the observation stops the run before its next Clear or retry
+(`calls.ChargerRestarted`): the plan was made for what it held before; the next run re-plans.
 Only "Synced" is a verified statement; everything else carries a reason a person can act on.
 """
 
