@@ -567,6 +567,9 @@ class Daemon:
         previous = before.status if before is not None else None
         if outcome.status is Status.DEGRADED and previous is not Status.DEGRADED:
             self.notifier.send(self._notice("condition.Degraded", station_id, outcome.status, outcome.reason))
+        elif outcome.status is Status.OFFLINE and previous not in (None, Status.OFFLINE) and self.inject is not None:
+            # with --via no disconnect event comes (`_record` notifies those): the proxy's answer is the news
+            self.notifier.send(self._notice("condition.Offline", station_id, outcome.status, outcome.reason))
         elif (
             outcome.status is Status.SYNCED
             and outcome.sent
