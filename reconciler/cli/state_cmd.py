@@ -219,7 +219,9 @@ def register(app: typer.Typer) -> None:
     @state.command("list")
     def state_list(db: DbOpt = None, policies: PoliciesOpt = Path("policies"), station: StationOpt = None,
                    as_json: JsonOpt = False) -> None:  # fmt: skip
-        """The ledger entries: station, profile id, connector, purpose, stack level, Accepted/Unconfirmed."""
+        """The ledger entries: station, profile id, connector, purpose, stack level, outcome
+        (Accepted, Unverified, Unconfirmed, NotEnforced) and, when a restart or an unanswered Clear made
+        it uncertain, why (DOUBT; `doubt` in --json, null otherwise)."""
         err = plain_console()
         path = state_file(db, policies)
         with _reader(path, err) as reader:
@@ -228,11 +230,11 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps([r.to_json() for r in rows], indent=2))
             return
         table = [[r.station_id, f"#{r.profile_id}", str(r.connector_id), r.purpose, str(r.stack_level),
-                  r.outcome, r.revision or "-", format_time(r.installed_at)]
+                  r.outcome, r.revision or "-", format_time(r.installed_at), r.doubt or "-"]
                  for r in rows]  # fmt: skip
         if table:
             typer.echo(_table(table, ["STATION", "PROFILE", "CONNECTOR", "PURPOSE", "STACK", "OUTCOME", "REVISION",
-                                      "INSTALLED"]))  # fmt: skip
+                                      "INSTALLED", "DOUBT"]))  # fmt: skip
         typer.echo(f"{len(rows)} ledger entr{'y' if len(rows) == 1 else 'ies'}")
 
     @state.command("rm")

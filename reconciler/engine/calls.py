@@ -6,19 +6,62 @@ after an unanswered attempt is `ambiguous`: that attempt may have been carried o
 CallErrors are returned at once (STYLE.md rule 5: Rejected and NotSupported are permanent for the
 plan, so retrying them only hammers the charger). Every call is counted per action, so a run can
 report how many SetChargingProfile calls it sent.
+
+Restarts: inside a station's run (`watching_restarts`), the run registers a check (`watch_restarts`:
+did the charger restart since the run observed it?). Before every ClearChargingProfile, and before
+every retry of any call, the caller asks it; on a restart nothing more is sent and the call raises
+`ChargerRestarted`: the plan was made for a charger that may no longer hold what it relied on (a
+Set the restart lost), so the run stops there and the next one re-plans.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler import clock
 from reconciler.transport.gateway import Gateway, Reply
+
+# (attempt about to be sent, the previous attempt's reply or None) -> did the charger restart?
+RestartCheck = Callable[[int, Reply | None], Awaitable[bool]]
+_CHECKS: contextvars.ContextVar[dict[str, RestartCheck] | None] = contextvars.ContextVar(
+    "restart_checks", default=None
+)
+
+
+class ChargerRestarted(Exception):
+    """The charger restarted since the run observed it: `action` was not sent (again). `sent`: an
+    earlier attempt of it went out unanswered (it may have been carried out)."""
+
+    def __init__(self, station_id: str, action: str, payload: dict[str, Any], *, sent: bool) -> None:
+        super().__init__(f"{station_id} restarted before {action}")
+        self.station_id = station_id
+        self.action = action
+        self.payload = payload
+        self.sent = sent
+
+
+@contextlib.contextmanager
+def watching_restarts() -> Iterator[None]:
+    """A scope (one station's run, in its own task) whose calls ask the checks `watch_restarts` registers."""
+    token = _CHECKS.set(dict(_CHECKS.get() or {}))
+    try:
+        yield
+    finally:
+        _CHECKS.reset(token)
+
+
+def watch_restarts(station_id: str, check: RestartCheck) -> None:
+    """From now on in this scope, ask `check` before each Clear and each retry of a call to the station."""
+    checks = _CHECKS.get()
+    if checks is not None:
+        checks[station_id] = check
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +127,15 @@ class Caller:
     async def call(self, station_id: str, action: str, payload: dict[str, Any]) -> Reply:
         reply: Reply | None = None
         unanswered = False  # an earlier attempt may have reached the charger and been carried out
+        check = (_CHECKS.get() or {}).get(station_id)
         for attempt in range(self.retry.attempts):
             if attempt:
                 self.retried += 1
                 ceiling = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
                 await self.sleep(self.rng.uniform(ceiling / 2, ceiling))
             await self.rate_limit.acquire()
+            if check is not None and (attempt or action == "ClearChargingProfile") and await check(attempt, reply):
+                raise ChargerRestarted(station_id, action, payload, sent=unanswered)
             self.sent[action] += 1
             reply = await self.gateway.call(station_id, action, payload, timeout=self.retry.call_timeout)
             if not reply.temporary:

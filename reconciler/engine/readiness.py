@@ -7,11 +7,17 @@ connected) -> `running_transactions` (the store's journal: what this run's Centr
 earlier ones saw) -> `station_context` (its ChargerModel: declared, or chosen by its boot). A
 gateway that cannot tell (an OCPP proxy's inject API holds the connection) skips the first two;
 the journal then knows what earlier runs saw, the store the last BootNotification.
+
+`restart_epoch` notes what the Central System knew of the station as the run began observing it
+(its count of restarts, its connection); `restarted_since` tells a call about to be sent whether the
+charger restarted since (`engine.calls` asks it before each Clear and each retry). An inject API
+cannot tell (a proxy does not forward BootNotifications): there is no epoch, nothing is checked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +43,49 @@ async def booted(gateway: Gateway, station_id: str, timeout: float) -> BootCheck
         return BootCheck(True)  # a proxy holds the connection and its boot
     check: BootCheck = await wait(station_id, timeout)
     return check
+
+
+@dataclass(frozen=True, slots=True)
+class Epoch:
+    """What the Central System knew of a station when a run began observing it."""
+
+    restarts: int
+    connected_at: datetime | None
+
+
+def _info(gateway: Gateway, station_id: str) -> Any:
+    station = getattr(gateway, "station", None)
+    return station(station_id) if callable(station) else None
+
+
+def restart_epoch(gateway: Gateway, station_id: str) -> Epoch | None:
+    """The station's restart count and connection now; None when the gateway cannot tell (a proxy)."""
+    info = _info(gateway, station_id)
+    restarts = getattr(info, "restarts", None)
+    if not isinstance(restarts, int):
+        return None
+    return Epoch(restarts, info.connected_at)
+
+
+async def restarted_since(gateway: Gateway, station_id: str, since: Epoch, *, timeout: float, reconnect: bool) -> bool:
+    """Did the charger restart since `since`? A charger on a newer connection that has not booted on
+    it yet is waited for first (a restarted charger can be called before its BootNotification is
+    read); with `reconnect` (its last attempt found it offline) so is its return. Each wait is
+    bounded by `timeout` seconds; a charger still away is not waited for again (the call goes out
+    and fails offline)."""
+    if reconnect and not gateway.is_connected(station_id):
+        wait = getattr(gateway, "wait_for_stations", None)
+        if callable(wait):
+            await wait([station_id], timeout, booted=False)
+    info = _info(gateway, station_id)
+    if info is None:
+        return False
+    fresh = info.connected_at != since.connected_at
+    unbooted = info.booted_at is None or info.connected_at is None or info.booted_at < info.connected_at
+    if gateway.is_connected(station_id) and fresh and unbooted:
+        await booted(gateway, station_id, timeout)
+        info = _info(gateway, station_id)
+    return info is not None and int(getattr(info, "restarts", since.restarts)) != since.restarts
 
 
 async def learn_connectors(gateway: Gateway, station_id: str, connectors: int, timeout: float) -> None:

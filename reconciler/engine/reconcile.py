@@ -9,6 +9,8 @@ limit, timeouts, retries with backoff and jitter).
 
 Safety: execution stops at the first refusal, CallError or lost connection, so a clear never runs
 after the set it depends on failed (make-before-break holds on the charger, not just in the plan).
+A charger that restarts after the observation stops the run before its next Clear or retry
+(`calls.ChargerRestarted`): the plan was made for what it held before; the next run re-plans.
 Only "Synced" is a verified statement; everything else carries a reason a person can act on.
 """
 
@@ -45,15 +47,26 @@ from reconciler.core.profiles import epoch_seconds, format_time, from_epoch
 from reconciler.core.readback import Limitation
 from reconciler.core.status import Status
 from reconciler.core.timeline import Timeline
-from reconciler.engine.calls import Caller, RateLimit, RetryPolicy
+from reconciler.engine.calls import (
+    Caller,
+    ChargerRestarted,
+    RateLimit,
+    RestartCheck,
+    RetryPolicy,
+    watch_restarts,
+    watching_restarts,
+)
 from reconciler.engine.judge import explain, explained_plan, station_drift, station_limitations, with_limitations
 from reconciler.engine.observe import Failure, Observation, failure_of, observe_station
 from reconciler.engine.prune import foreign_fingerprint, held_back, prune_station
 from reconciler.engine.readback import ReadBack, agrees
 from reconciler.engine.readiness import (
+    Epoch,
     attach_journal,
     booted,
     learn_connectors,
+    restart_epoch,
+    restarted_since,
     running_transactions,
     station_context,
 )
@@ -195,7 +208,8 @@ class Reconciler:
             return
         token = _RUN_DESIRED.set({**(pins or {}), (id(self), station_id): None})  # pinned at the first ask
         try:
-            yield
+            with watching_restarts():  # the run's restart check (`_plan_station`) ends with the run
+                yield
         finally:
             _RUN_DESIRED.reset(token)
 
@@ -351,9 +365,29 @@ class Reconciler:
         boot = await booted(self.gateway, station_id, self.settings.boot_timeout)
         if not boot.ok:
             return Outcome(station_id, Status.OFFLINE, f"not booted: {boot.note}")
+        epoch = restart_epoch(self.gateway, station_id)
+        if epoch is not None:  # from here on, a restart stops the run before a Clear or a retry
+            watch_restarts(station_id, self._restart_check(station_id, epoch))
         outcome = await self._judge_station(station_id)
         if boot.note:
             outcome.limitations = (Limitation("no-boot", boot.note), *outcome.limitations)
+        return outcome
+
+    def _restart_check(self, station_id: str, epoch: Epoch) -> RestartCheck:
+        """Did the charger restart since `epoch` (the run's observation)? Asked by the caller."""
+
+        async def check(attempt: int, last: Reply | None) -> bool:
+            reconnect = attempt == 1 and last is not None and last.kind is ReplyKind.OFFLINE
+            return await restarted_since(self.gateway, station_id, epoch, timeout=self.settings.boot_timeout,
+                                         reconnect=reconnect)  # fmt: skip
+
+        return check
+
+    def _stopped(self, stop: ChargerRestarted, outcome: Outcome) -> Outcome:
+        """The charger restarted during the run: what was not sent, recorded; the next run re-plans."""
+        reason = f"the charger restarted during the run: stopped {stopped_before(stop)}; the next run re-plans"
+        self._log(stop.station_id, ("reconcile.restarted", reason, None))
+        outcome.status, outcome.reason = Status.OUT_OF_SYNC, reason
         return outcome
 
     async def _judge_station(self, station_id: str) -> Outcome:
@@ -455,12 +489,17 @@ class Reconciler:
         sent = Counter[str]()
         prunes = tuple(a for a in plan.actions if a.kind is ActionKind.PRUNE)
         rest = replace(plan, actions=tuple(a for a in plan.actions if a.kind is not ActionKind.PRUNE))
-        failure, accepted_sets, notes = await self._execute(station_id, rest if prunes else plan, observation, sent)
-        if failure is None and prunes:
-            failure = await self._prune(station_id, observation, prunes, sent)
-        if failure is not None:
-            return Outcome(station_id, failure.status, failure.reason, plan, observation, sent)
-        verdict = await self._verify(station_id, observation, plan, accepted_sets)
+        try:
+            failure, accepted_sets, notes = await self._execute(
+                station_id, rest if prunes else plan, observation, sent
+            )
+            if failure is None and prunes:
+                failure = await self._prune(station_id, observation, prunes, sent)
+            if failure is not None:
+                return Outcome(station_id, failure.status, failure.reason, plan, observation, sent)
+            verdict = await self._verify(station_id, observation, plan, accepted_sets)
+        except ChargerRestarted as stop:  # the plan relied on a charger that may have lost what it was sent
+            return self._stopped(stop, Outcome(station_id, Status.OUT_OF_SYNC, None, plan, observation, sent))
         reason = "; ".join(x for x in (verdict.reason, *notes) if x) or None
         if verdict.status is Status.SYNCED:
             reason = with_limitations(reason, planned.limitations)
@@ -490,7 +529,14 @@ class Reconciler:
                                             revision=self.revision) if tracked else None  # fmt: skip
             if pending is not None:
                 await self.store.durable()  # the intent is on disk before the charger can act on it
-            reply = await self.caller.call(station_id, name, payload)
+            try:
+                reply = await self.caller.call(station_id, name, payload)
+            except ChargerRestarted as stop:
+                if stop.sent:
+                    sent[name] += 1
+                elif pending is not None:  # never sent: nothing to account for
+                    self.store.settle(pending)
+                raise
             sent[name] += 1
             status = reply.status if reply.kind is ReplyKind.ANSWERED else None
             event = (f"action.{action.kind.value}", f"{action.kind.symbol} {action.describe()}: {reply.describe()}",
@@ -544,6 +590,8 @@ class Reconciler:
         """One station's unexpected failure is that station's Degraded outcome, never the run's."""
         try:
             return await work
+        except ChargerRestarted as stop:  # while observing: its answers may straddle the restart
+            return self._stopped(stop, Outcome(station_id, Status.OUT_OF_SYNC, None))
         except StoreError:
             raise  # the state file failed: the whole run must stop and say so
         except Exception as exc:  # a hostile or broken charger must not end the fleet's run
@@ -621,6 +669,23 @@ def pending_reason(plan: StationPlan) -> str:
     reasons = Counter(why(a) for a in plan.actions)
     detail = ", ".join(f"{n} {why}" for why, n in reasons.items())
     return f"{len(plan.actions)} action(s) to apply: {detail}"
+
+
+def stopped_before(stop: ChargerRestarted) -> str:
+    """What a run that saw the charger restart did not send: "before clearing #2", ..."""
+    payload = stop.payload
+    if stop.action == "ClearChargingProfile":
+        if isinstance(payload.get("id"), int):
+            what = f"clearing #{payload['id']}"
+        else:
+            what = "clearing " + ", ".join(f"{k} {v}" for k, v in sorted(payload.items())) if payload else "clearing"
+    else:
+        profile = payload.get("csChargingProfiles")
+        pid = profile.get("chargingProfileId") if isinstance(profile, dict) else None
+        what = f"sending {stop.action}" + (f" #{pid}" if isinstance(pid, int) else "")
+    if stop.action != "ClearChargingProfile" or stop.sent:
+        what += " again" + (" (an earlier attempt went unanswered: it may have been carried out)" if stop.sent else "")
+    return f"before {what}"
 
 
 def action_digest(actions: Sequence[Action]) -> list[str]:

@@ -104,6 +104,8 @@ class SimulatedChargePoint:
         self.on_change: Callable[[SimulatedChargePoint, str], None] | None = None
         self.sender: Sender | None = None
         self.reset_requested: str | None = None
+        self.crashing = False  # restarting on its own (reboot_after): the connection drops right after the answer
+        self._reboot_counted: tuple[str, int] = ("", 0)  # (reboot_after, matching calls received since it was set)
         self.boots = 0
         self._local_tx = 0
         self._reported_status: dict[int, str] = {}  # connectorId -> the last status sent
@@ -161,10 +163,24 @@ class SimulatedChargePoint:
         except (KeyError, TypeError, ValueError) as exc:
             raise SimCallError("FormationViolation", f"{action}: {exc}") from None
         self.log(f"<- {action} {answer.get('status', '')}")
+        if self._restart_due(action):
+            self.reset_requested, self.crashing = "Hard", True
         self.changed(action)
         if action in ("SetChargingProfile", "ClearChargingProfile") and self.transactions:
             self.update_evs()  # the EV follows the new limit at once (and the status says if it stops)
         return answer
+
+    def _restart_due(self, action: str) -> bool:
+        """The reboot_after quirk: is this the call after whose answer the station restarts?"""
+        spec = self.quirks.reboot_after
+        if self._reboot_counted[0] != spec:
+            self._reboot_counted = (spec, 0)  # counted from when the knob was set
+        trigger = self.quirks.reboot_trigger()
+        if trigger is None or action != trigger[0]:
+            return False
+        seen = self._reboot_counted[1] + 1
+        self._reboot_counted = (spec, seen)
+        return seen == trigger[1]
 
     def changed(self, action: str) -> None:
         """Record (if asked to) what the station enforces now, and tell the hook."""
@@ -452,7 +468,7 @@ class SimulatedChargePoint:
     def reboot(self) -> None:
         """Restart: transactions end, pending configuration applies, profiles survive on disk
         (or vanish, all with the lose_profiles_on_reboot quirk, those it names with lose_on_reboot)."""
-        self.reset_requested = None
+        self.reset_requested, self.crashing = None, False
         self.transactions.clear()
         self.configuration.reboot()
         self.boots += 1

@@ -255,6 +255,9 @@ class StationClient:
                     await ws.close()
                     return
                 await ws.send(answer)
+                if self.station.crashing:  # it restarts on its own at once: nothing more is read here
+                    await ws.close()
+                    return
                 if self.station.reset_requested is not None:
                     self.station.spawn(self._reset(ws))
             elif kind in (3, 4):

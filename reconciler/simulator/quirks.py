@@ -59,6 +59,9 @@ class Quirks:
     # others survive (a charger that persists only some profiles), e.g. "1" or "ChargePointMaxProfile"
     accepted_not_enforced: bool = False  # SetChargingProfile answers Accepted but stores nothing
     enforce_delay_ms: int = 0  # an Accepted SetChargingProfile takes effect this many ms later (applied async)
+    reboot_after: str = ""  # "Action" or "Action:N": right after answering the Nth (default: first) such call
+    # received since this value was set, the station restarts on its own, once (the connection drops at once,
+    # as at a power cut; what lose_on_reboot / lose_profiles_on_reboot name is lost), e.g. "SetChargingProfile"
     lose_answers: str = ""  # actions (comma-separated) carried out but never answered: the answer is lost
     late_answers: str = ""  # actions (comma-separated) carried out at once but answered answer_delay_ms later
     answer_delay_ms: int = 0  # how late the late_answers are answered
@@ -90,6 +93,7 @@ class Quirks:
             values[key] = _coerce(key, raw, default)
         quirks = cls(**values)
         quirks.units()  # validate
+        quirks.reboot_trigger()
         return quirks
 
     @classmethod
@@ -131,6 +135,20 @@ class Quirks:
             return True
         lost = _actions(self.lose_on_reboot)
         return bool(lost) and (str(profile_id) in lost or purpose in lost)
+
+    def reboot_trigger(self) -> tuple[str, int] | None:
+        """(action, n) of `reboot_after`: restart after answering the nth such call; None: never."""
+        if not self.reboot_after.strip():
+            return None
+        action, _, nth = self.reboot_after.partition(":")
+        try:
+            n = int(nth) if nth.strip() else 1
+        except ValueError:
+            n = 0
+        if not action.strip() or n < 1:
+            raise ValueError(f"reboot_after {self.reboot_after!r}: use an action, or action:N with N 1 or more, "
+                             "e.g. SetChargingProfile:2")  # fmt: skip
+        return action.strip(), n
 
     def answer_delay(self, action: str) -> float:
         """Seconds the answer to `action` is held back (0: answered at once)."""

@@ -32,6 +32,7 @@ class LedgerRow:
     installed_at: datetime
     content_hash: str
     outcome: str = ACCEPTED  # the entry's LedgerState: Accepted, Unverified, Unconfirmed, NotEnforced
+    doubt: str | None = None  # why it is uncertain, when not its own Set's answer (a restart, a lost Clear)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -39,6 +40,7 @@ class LedgerRow:
             "purpose": self.purpose, "stackLevel": self.stack_level,
             "outcome": self.outcome, "revision": self.revision,
             "installedAt": format_time(self.installed_at), "contentHash": self.content_hash,
+            "doubt": self.doubt,
         }  # fmt: skip
 
 
@@ -85,13 +87,13 @@ class StateReader:
 
     def ledger(self, station_id: str | None = None) -> list[LedgerRow]:
         query = ("SELECT station_id, profile_id, connector_id, purpose, stack_level, outcome, revision, "
-                 "installed_at, content_hash FROM ledger")  # fmt: skip
+                 "installed_at, content_hash, doubt FROM ledger")  # fmt: skip
         params: tuple[Any, ...] = ()
         if station_id is not None:
             query += " WHERE station_id=?"
             params = (station_id,)
         rows = self.db.execute(query + " ORDER BY station_id, seq", params).fetchall()
-        return [LedgerRow(r[0], r[1], r[2], r[3], r[4], r[5] == ACCEPTED, r[6], parse_time(r[7]), r[8], r[5])
+        return [LedgerRow(r[0], r[1], r[2], r[3], r[4], r[5] == ACCEPTED, r[6], parse_time(r[7]), r[8], r[5], r[9])
                 for r in rows]  # fmt: skip
 
     def pending_count(self) -> dict[str, int]:

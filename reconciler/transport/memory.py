@@ -122,7 +122,7 @@ class MemoryGateway:
             return BootCheck(False, f"station {station_id} has not booted")
         return BootCheck(True)
 
-    async def wait_for_stations(self, ids: Iterable[str], timeout: float) -> set[str]:
+    async def wait_for_stations(self, ids: Iterable[str], timeout: float, *, booted: bool = True) -> set[str]:
         return {i for i in ids if i in self._online}
 
     # --- the station's own messages -------------------------------------------------------------

@@ -84,6 +84,7 @@ class StationInfo:
     meter_values: dict[int, dict[str, float]] = field(default_factory=dict)
     boots: int = 0
     boot_asked: bool = False  # a TriggerMessage BootNotification was sent: the next boot is no restart
+    restarts: int = 0  # boots after the first one seen that it did not ask for: restarts (profiles may be lost)
 
     @property
     def status(self) -> str:
@@ -207,10 +208,13 @@ class StationRegistry:
         info.booted_at = now
         info.boots += 1
         asked, info.boot_asked = info.boot_asked, False
-        if info.boots > 1 and not asked and self.sink is not None:
+        if info.boots > 1 and not asked:
             # A restart seen while this Central System was up (a first boot may be a mere connection,
             # one it asked for with TriggerMessage is not a restart): the charger may have lost profiles.
-            self.sink.station_restarted(info.station_id, now)
+            # A run in flight compares `restarts` with what it was when it observed the station.
+            info.restarts += 1
+            if self.sink is not None:
+                self.sink.station_restarted(info.station_id, now)
         # Transactions are not cleared here: a charger that merely reconnects keeps them, and one that
         # rebooted reports their end with StopTransaction.
         self._publish(StationEventKind.BOOTED, info.station_id, now, payload)

@@ -2,7 +2,8 @@
 
 The cap moves from #1 (16 A) to #2 (12 A, stack 1): set #2, read back, clear #1. The charger
 reboots right after accepting #2 and comes back empty (`lose_profiles_on_reboot`). The run in flight
-must not clear anything on the word of a read-back that no longer holds (it stops before the clear),
+must not clear anything on the word of a read-back that no longer holds (it stops before the clear:
+the restart is seen before a retry or a Clear, or the checkpoint does not show #2),
 the BootNotification must bring a follow-up run, and the daemon must end Synced with #2 alone on
 the charger and in the ledger, blaming nothing foreign. Real daemon, websockets, SQLite."""
 
@@ -42,10 +43,13 @@ async def test_a_reboot_between_the_set_and_the_clear_is_healed(tmp_path: Path) 
         latest = run.daemon.latest[CP]
         assert latest.status is Status.SYNCED and not (latest.plan and latest.plan.foreign), latest.reason
         assert limit_a(cp) == 12
-        assert [e.profile.id for e in run.daemon.store.ledger(CP)] == [2]
+        # #2 is in force; #1, gone with the reboot, is forgotten or (hidden under #2, no read-back since the
+        # restart can show it) kept uncertain: never taken as the station's cap.
+        ledger = [(e.profile.id, e.state.value) for e in run.daemon.store.ledger(CP)]
+        assert ledger in ([(2, "Accepted")], [(1, "Unconfirmed"), (2, "Accepted")]), ledger
         assert not run.daemon.store.pending(CP)
         kinds = [e.kind for e in run.daemon.store.events(station_id=CP, limit=100)]
-        assert "verify.checkpoint" in kinds  # the run in flight stopped before its clear
-        # #1, gone with the reboot, is cleared afterwards or (the boot made the ledger doubt it and the
-        # read-back shows it gone) forgotten without a call: never cleared before the checkpoint.
-        assert "action.clear" not in kinds[: kinds.index("verify.checkpoint")]
+        # The run in flight stopped before its clear: it saw the restart (its read-back's retry met the
+        # restarted charger), or its checkpoint did not see #2.
+        stop = next(k for k in kinds if k in ("reconcile.restarted", "verify.checkpoint"))
+        assert "action.clear" not in kinds[: kinds.index(stop)]
