@@ -418,7 +418,7 @@ class Reconciler:
             station_id, Status.PROGRESSING, f"applying {len(plan.actions)} action(s)", self.revision, self.now(),
             event=False,
         )  # fmt: skip
-        sent = Counter[str]()
+        sent: Counter[str] = Counter()  # not Counter[str](): that keeps the alias on each instance
         prunes = tuple(a for a in plan.actions if a.kind is ActionKind.PRUNE)
         rest = replace(plan, actions=tuple(a for a in plan.actions if a.kind is not ActionKind.PRUNE))
         failure, accepted_sets, notes = await self._execute(station_id, rest if prunes else plan, observation, sent)
