@@ -281,6 +281,11 @@ class Store:
         if self._failure is not None:
             raise self._failure
 
+    @property
+    def healthy(self) -> bool:
+        """False once a commit failed (its writes were rolled back): what was read since may be untrue."""
+        return self._failure is None
+
     def changed(self, station_id: str) -> None:
         """Tell the listeners (a view kept current, e.g. the API's station list) that a station's rows
         (condition, ledger, overrides, suspension, intents) changed."""

@@ -56,3 +56,32 @@ async def test_the_settled_fleet_is_frozen_out_of_the_garbage_collector(tmp_path
             await run.until(lambda: gc.get_freeze_count() > 0, "gc.freeze once the fleet settled")
     finally:
         gc.unfreeze()
+
+
+async def test_drift_check_reads_the_layers_at_most_once_and_overrides_still_apply_at_once(tmp_path: Path) -> None:
+    """The layered desired state (git + overrides + session intents) is asked for five times a
+    reconcile; it is kept until the station's layers or the policies change (it was read from the
+    overrides and intents tables each time: 10 queries a drift check)."""
+    from tests.daemon.kit import limit_a
+    from tests.transport.conftest import cp_max
+
+    async with running(tmp_path, fleet_files(), IDS) as run:
+        await run.synced()
+        assert run.daemon.store is not None
+        statements: list[str] = []
+        run.daemon.store.db.set_trace_callback(statements.append)
+        try:
+            await run.daemon.queue.request("CP-0001", "test: periodic check")
+        finally:
+            run.daemon.store.db.set_trace_callback(None)
+        layer_reads = [s for s in statements if "FROM overrides" in s or "FROM intents" in s]
+        assert len(layer_reads) <= 2, layer_reads
+        # an override changes the desired state at once, and so does its removal
+        body = {"connector_id": 0, "profile": cp_max(8, profile_id=50, stack_level=2)["csChargingProfiles"]}
+        answer = (await run.http.post("/stations/CP-0001/charging_profile", json=body)).json()
+        assert answer["csms_status"] == "Accepted" and limit_a(run.fleet["CP-0001"]) == 8
+        (override,) = (await run.http.get("/overrides")).json()["overrides"]
+        removed = await run.http.delete(f"/overrides/{override['id']}")
+        assert removed.status_code == 200
+        await run.until(lambda: limit_a(run.fleet["CP-0001"]) == 20, "git's cap back after the removal")
+        await run.synced(["CP-0001"])
