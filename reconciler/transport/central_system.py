@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import hmac
 import itertools
 import json
@@ -57,6 +58,13 @@ _STATE_ACTIONS = frozenset({"BootNotification", "StatusNotification", "MeterValu
                             "StopTransaction"})  # fmt: skip
 REPLACED = "replaced by a newer connection for this station"
 _SCHEMAS = Path(ocpp.__file__).parent / "v16" / "schemas"
+# json.dumps with arguments builds an encoder per call; one, built once, serves every call
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+@functools.lru_cache(maxsize=256)
+def _quoted(action: str) -> str:
+    return json.dumps(action)
 
 
 class _Connection:
@@ -205,7 +213,7 @@ class CentralSystem:
         if connection is None:
             return Reply.offline(f"station {station_id} is not connected")
         try:
-            body = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+            body = _ENCODE(payload)
         except (TypeError, ValueError) as exc:
             return Reply.call_error("FormationViolation", f"not sent: the {action} payload is not JSON: {exc}")
         if self.validators is not None:
@@ -220,7 +228,7 @@ class CentralSystem:
                     future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
                     connection.pending[unique_id] = (action, future)
                     try:
-                        await connection.ws.send(f'[2,"{unique_id}",{json.dumps(action)},{body}]')
+                        await connection.ws.send(f'[2,"{unique_id}",{_quoted(action)},{body}]')
                         return await future
                     finally:
                         connection.pending.pop(unique_id, None)
