@@ -49,13 +49,21 @@ async def test_boot_notification_reads_the_capabilities_again(tmp_path: Path) ->
 async def test_the_settled_fleet_is_frozen_out_of_the_garbage_collector(tmp_path: Path) -> None:
     import gc
 
+    from reconciler.daemon.service import FULL_COLLECTION_EVERY
+
     gc.unfreeze()
+    before = gc.get_threshold()
     try:
         async with running(tmp_path, fleet_files(), IDS, freeze_check=0.05) as run:
             await run.synced()
             await run.until(lambda: gc.get_freeze_count() > 0, "gc.freeze once the fleet settled")
+            # full collections are spaced out from then on (each round of drift checks promotes every
+            # station's outcome to the oldest generation), and the default comes back at stop
+            assert gc.get_threshold()[2] == FULL_COLLECTION_EVERY > before[2]
+        assert gc.get_threshold() == before
     finally:
         gc.unfreeze()
+        gc.set_threshold(*before)
 
 
 async def test_drift_check_reads_the_layers_at_most_once_and_overrides_still_apply_at_once(tmp_path: Path) -> None:
