@@ -93,3 +93,40 @@ async def test_drift_check_reads_the_layers_at_most_once_and_overrides_still_app
         assert removed.status_code == 200
         await run.until(lambda: limit_a(run.fleet["CP-0001"]) == 20, "git's cap back after the removal")
         await run.synced(["CP-0001"])
+
+
+async def test_drift_check_in_sync_writes_nothing_at_once_and_its_times_stay_answerable(tmp_path: Path) -> None:
+    """A drift check that finds the station in sync refreshes three times (condition updated_at,
+    last_seen, clock skew): they wait in memory and are written in one batch (`store/touches.py`),
+    while the daemon, its API and the store's reads answer with them at once."""
+    from reconciler.store.queries import StateReader
+
+    async with running(tmp_path, fleet_files(), IDS) as run:
+        await run.synced()
+        store = run.daemon.store
+        assert store is not None
+        await run.daemon.queue.request("CP-0001", "test: periodic check")  # the first check after the apply
+        before = store.condition("CP-0001")
+        assert before is not None
+        statements: list[str] = []
+        store.db.set_trace_callback(statements.append)
+        try:
+            await run.daemon.queue.request("CP-0001", "test: periodic check")
+        finally:
+            store.db.set_trace_callback(None)
+        writes = [s for s in statements if s.split()[0].upper() in ("INSERT", "UPDATE", "DELETE", "BEGIN", "COMMIT")]
+        assert writes == [], writes
+        after = store.condition("CP-0001")
+        assert after is not None and after.status is before.status and after.since == before.since
+        assert after.updated_at >= before.updated_at and after.updated_at == store.conditions()["CP-0001"].updated_at
+        skew_at = store.clock_skew("CP-0001")[1]
+        assert skew_at is not None and before.updated_at <= skew_at <= after.updated_at
+        station = (await run.http.get("/stations/CP-0001")).json()
+        assert station["last_reconcile"] is not None
+        # written in one batch (every FLUSH_SECONDS, and at stop): another process reads them from the file
+        store.flush_touches()
+        store.commit()
+        with StateReader(tmp_path / "state.db") as reader:
+            assert reader.conditions()["CP-0001"].updated_at == after.updated_at
+            last_seen = reader.stations()["CP-0001"].last_seen
+            assert last_seen is not None and before.updated_at <= last_seen <= after.updated_at
