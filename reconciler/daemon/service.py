@@ -23,10 +23,11 @@ import gc
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from reconciler import clock
@@ -115,7 +116,7 @@ class Daemon:
         self.metrics = DaemonMetrics(self._condition_counts)
         self.notifier = Notifier(settings.notify, counted=lambda r: self.metrics.notifications.labels(r).inc())
         self.queue = WorkQueue(self._work, settings.queue, on_give_up=self._gave_up)
-        self.latest: dict[str, Outcome] = {}
+        self.latest: dict[str, Outcome] = {}  # each station's last outcome, as `kept` (no drift kept)
         self.last_reconcile: dict[str, datetime] = {}
         self.policy_errors: tuple[Diagnostic, ...] = ()
         self.policy_error_at: datetime | None = None
@@ -484,7 +485,7 @@ class Daemon:
         else:
             outcome = await self.engine.reconcile_station(station_id)
         outcome.seconds = clock.monotonic() - started
-        self.latest[station_id] = outcome
+        self.latest[station_id] = kept(outcome)
         self.last_reconcile[station_id] = self.now()
         self.generation += 1
         self.touched(station_id)
@@ -578,6 +579,24 @@ class Daemon:
 
     def override_expiry(self, ttl: float | None) -> datetime:
         return self.now() + timedelta(seconds=self.settings.override_ttl if ttl is None else ttl)
+
+
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
+
+
+def kept(outcome: Outcome) -> Outcome:
+    """What the daemon keeps of a station's last outcome until its next one (`Daemon.latest`: one per
+    station, 10,000 of them): its status and reason, what was sent, the plan's actions, notes and
+    verdicts, and the observed timelines (the API, the limit in force). Not kept: the plan's drift
+    and the states it was planned from, the configuration read and the after-apply read-back (about
+    2 KiB a station; the condition's reason says what differed)."""
+    plan, observation = outcome.plan, outcome.observation
+    return replace(
+        outcome,
+        plan=replace(plan, drift=(), starts=()) if plan is not None else None,
+        observation=replace(observation, configuration=_NOTHING) if observation is not None else None,
+        verified=(),
+    )
 
 
 def limit_w(daemon: Daemon, station_id: str, connector: int) -> float | None:
