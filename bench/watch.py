@@ -414,6 +414,7 @@ async def idle(
             "synced_at_end": synced,
             "gc_seconds": round(collections.seconds, 3),
             "gc_full_collections": collections.full,
+            "gc_longest_s": round(collections.longest, 3),
         }
     finally:
         stop_simulators(sims)
@@ -426,6 +427,7 @@ class GcClock:
     def __init__(self) -> None:
         self.seconds = 0.0
         self.full = 0
+        self.longest = 0.0  # the longest single collection (the daemon's one-off freeze, when in the window)
         self._started = 0.0
         gc.callbacks.append(self._callback)
 
@@ -433,7 +435,9 @@ class GcClock:
         if phase == "start":
             self._started = time.perf_counter()
             return
-        self.seconds += time.perf_counter() - self._started
+        took = time.perf_counter() - self._started
+        self.seconds += took
+        self.longest = max(self.longest, took)
         self.full += info.get("generation") == 2
 
     def stop(self) -> None:
