@@ -32,7 +32,7 @@ basic auth or a bearer token."""
 def create_app(daemon: Daemon) -> FastAPI:
     guard = Guard(daemon.settings.credentials, open_reads=daemon.settings.open_reads)
     app = FastAPI(title="reconciler", version="1", description=DESCRIPTION, docs_url="/docs", redoc_url=None)
-    install_error_handlers(app)
+    install_error_handlers(app, guard)
     app.include_router(inject_router(lambda: _gateway(daemon), guard))
     app.include_router(control.router(daemon, guard))
     app.include_router(stations.router(daemon, guard))

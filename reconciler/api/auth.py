@@ -147,9 +147,13 @@ class Guard:
                 401, "authentication required: HTTP basic or a bearer token", headers={"WWW-Authenticate": realm}
             )
 
+    def require(self, request: Request, *, reads: bool = False) -> None:
+        """Raise the 401 a route guarded by `writer` (or by `reader`, `reads=True`) answers."""
+        if not (reads and self.open_reads):
+            self._require(request)
+
     async def writer(self, request: Request) -> None:
-        self._require(request)
+        self.require(request)
 
     async def reader(self, request: Request) -> None:
-        if not self.open_reads:
-            self._require(request)
+        self.require(request, reads=True)

@@ -65,6 +65,7 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
             "revision": daemon.policies.revision,
             "stations": len(daemon.policies.stations),
             "policy_errors": len(daemon.policy_errors),
+            "pull_error": daemon.pull_error,
         }
         return Response(json.dumps(body), 200 if ready else 503, media_type="application/json")
 
@@ -135,6 +136,7 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
             "events": found,
             "last_id": found[-1]["id"] if found else since,
             "policy_errors": [d.format_text() for d in daemon.policy_errors],
+            "pull_error": daemon.pull_error,
         }
 
     @api.get("/events/stream", dependencies=read, tags=["events"])

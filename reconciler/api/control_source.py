@@ -1,18 +1,22 @@
 """What controls a station's power now, as the source documents show it: an OCPP limit, the station's
 own fallback policy, or its hardware.
 
-Flow: `views.station_summary` (GET /stations) and `observed` (GET /control_sources) -> `control_source`
-with the limit in force (from the ledger, verified by read-back), the profile count, and what the
-station itself reported to the Central System (StatusNotification per connector, the configuration
-keys last read with GetConfiguration) -> `ControlSource`. Pure: no daemon, no I/O.
+Flow: `views.station_summary` (GET /stations) and `observed` (GET /stations/{id}/connectors) ->
+`control_source` with the limit in force (`views.limit_in_force`: the charger's own read-back, never
+the ledger), the profile count, and what the station itself reported to the Central System
+(StatusNotification per connector, the configuration keys last read with GetConfiguration) ->
+`ControlSource`. Pure: no daemon, no I/O.
 
-- `OCPP: 7.4 kW (2)`: an OCPP profile limits the station below its hardware; its value (station
-  total) and how many profiles the charger holds from us.
+- `OCPP: 7.4 kW (2)`: the charger's read-back shows an OCPP limit below its hardware; its value
+  (the station's physical total) and how many profiles the charger holds from us. `OCPP: 7.4 kW (?)`:
+  a limit none of our profiles explains (a foreign profile). A charger that accepted our profiles
+  but does not enforce them reads back no limit, and is not shown with one.
 - `Policy: Blocked`: no OCPP limit, and a connector with a running transaction reports
   `SuspendedEVSE` (OCPP 1.6: the EVSE offers the EV no energy); the station's local policy (or another
   local constraint) holds it.
 - `Policy: OK`: no OCPP limit, the station reports `LocalPolicyEnabled=true`, and nothing is blocked.
 - `hardware limit`: nothing else limits it.
+- `not read back`: no read-back to go by (offline, suspended, not reconciled yet).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ LOCAL_POLICY_KEY = "LocalPolicyEnabled"
 @dataclass(frozen=True, slots=True)
 class ControlSource:
     text: str  # as shown in the fleet table
-    kind: str  # ocpp | policy | hardware
+    kind: str  # ocpp | policy | hardware | unknown
     local_policy: str | None  # OK | Blocked | None (no local policy known)
     evidence: str  # what the judgement rests on, for a person
 
@@ -57,14 +61,20 @@ def _kw(watts: float) -> str:
 def control_source(
     limit: Mapping[str, Any], profile_count: int, info: Any, configuration: Mapping[str, Any] | None
 ) -> ControlSource:
-    """`limit`: the `limit` of GET /stations (value_w, source, hardware_w, governed_by); `info`: the
-    Central System's StationInfo (None through an inject API); `configuration`: key -> {value}."""
+    """`limit`: the `limit` of GET /stations (value_w, source, hardware_w, governed_by, evidence);
+    `info`: the Central System's StationInfo (None through an inject API); `configuration`: key -> {value}."""
     value = float(limit.get("value_w") or 0.0)
-    if limit.get("source") in ("policy", "override"):
+    source = limit.get("source")
+    read = limit.get("evidence") or ""
+    if source in ("policy", "override"):
         governed = limit.get("governed_by")
-        why = f"{limit['source']} profile {governed}" if governed else f"{limit['source']} profile"
+        why = f"{source} profile {governed}" if governed else f"{source} profile"
         return ControlSource(f"OCPP: {_kw(value)} ({profile_count})", "ocpp", None,
-                             f"{why} limits the station to {_kw(value)}")  # fmt: skip
+                             f"{why} limits the station to {_kw(value)} ({read})")  # fmt: skip
+    if source == "charger":
+        return ControlSource(f"OCPP: {_kw(value)} (?)", "ocpp", None, read)
+    if source == "unknown":
+        return ControlSource("not read back", "unknown", None, read or "nothing read back from the charger")
     statuses = connector_statuses(info)
     suspended = sorted(c for c, status in statuses.items() if c > 0 and status == "SuspendedEVSE")
     enabled = local_policy_enabled(configuration)

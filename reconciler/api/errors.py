@@ -1,7 +1,8 @@
 """Every error the API gives is `{"detail": message}` with the right status; never a traceback.
 
 Flow: a route raises (HTTPException, a validation error, or a bug) -> these handlers -> JSON.
-Validation errors of request bodies and parameters answer 422 with one readable message plus the
+Validation errors of request bodies and parameters answer 422 (401 first when the route needs
+credentials the request lacks) with one readable message plus the
 structured list; anything unexpected answers 500 `{"detail": "internal error <id>"}` and is logged
 with the same id (the traceback goes to the log only, never to the client).
 """
@@ -17,6 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from reconciler.api.auth import Guard
+
 log = logging.getLogger("reconciler.api")
 
 
@@ -30,13 +33,37 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts) + more
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def _guarded_refusal(request: Request, guard: Guard | None) -> StarletteHTTPException | None:
+    """FastAPI parses and validates a body before it runs a route's dependencies, so a malformed body
+    sent without credentials met the validator (422), not the guard (401). Ask the guard first."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if guard is None or dependant is None:
+        return None
+    calls = {d.call for d in dependant.dependencies}
+    for check in (guard.writer, guard.reader):
+        if check in calls:
+            try:
+                guard.require(request, reads=check == guard.reader)
+            except StarletteHTTPException as refused:
+                return refused
+    return None
+
+
+def install_error_handlers(app: FastAPI, guard: Guard | None = None) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code in (400, 413, 415, 422):  # a body FastAPI could not parse, before the guard ran
+            refused = _guarded_refusal(request, guard)
+            if refused is not None:
+                exc = refused
         return JSONResponse({"detail": exc.detail}, exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        refused = _guarded_refusal(request, guard)
+        if refused is not None:
+            return JSONResponse({"detail": refused.detail}, refused.status_code, headers=refused.headers)
         errors = [
             {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
             for e in exc.errors()

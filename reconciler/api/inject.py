@@ -5,7 +5,9 @@ Flow: `reconciler plan/apply --via` (an `InjectGateway`) or a third-party tool -
 the charger -> HTTP response. The contract of an OCPP proxy's inject API, so one client serves both:
 
 - request: basic auth (or a bearer token), JSON body `{"action": str, "payload": {}}`;
-- 200 + the charger's CallResult payload; 200 + `{"error": {"code", "description"}}` for a CallError;
+- 200 + the charger's CallResult payload; 200 + `{"error": {"code", "description"}}` for a CallError
+  (with `"ambiguous": true` when the charger may have carried the call out all the same: its
+  answer could not be read, or it is the answer to a retry after an unanswered attempt);
 - 400 a body that is not that shape (or is not JSON, too deep, too large), or an `action` that is
   not an OCPP 1.6 Central-System-to-charger action name from the fixed set below (the name is
   never used to build a path); 401 bad credentials; 404 station not connected; 504 no answer.
@@ -108,7 +110,9 @@ def reply_response(reply: Reply) -> JSONResponse:
     """The inject contract's HTTP answer for a gateway reply."""
     if reply.kind is ReplyKind.ANSWERED:
         return JSONResponse(reply.payload or {})
-    error = {"code": reply.error_code, "description": reply.description}
+    error: dict[str, Any] = {"code": reply.error_code, "description": reply.description}
+    if reply.unsure:
+        error["ambiguous"] = True  # the charger may have carried the call out all the same
     if reply.kind is ReplyKind.CALL_ERROR:
         return JSONResponse({"error": error})
     status = 404 if reply.kind is ReplyKind.OFFLINE else 504

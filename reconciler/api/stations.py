@@ -75,8 +75,9 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
         condition: Annotated[str | None, Query(description="e.g. Synced, OutOfSync, Degraded")] = None,
         selector: Annotated[str | None, Query(description="labels KEY=VALUE[,KEY=VALUE]")] = None,
     ) -> Response:
-        """Every declared station: connected, condition and reason, limit in force and its source, profile
-        count, power drawn, overrides, last reconcile, revision, labels."""
+        """Every declared station: connected, condition and reason, limit in force (as the charger reads it
+        back: policy, override, charger, hardware, or unknown when nothing was read back) and its source,
+        profile count, power drawn, overrides, last reconcile, revision, labels."""
         try:
             labels = parse_selector(selector)
         except ValueError as exc:
@@ -147,7 +148,12 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
         charging_rate_unit: Annotated[Literal["W", "A"], Query()] = "W",
     ) -> dict[str, Any]:
         """The charger's live GetCompositeSchedule answer (default unit W)."""
-        ops.require_connected(station_id) if station_id in daemon.policies.stations else known(station_id)
+        if station_id not in daemon.policies.stations:
+            known(station_id)
+        try:
+            ops.require_connected(station_id)  # a declared station that is offline: 404, not a 500
+        except OperationError as exc:
+            raise _fail(exc) from None
         assert daemon.gateway is not None
         payload = {"connectorId": connector_id, "duration": duration, "chargingRateUnit": charging_rate_unit}
         reply = await daemon.gateway.call(station_id, "GetCompositeSchedule", payload)

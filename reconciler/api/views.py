@@ -11,13 +11,17 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.api.control_source import control_source
+from reconciler.core.actions import LedgerState
 from reconciler.core.composite import compute_composite
 from reconciler.core.context import Uncovered
+from reconciler.core.diff import Normaliser
 from reconciler.core.explain import explain_composite
-from reconciler.core.profiles import RateUnit, epoch_seconds, format_time, profile_to_ocpp
+from reconciler.core.physical import physical_limits
+from reconciler.core.profiles import RateUnit, epoch_seconds, format_time, from_epoch, profile_to_ocpp
 from reconciler.core.wire import composite_to_ocpp
+from reconciler.daemon.in_force import in_force
 from reconciler.daemon.power import drawn_w
-from reconciler.daemon.service import Daemon, limit_w
+from reconciler.daemon.service import Daemon
 from reconciler.policy.model import labels_match
 
 
@@ -31,61 +35,81 @@ def _info(daemon: Daemon, station_id: str) -> Any:
     return station(station_id) if callable(station) else None
 
 
-LOOKAHEAD = 86_400  # how far ahead a listed limit is known not to change (then it is computed again)
+LOOKAHEAD = 86_400  # how long a listed limit without a read-back holds (something else changes it first)
+NOT_OURS = "charger"  # `source` of a limit the charger enforces that none of our profiles explains
 
 
 def limit_in_force(daemon: Daemon, station_id: str, ledger: list[Any] | None = None) -> dict[str, Any]:
-    """The limit in force now, in W: the station total (connector 0) the charger enforces with the
-    profiles the ledger records (verified by read-back when Synced), and per connector from the last
-    read-back. `source`: override, policy, or hardware (no profile limits the station)."""
+    """The limit in force now, in W, as the charger's latest read-back shows it (`daemon.in_force`: the
+    after-state of an apply): the station's physical total (each connector's limit summed, capped by
+    the ChargePointMaxProfile) and per connector (None: no limit there). `source`: override or policy
+    (our profiles, by the ledger, explain the limit read back), charger (a limit none of ours
+    explains), hardware (the read-back shows no limit), unknown (nothing read back: offline,
+    suspended, not reconciled yet)."""
     return _limit(daemon, station_id, ledger)[0]
 
 
+def _believed(daemon: Daemon, station_id: str, ledger: list[Any]) -> tuple[float | None, str | None]:
+    """What the profiles the ledger records (but those a read-back showed not enforced) would enforce
+    now on the station's total (physical, in W; None: no limit), and the profile that governs it: the
+    ledger's account, to name where a limit read back comes from, never to stand in for it."""
+    assert daemon.engine is not None
+    station = daemon.policies.stations[station_id]
+    installed = [(e.connector_id, e.profile) for e in ledger if e.state is not LedgerState.NOT_ENFORCED]
+    if not installed:
+        return None, None
+    now = daemon.now()
+    transactions = daemon.engine.transactions(station_id)
+    normaliser = Normaliser(voltage=station.voltage, phases=station.phases, max_current_a=station.max_current_a,
+                            connectors=station.connectors)  # fmt: skip
+    _, total = physical_limits(installed, context=station.context, now=now, horizon=60, transactions=transactions,
+                               normaliser=normaliser)  # fmt: skip
+    context = station.context.with_(uncovered=Uncovered.NO_LIMIT, limit_step=None)
+    composite = compute_composite(installed, connector_id=0, now=now, duration=60, unit=RateUnit.W, context=context,
+                                  transactions=transactions)  # fmt: skip
+    governing = composite.periods[0].governor if composite.periods else None
+    return total.at(epoch_seconds(now)), governing.describe() if governing is not None else None
+
+
 def _limit(daemon: Daemon, station_id: str, ledger: list[Any] | None = None) -> tuple[dict[str, Any], float]:
-    """`limit_in_force`, and the epoch second until which it holds (the next period of the composite
-    or of a connector's read-back starts then)."""
+    """`limit_in_force`, and the epoch second until which it holds (a step of the read-back, or its end)."""
     assert daemon.store is not None and daemon.state is not None and daemon.engine is not None
     station = daemon.policies.stations[station_id]
     hardware = station.max_power_w * station.connectors
-    ledger = daemon.store.ledger(station_id) if ledger is None else ledger
-    installed = [(e.connector_id, e.profile) for e in ledger]
-    context = station.context.with_(uncovered=Uncovered.NO_LIMIT, limit_step=None)
-    now = daemon.now()
-    now_s = epoch_seconds(now)
-    composite = compute_composite(
-        installed,
-        connector_id=0,
-        now=now,
-        duration=LOOKAHEAD,
-        unit=RateUnit.W,
-        context=context,
-        transactions=daemon.engine.transactions(station_id),
-    )
-    first = composite.periods[0].limit if composite.periods else None
-    value = hardware if first is None else min(first, hardware)
-    per = {str(c): limit_w(daemon, station_id, c) for c in range(1, station.connectors + 1)}
-    overrides = {int(o.profile.get("chargingProfileId", 0)) for o in daemon.state.overrides(station_id)}
-    governing = composite.periods[0].governor if composite.periods else None
-    if value >= hardware - 1:
-        source = "hardware"
-    elif overrides and any(e.profile.charging_profile_id in overrides for e in ledger):
-        source = "override"
-    else:
-        source = "policy"
-    until = now_s + (composite.periods[1].start_period if len(composite.periods) > 1 else LOOKAHEAD)
-    outcome = daemon.latest.get(station_id)
-    if outcome is not None and outcome.observation is not None:
-        for timeline in outcome.observation.timelines.values():
-            until = min([until, *(begin for begin, _ in timeline.steps if begin > now_s)])
-    limit = {
-        "value_w": value,
+    now_s = epoch_seconds(daemon.now())
+    found = in_force(daemon, station_id)
+    connectors = [str(c) for c in range(1, station.connectors + 1)]
+    limit: dict[str, Any] = {
+        "value_w": None,
         "unit": "W",
-        "connectors": per,
-        "source": source,
+        "connectors": dict.fromkeys(connectors),
+        "source": "unknown",
         "hardware_w": hardware,
-        "governed_by": governing.describe() if governing is not None else None,
+        "governed_by": None,
+        "read_back_at": None,
+        "evidence": "nothing read back from the charger yet (offline, suspended or not reconciled)",
     }
-    return limit, float(until)
+    if found is None or now_s >= found.total.end:
+        return limit, float(now_s + LOOKAHEAD)
+    total = found.connector_w(0, now_s)
+    value = hardware if total is None else min(total, hardware)
+    when = "after the last apply" if found.after_apply else "at the last check"
+    per = {c: found.connector_w(int(c), now_s) for c in connectors}
+    limit.update(value_w=value, read_back_at=format_time(from_epoch(found.at)), connectors=per)
+    if value >= hardware - 1:
+        limit.update(source="hardware", evidence=f"the charger read back no limit {when}")
+        return limit, found.until(now_s)
+    ledger = daemon.store.ledger(station_id) if ledger is None else ledger
+    believed, governing = _believed(daemon, station_id, ledger)
+    tolerance = Normaliser(voltage=station.voltage, phases=station.phases).tolerance(RateUnit.W, value)
+    if believed is None or abs(believed - value) > tolerance:
+        limit.update(source=NOT_OURS, evidence=f"the charger read back {value / 1000:.1f} kW {when}; none of the "
+                     "profiles the reconciler installed explains it (a foreign profile?)")  # fmt: skip
+        return limit, found.until(now_s)
+    overrides = {int(o.profile.get("chargingProfileId", 0)) for o in daemon.state.overrides(station_id)}
+    ours = "override" if overrides and any(e.profile.charging_profile_id in overrides for e in ledger) else "policy"
+    limit.update(source=ours, governed_by=governing, evidence=f"the charger read back {value / 1000:.1f} kW {when}")
+    return limit, found.until(now_s)
 
 
 def station_summary(daemon: Daemon, station_id: str, conditions: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Default (what `make demo` runs): the `watch` daemon with its embedded Central System on a free
 loopback port, one simulated charge point per Station the policy directory declares (same
-connectors and maximum current, in-process over real websockets), the REST API on
+connectors and maximum current, in-process over real websockets, with simulated EVs charging on
+them unless `--no-sessions`), the REST API on
 127.0.0.1:8000 (or the next free port). It waits until every station is Synced, prints the
 API/dashboard URLs, the credentials it generated (once, to this terminal; never in `ps` or a file)
 and three curl examples, and runs until Ctrl-C, then stops everything it started.
@@ -32,7 +33,7 @@ from reconciler.cli.reconcile_cmd import Common, load, run_async, settings
 from reconciler.cli.render import plain_console, render_text
 from reconciler.cli.watch_cmd import event_loop, load_valid, run_daemon
 from reconciler.core.status import Status
-from reconciler.daemon.demo import DemoFleet
+from reconciler.daemon.demo import DEMO_SESSIONS, DemoFleet
 from reconciler.daemon.logs import setup_logging
 from reconciler.daemon.service import Daemon, DaemonSettings
 from reconciler.daemon.workqueue import QueueSettings
@@ -65,6 +66,7 @@ def greeting(daemon: Daemon, credentials: Credentials, out: Console) -> None:
     out.print(f"dashboard:            {url}/      (sign in with the credentials below)", highlight=False)
     out.print(f"API and OpenAPI docs: {url}/docs", highlight=False)
     out.print(f"Central System:       {daemon.transport_url}", highlight=False)
+    out.print(f"state file:           {daemon.settings.db}  (reconciler status --db FILE reads it)", highlight=False)
     out.print(
         f"credentials (generated for this run, shown only here): user {user}  password {password}", highlight=False
     )
@@ -100,7 +102,9 @@ async def wait_synced(daemon: Daemon, timeout: float) -> bool:
     return False
 
 
-def demo_daemon(policies: Path, state: Path, http: str | None, out: Console, synced_timeout: float) -> int:
+def demo_daemon(
+    policies: Path, state: Path, http: str | None, out: Console, synced_timeout: float, sessions: bool = True
+) -> int:
     loaded = load_valid([policies], out)
     station_password = secrets.token_urlsafe(12)
     credentials = Credentials.generate()
@@ -128,6 +132,7 @@ def demo_daemon(policies: Path, state: Path, http: str | None, out: Console, syn
             station_password,
             state_dir=state / "simulators",
             admit=lambda s: central.add_station(s),
+            sessions=DEMO_SESSIONS if sessions else None,
         )
         out.print(
             f"starting {len(loaded.stations)} simulated charge points for {policies} -> {central.url}/...",
@@ -163,7 +168,7 @@ async def run_once(policies: Path, state: Path, out: Console, *, keep: bool) -> 
     loaded, selected = load(common, out)
     store = Store(state / "state.db")
     async with CentralSystem(port=port, passwords={"*": password}, known_stations=selected) as central:
-        fleet = DemoFleet(central.url, loaded, password, state_dir=state / "simulators")
+        fleet = DemoFleet(central.url, loaded, password, state_dir=state / "simulators", sessions=None)
         out.rule("1. simulated chargers")
         out.print(
             f"starting {len(selected)} simulated charge points for the stations of {policies} -> {central.url}/...",
@@ -221,6 +226,11 @@ def register(app: typer.Typer) -> None:
             float,
             typer.Option("--synced-timeout", metavar="SECONDS", help="how long to wait for every station to be Synced"),
         ] = 60.0,
+        sessions: Annotated[
+            bool,
+            typer.Option("--sessions/--no-sessions", help="simulated EVs charge on the stations (MeterValues: "
+                         "power drawn under the limit each enforces)"),
+        ] = True,
     ) -> None:
         """Run the product locally: the watch daemon, its API and simulated chargers for the policies' stations.
 
@@ -236,4 +246,4 @@ def register(app: typer.Typer) -> None:
                 state = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="reconciler-demo-")))
             if once:
                 raise typer.Exit(run_async(run_once(policies, state, out, keep=state_dir is not None), out, STOPPED))
-            raise typer.Exit(demo_daemon(policies, state, http, out, synced_timeout))
+            raise typer.Exit(demo_daemon(policies, state, http, out, synced_timeout, sessions))

@@ -19,6 +19,7 @@ import typer
 from reconciler.cli.credentials import STATION_ENV, SecretSource, secret
 from reconciler.simulator.fleet import Fleet, station_ids
 from reconciler.simulator.quirks import Quirks
+from reconciler.simulator.sessions import Sessions
 from reconciler.transport.inject import split_credentials
 
 HELP = """Run simulated OCPP 1.6J charge points that connect to a Central System.
@@ -55,6 +56,8 @@ Quirks (--quirks key=value, repeatable, or a JSON/YAML file of key: value):
   lose_profiles_on_reboot=true|false  profiles vanish on Reset
   accepted_not_enforced=true|false   SetChargingProfile says Accepted but stores nothing
   enforce_delay_ms=N             an Accepted SetChargingProfile takes effect N ms later
+  lose_answers=ACTION,...        these calls are carried out but never answered
+  late_answers=ACTION,...        these calls are carried out at once, answered answer_delay_ms=N later
   composite_unsupported=true|false   GetCompositeSchedule answers CallError NotSupported
   boot_delay=SECONDS              BootNotification this long after connecting
   before_boot=answer|refuse|silent   calls before the boot is accepted (refuse: SecurityError)
@@ -128,6 +131,14 @@ def register(app: typer.Typer) -> None:
         ev: Annotated[
             bool, typer.Option("--ev", help="plug an EV into connector 1 of each station and start charging")
         ] = False,
+        sessions: Annotated[
+            bool,
+            typer.Option("--sessions", help="simulated drivers: EVs plug in, charge 5-30 min under the enforced "
+                         "limit, leave, and again (seeded by --seed; MeterValues every 10 s)"),
+        ] = False,
+        seed: Annotated[
+            int, typer.Option("--seed", metavar="N", help="seed of --sessions (same seed, same sessions)")
+        ] = 0,
         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log connections and errors")] = False,
         ca_file: Annotated[
             Path | None,
@@ -163,6 +174,7 @@ def register(app: typer.Typer) -> None:
                 state_dir=state_dir,
                 auto_ev=ev,
                 ssl_context=context,
+                sessions=Sessions(seed=seed) if sessions else None,
             )
             await _run(fleet)
 

@@ -150,8 +150,13 @@ def render_saved(data: dict[str, Any], path: Path) -> str:
             if entry.get(key):
                 lines.append(f"    {key.upper()}: {entry[key]}")
         lines.append("")
-    changes = ", ".join(f"{kinds[k]} to {k}" for k in ("set", "replace", "clear", "configure", "prune"))
-    lines.append(f"Plan: {changes}. " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) + ".")
+    changes = ", ".join(f"{kinds[k]} configuration" if k == "configure" else f"{kinds[k]} to {k}"
+                        for k in ("set", "replace", "clear", "configure", "prune"))  # fmt: skip
+    tallies = [f"{counts['in sync']} in sync", f"{counts['to change']} to change"]  # as `plan` words its summary
+    tallies += [f"{counts[what]} {what}" for what in ("blocked", "degraded", "offline") if counts[what]]
+    tallies += [f"{n} {what}" for what, n in sorted(counts.items())
+                if n and what not in ("in sync", "to change", "blocked", "degraded", "offline")]  # fmt: skip
+    lines.append(f"Plan: {changes}. {', '.join(tallies)}.")
     return "\n".join(lines)
 
 

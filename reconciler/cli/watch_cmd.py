@@ -21,6 +21,8 @@ from rich.console import Console
 from reconciler import clock
 from reconciler.api.auth import Credentials, CredentialsError
 from reconciler.cli.connect import Connection, station_passwords
+from reconciler.cli.credentials import warn
+from reconciler.cli.options import PathPrefixOpt
 from reconciler.cli.reconcile_cmd import state_lock
 from reconciler.cli.render import plain_console
 from reconciler.daemon.logs import setup_logging
@@ -29,6 +31,7 @@ from reconciler.daemon.workqueue import QueueSettings
 from reconciler.engine.calls import RetryPolicy
 from reconciler.engine.reconcile import Settings
 from reconciler.policy import PolicySet, load_policies
+from reconciler.transport.inject import split_credentials
 
 T = TypeVar("T")
 
@@ -124,6 +127,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--listen", metavar="HOST:PORT", help="embedded Central System (default 127.0.0.1:9000)"),
         ] = None,
+        path_prefix: PathPrefixOpt = None,
         via: Annotated[
             str | None, typer.Option("--via", metavar="URL", help="reach chargers through this inject API")
         ] = None,
@@ -192,6 +196,11 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("use text or json", param_hint="--log-format")
         if via and listen:
             raise typer.BadParameter("use either --via or --listen, not both")
+        if via and split_credentials(via)[2] is not None:  # used (InjectGateway takes it out of the URL it keeps)
+            warn("a password in the --via URL is visible in ps for as long as the daemon runs; use "
+                 "RECONCILER_INJECT_USER / RECONCILER_INJECT_PASSWORD")  # fmt: skip
+        if via and path_prefix:
+            raise typer.BadParameter("--path-prefix is for the embedded Central System (--listen), not --via")
         paths = policies or [Path("policies")]
         loaded = load_valid(paths, err)
         station_secrets = station_passwords(Connection(None, None, 0, None, None, None, passwords, call_timeout))
@@ -205,6 +214,7 @@ def register(app: typer.Typer) -> None:
             db=db or (first if first.is_dir() else first.parent).parent / ".reconciler" / "state.db",
             credentials=api_credentials(credentials),
             listen=listen or ("127.0.0.1:9000" if not via else None),
+            path_prefix=path_prefix or "/",
             via=via,
             via_user=via_user or os.environ.get("RECONCILER_INJECT_USER"),
             via_password=os.environ.get("RECONCILER_INJECT_PASSWORD"),

@@ -19,17 +19,17 @@ worth suggesting.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler.core.context import Connector0, StationContext, Uncovered
-from reconciler.core.diff import ConnectorDrift, DriftClass, compare_connector
+from reconciler.core.diff import ConnectorDrift, DriftClass, Normaliser, compare_connector
 from reconciler.core.installed import InstalledProfiles
 from reconciler.core.profiles import RateUnit
 from reconciler.core.readback import reported_timeline
 from reconciler.core.safety import Window
-from reconciler.core.timeline import Timeline
+from reconciler.core.timeline import Limit, Timeline, walk
 from reconciler.core.wire import conventions_json
 
 # The reporting conventions tried, each with every value it can take.
@@ -80,6 +80,79 @@ def variants(context: StationContext) -> Iterator[StationContext]:
     for a, b in itertools.combinations(changes, 2):
         if a[0] != b[0]:
             yield replace(context, **{a[0]: a[1], b[0]: b[1]})
+
+
+def _expected(window: Window, installed: InstalledProfiles, connector: int) -> Timeline:
+    """What a charger holding `installed` answers for `connector` (as `engine.judge` derives it)."""
+    return reported_timeline(window, installed, 0) if connector == 0 else window.reported(installed)[connector - 1]
+
+
+def _close(a: Limit, b: Limit, normaliser: Normaliser, unit: RateUnit) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) <= normaliser.tolerance(unit, a) + 1e-9
+
+
+def _side(value: Limit, reference: Limit, normaliser: Normaliser, unit: RateUnit) -> int:
+    """0 when `value` is `reference` (within tolerance), 1 when it allows more, -1 when less."""
+    if _close(value, reference, normaliser, unit):
+        return 0
+    return 1 if value is None or (reference is not None and value > reference) else -1
+
+
+def possibly_lost(
+    window: Window, installed: InstalledProfiles, recorded: Sequence[ConnectorDrift]
+) -> frozenset[int] | None:
+    """The ids of `installed` the read-back (`recorded`: each connector's answer against what a
+    charger holding `installed` answers) may have lost: every one it does not show in force, when
+    their loss would change some answer; none when it would not (the difference is then no loss of
+    ours: a foreign profile, say, and sending ours again would change nothing).
+
+    A profile is shown in force when, on some connector for some time, the charger answers what it
+    would holding everything and would answer otherwise without that profile. A profile the
+    answers cannot show (hidden by another of ours, or never binding) is sent again with the
+    others when any of ours may be lost (a reboot loses them all). None when the answers cannot be
+    re-derived here (a transaction whose start was inferred, another instant): the caller then
+    blames every profile on the connectors that differ."""
+    ids = {e.profile.charging_profile_id for e in installed}
+    judged: list[tuple[ConnectorDrift, Normaliser]] = []
+    for drift in recorded:
+        if _expected(window, installed, drift.connector_id) != drift.expected:
+            return None
+        judged.append((drift, window.normaliser.for_connector(drift.connector_id)))
+    shown: set[int] = set()
+    for profile_id in sorted(ids):
+        without = _without(installed, {profile_id})
+        for drift, normaliser in judged:
+            other = _expected(window, without, drift.connector_id)
+            unit = drift.expected.unit
+            if any(
+                stop - point > normaliser.start_tolerance_s
+                and _close(want, got, normaliser, unit)
+                and not _close(alone, got, normaliser, unit)
+                for point, stop, (want, alone, got) in walk(drift.expected, other, drift.observed)
+            ):
+                shown.add(profile_id)
+                break
+    unshown = frozenset(ids - shown)
+    if not unshown:
+        return unshown
+    rest = _without(installed, unshown)
+    for drift, normaliser in judged:  # would their loss move an answer the way the answers differ?
+        other, unit = _expected(window, rest, drift.connector_id), drift.expected.unit
+        if any(
+            stop - point > normaliser.start_tolerance_s
+            and _side(got, want, normaliser, unit) != 0
+            and _side(alone, want, normaliser, unit) == _side(got, want, normaliser, unit)
+            for point, stop, (want, alone, got) in walk(drift.expected, other, drift.observed)
+        ):
+            return unshown
+    return frozenset()
+
+
+def _without(installed: InstalledProfiles, ids: Iterable[int]) -> InstalledProfiles:
+    gone = set(ids)
+    return InstalledProfiles(tuple(e for e in installed if e.profile.charging_profile_id not in gone))
 
 
 def _lost(window: Window, installed: InstalledProfiles, observed: Mapping[int, Timeline]) -> bool:

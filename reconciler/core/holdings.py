@@ -108,13 +108,18 @@ def verdicts(ledger: Sequence[LedgerEntry], explained: Sequence[Holding], *, tru
     """Settle the ledger after a read-back that `explained` (the holdings it agrees with) allows.
 
     With `trust_nominal` (the read-back matches what the latest calls should give, e.g. the station
-    is Synced), the nominal state is taken as the truth even where an other state would look the
-    same: entries it holds are confirmed and the rest forgotten. Otherwise only what every
-    explained state agrees on is recorded; a read-back nothing explains proves nothing."""
+    is Synced), an *Accepted answer* (Unverified) is taken at its word even where a state without it
+    would look the same: only the explained states in which every Unverified entry arrived count.
+    Nothing else is taken on trust: an entry the charger was seen not to enforce, or whose answer
+    never came, hidden by another profile, stays uncertain (the plan sends it again if wanted,
+    clears it if not) rather than being confirmed on a read-back that cannot see it. Then only what
+    every counted state agrees on is recorded; a read-back nothing explains proves nothing."""
     if not explained:
         return Verdicts()
-    nominal = next((h for h in explained if h.nominal), None)
-    chosen = [nominal] if trust_nominal and nominal is not None else list(explained)
+    chosen = list(explained)
+    if trust_nominal:
+        unverified = {e.seq for e in ledger if e.state is LedgerState.UNVERIFIED}
+        chosen = [h for h in explained if not h.missing & unverified] or chosen
     confirm, not_enforced, forget = [], [], []
     for entry in ledger:
         present = [h.holds(entry) for h in chosen]

@@ -12,7 +12,11 @@ stack, or the ChargePointMaxProfile alone. The power a station can draw is inste
   ChargePointMaxProfile, each converted to W with its own numberPhases (else the station's);
 - for the station, the sum of the connectors' own limits (a connector nothing limits makes the sum
   unlimited), capped by the ChargePointMaxProfile.
-Time no profile covers is uncapped; the charger's reporting conventions play no part. Pure.
+Time no profile covers is uncapped; the charger's reporting conventions play no part.
+
+`physical_from_readback` applies the same definition to what a charger *answered*
+(GetCompositeSchedule per connector, and for connector 0 where its convention makes that answer a
+bound on the station), for the limit a person is shown as in force now. Pure.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from reconciler.core.composite import compute_composite
-from reconciler.core.context import StationContext, Transaction
+from reconciler.core.context import Connector0, StationContext, Transaction
 from reconciler.core.diff import Normaliser, expected_timeline
 from reconciler.core.profiles import ChargingProfile, Purpose, RateUnit
 from reconciler.core.timeline import Limit, Timeline, merged, walk
+from reconciler.core.units import convert
 
 _RAW = Normaliser(max_current_a=None)
 
@@ -89,3 +94,34 @@ def physical_limits(
         steps = [(begin, normaliser.limit(value, RateUnit.W)) for begin, value in capped.steps]
         per_connector.append(Timeline(capped.start, capped.end, RateUnit.W, merged(steps)))
     return per_connector, _combine([cap, *lanes], _total)
+
+
+# Connector-0 conventions whose answer is at least the physical total and at most the
+# ChargePointMaxProfile: min(cap, a sum of the connectors' limits), or the cap alone. A STACK answer
+# (every profile in one stack) can be below the total; UNSUPPORTED gives none.
+_BOUNDING = frozenset({Connector0.SUM, Connector0.CONNECTOR_SUM, Connector0.CAP_ONLY})
+
+
+def in_watts(timeline: Timeline, voltage: float, phases: int) -> Timeline:
+    """`timeline` in W (limits in A converted with the station's voltage and phases)."""
+    if timeline.unit is RateUnit.W:
+        return timeline
+    steps = [
+        (b, None if v is None else convert(v, timeline.unit, RateUnit.W, voltage, phases)) for b, v in timeline.steps
+    ]
+    return Timeline(timeline.start, timeline.end, RateUnit.W, merged(steps))
+
+
+def physical_from_readback(
+    connectors: Sequence[Timeline], reported_total: Timeline | None, convention: Connector0
+) -> tuple[list[Timeline], Timeline]:
+    """(per connector 1..N, station total) in force, from a charger's read-back in one unit (None = no
+    limit). Each connector's answer, capped by connector 0's answer where the convention makes it a
+    bound (a charger leaving the cap out of its connectors' answers still enforces it); the total is
+    those connector limits summed (one without a limit makes it unlimited), capped the same way."""
+    cap = reported_total if reported_total is not None and convention in _BOUNDING else None
+    if cap is None:
+        unlimited = Timeline(connectors[0].start, connectors[0].end, connectors[0].unit, ((connectors[0].start, None),))
+        return list(connectors), _combine([unlimited, *connectors], _total)
+    per_connector = [_combine([lane, cap], _lowest) for lane in connectors]
+    return per_connector, _combine([cap, *per_connector], _total)

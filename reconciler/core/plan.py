@@ -11,7 +11,8 @@ What it decides:
    content (`~`, replaced in place under the same id), may not hold (sent before an interruption
    and never answered, accepted but not shown in force by a read-back, or possibly replaced by
    such a profile: sent again, a same-id Set is idempotent), or that the charger lost (`+`: its
-   composite differs from what the ledger predicts, not from what the policies now ask);
+   composite differs from what the ledger predicts, not from what the policies now ask; only
+   those the read-back does not show in force, `blame.possibly_lost`);
 3. ClearChargingProfile by id for ledger profiles no longer desired that may be on the charger
    (`-`), unless a new profile replaces them by id or slot anyway; never a profile the ledger does
    not own;
@@ -33,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from reconciler.core.actions import Action, ActionKind, ConfigValue, LedgerEntry, LedgerState, content_hash
+from reconciler.core.blame import possibly_lost
 from reconciler.core.diff import ConnectorDrift, DriftClass
 from reconciler.core.holdings import Holding, possible_holdings
 from reconciler.core.installed import InstalledProfiles
@@ -101,8 +103,11 @@ _AGAIN = {
 
 
 def _sets(
-    desired: Desired, ledger: Sequence[LedgerEntry], holdings: Sequence[Holding], lost: Sequence[ConnectorDrift]
-) -> list[Action]:
+    desired: Desired, ledger: Sequence[LedgerEntry], holdings: Sequence[Holding], lost: Sequence[ConnectorDrift],
+    suspects: frozenset[int] | None,
+) -> list[Action]:  # fmt: skip
+    """`suspects`: the ids the read-back may have lost (`blame.possibly_lost`); None: every profile
+    on a connector whose answers show a loss."""
     latest = {e.profile.charging_profile_id: e for e in ledger}  # the last sent under each id
     sets = []
     for connector_id, profile in desired.profiles:
@@ -115,7 +120,12 @@ def _sets(
         if entry is None:
             reason = "not installed yet"
         elif all(h.has(profile_id, digest) for h in holdings):
-            hit = next((d for d in lost if connector_id in (0, d.connector_id)), None)
+            if suspects is None:
+                hit = next((d for d in lost if connector_id in (0, d.connector_id)), None)
+            elif profile_id in suspects:
+                hit = next((d for d in lost if connector_id in (0, d.connector_id)), lost[0] if lost else None)
+            else:
+                hit = None  # the read-back shows it in force, or its loss would change no answer
             if hit is not None:
                 reason = f"re-install: connector {hit.connector_id} {hit.primary}"
         elif same:
@@ -185,14 +195,16 @@ def plan_station(
     actions = _configuration(desired, configuration or {}, notes)
     holdings = list(holdings) if holdings else possible_holdings(ledger)
     lost = [d for d in recorded if not d.in_sync and d.primary in (DriftClass.MISSING, DriftClass.SHADOWED)]
-    sets = _sets(desired, ledger, holdings, lost)
+    # Only what the read-back may have lost is sent again, not every profile of a connector that differs.
+    suspects = possibly_lost(window, holdings[0].installed, recorded) if lost else None
+    sets = _sets(desired, ledger, holdings, lost, suspects)
     starts = [h.installed for h in holdings]
     clears = _clears(desired, ledger, starts, sets, window, notes)
 
     blocked: str | None = None
     prunes: list[Action] = []
     if foreign_caps and desired.prune_foreign:
-        prunes = prune_actions(desired, window, focus=[d.connector_id for d in drift if not d.in_sync])
+        prunes = prune_actions(desired, window, focus=prune_focus(drift))
         if not window.context.capabilities.max_stack_level_known:
             notes.append(f"prune covers stack levels 0..{prune_bound(window)}: the charger does not report "
                          "ChargeProfileMaxStackLevel and no ChargerModel declares it")  # fmt: skip
@@ -237,6 +249,33 @@ def plan_station(
     )  # fmt: skip
 
 
+def prune_focus(drift: Sequence[ConnectorDrift]) -> list[int]:
+    """The connectors whose drift shows the foreign cap, for `prune_actions` to search first.
+
+    A cap on one connector lowers the station's total too (connector 0 sums the connectors), so
+    connector 0 drifts whenever any connector does. When exactly one connector drifts and it
+    drifts wherever connector 0 does, its drift explains the total's: connector 0 is left out of
+    the focus (its groups are still searched, after that connector's). Connector 0 stays in the
+    focus when it shows drift that no single connector explains (a foreign station cap)."""
+    off = [d for d in drift if not d.in_sync]
+    total = next((d for d in off if d.connector_id == 0), None)
+    connectors = [d for d in off if d.connector_id != 0]
+    if total is not None and len(connectors) == 1 and _covers(connectors[0], total):
+        return [connectors[0].connector_id]
+    return [d.connector_id for d in off]
+
+
+def _covers(connector: ConnectorDrift, total: ConnectorDrift) -> bool:
+    """Does `connector` drift at every moment `total` does?"""
+    spans: list[tuple[int, int]] = []
+    for m in sorted(connector.mismatches, key=lambda m: m.start):  # adjacent mismatches as one span
+        if spans and spans[-1][1] >= m.start:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], m.end))
+        else:
+            spans.append((m.start, m.end))
+    return all(any(a <= m.start and m.end <= b for a, b in spans) for m in total.mismatches)
+
+
 UNKNOWN_STACK_BOUND = 10  # stack levels pruned when neither the charger nor its model says how many
 
 
@@ -255,7 +294,8 @@ def prune_actions(desired: Desired, window: Window, *, focus: Sequence[int] = ()
     ours first (a profile that overrides ours sits there), then those below, nearest first. A
     connector-0 TxDefaultProfile counts as ours on every connector too (some chargers store it as
     a copy per connector). `focus`: the connectors that show the foreign cap; the groups that can
-    explain it come first (connector 0's when the station total or several connectors show it), and
+    explain it come first (connector 0's when the station total alone or several connectors show
+    it; `prune_focus` leaves connector 0 out when one connector's drift explains the total's), and
     connector 0's two purposes are searched level by level together (a foreign profile at level k
     is found after about 2k clears, whichever purpose it has)."""
     ours: dict[tuple[int, Purpose], set[int]] = {}

@@ -5,7 +5,7 @@ Flow: (plan) sets and clears + the states the charger may be in (`core.holdings`
 -> the first candidate order whose every intermediate state, simulated with the charger's own rules
 (core.installed + core.composite), stays within the old and the new desired state, from every
 starting state, and whose clears can each be preceded by a read-back that shows the sets they rely
-on -> a `Proof` (the order, where to read back) or why none holds.
+on, from every starting state -> a `Proof` (the order, where to read back) or why none holds.
 
 "Within" is judged on physical power (`core.physical`): at every instant of the horizon, on every
 connector and, for a station with several, on the station's total (the sum of each connector's
@@ -336,13 +336,21 @@ def orders(sets: list[Action], clears: list[Action]) -> Iterator[list[Action]]:
 def _proved(
     starts: Sequence[InstalledProfiles], order: list[Action], window: Window, olds: Sequence[Bounds], new: Bounds
 ) -> tuple[str | None, tuple[Checkpoint, ...], Blind | None]:
-    """(why `order` is unsafe from some start, or None; its checkpoints; what cannot be verified)."""
+    """(why `order` is unsafe from some start, or None; its checkpoints; what cannot be verified).
+    Checkpoints are placed for every start: a set a read-back shows from one state may be hidden
+    from another the charger may equally be in (where a matching read-back proves nothing)."""
     for start, old in zip(starts, olds, strict=True):
         problem = simulate(start, order, window, old, new)
         if problem is not None:
             return problem, (), None
-    points, blind = checkpoints(starts[0], order, window, olds[0], new)
-    return None, points, blind
+    merged: dict[int, bool] = {}  # action index -> read connector 0 too
+    for start, old in zip(starts, olds, strict=True):
+        points, blind = checkpoints(start, order, window, old, new)
+        for point in points:
+            merged[point.index] = merged.get(point.index, False) or point.total
+        if blind is not None:
+            return None, tuple(Checkpoint(i, total) for i, total in sorted(merged.items())), blind
+    return None, tuple(Checkpoint(i, total) for i, total in sorted(merged.items())), None
 
 
 def prove_order(

@@ -6,6 +6,10 @@ websockets on loopback -> the API's demo routes (`POST /stations/{id}/start|stop
 `POST /stations/scale`) drive it. Each simulated station has the connectors and maximum current
 its `Station` document declares; stations beyond those (scaling up) are named `PY-SIM-NNNN` and
 admitted by the Central System, but as they are not declared nothing is reconciled on them.
+
+The demo's stations run simulated charging sessions (`simulator.sessions`, on by default here only):
+EVs plug in, draw under the limit each station enforces and report it in MeterValues, so the fleet
+table shows real power against the limit in force; `sessions=None` turns them off.
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ from pathlib import Path
 from reconciler.policy import PolicySet
 from reconciler.simulator.charge_point import SimulatedChargePoint
 from reconciler.simulator.fleet import Fleet, station_ids
+from reconciler.simulator.sessions import Sessions
+
+# An EV arrives within 20 s on each connector and charges 5 to 30 minutes; MeterValues every 10 s.
+DEMO_SESSIONS = Sessions(seed=1)
 
 
 class DemoFleet:
@@ -27,7 +35,9 @@ class DemoFleet:
         *,
         state_dir: Path | None = None,
         admit: Callable[[str], None] | None = None,
+        sessions: Sessions | None = DEMO_SESSIONS,
     ) -> None:
+        self.sessions = sessions
         self.url = url.rstrip("/")
         self.policies = policies
         self.password = password
@@ -36,7 +46,7 @@ class DemoFleet:
         self.running: dict[str, Fleet] = {}
 
     def _make(self, station_id: str) -> Fleet:
-        fleet = Fleet(self.url, 0, password=self.password, backoff_initial=0.2, backoff_max=2.0)
+        fleet = Fleet(self.url, 0, password=self.password, backoff_initial=0.2, backoff_max=2.0, sessions=self.sessions)
         spec = self.policies.stations.get(station_id)
         connectors = spec.connectors if spec is not None else 2
         max_current = spec.max_current_a if spec is not None else 32.0

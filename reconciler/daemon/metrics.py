@@ -10,14 +10,16 @@ Series: `reconciler_stations{condition}`, `reconciler_reconciles_total{outcome}`
 `reconciler_profile_acceptance_ratio`, `reconciler_limit_compliance_ratio` (MeterValues samples
 within the limit in force), `reconciler_meter_samples_total{within}`,
 `reconciler_boot_to_reapplied_seconds`, `reconciler_api_request_duration_seconds{method,route}`,
-`reconciler_policy_reloads_total{result}`, `reconciler_notifications_total{result}`.
+`reconciler_policy_reloads_total{result}`, `reconciler_notifications_total{result}`,
+`reconciler_clock_skewed_stations` (declared stations whose last measured clock is off by more than
+the tolerance) and `reconciler_clock_skew_max_seconds` (the largest such offset, either sign).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
@@ -44,11 +46,32 @@ class _Conditions(Collector):
         yield family
 
 
+class _ClockSkew(Collector):
+    """Clock-skew health, read from the store at scrape time: how many clocks are off, and the worst."""
+
+    def __init__(self, skews: Callable[[], Mapping[str, float]], tolerance: float) -> None:
+        self.skews, self.tolerance = skews, tolerance
+
+    def collect(self) -> Any:
+        offsets = [abs(s) for s in self.skews().values()]
+        off = GaugeMetricFamily("reconciler_clock_skewed_stations",
+                                f"Stations whose clock is off by more than {self.tolerance:g} s (Degraded until set)")
+        off.add_metric([], sum(1 for s in offsets if s > self.tolerance))
+        yield off
+        worst = GaugeMetricFamily("reconciler_clock_skew_max_seconds", "The largest clock offset measured, in seconds")
+        worst.add_metric([], max(offsets, default=0.0))
+        yield worst
+
+
 class DaemonMetrics:
-    def __init__(self, conditions: Callable[[], Counter[str]]) -> None:
+    def __init__(
+        self, conditions: Callable[[], Counter[str]], skews: Callable[[], Mapping[str, float]] = dict,
+        clock_tolerance: float = 30.0,
+    ) -> None:  # fmt: skip
         self.registry = CollectorRegistry()
         r = self.registry
         r.register(_Conditions(conditions))
+        r.register(_ClockSkew(skews, clock_tolerance))
         self.reconciles = PromCounter("reconciler_reconciles", "Reconciles by outcome", ["outcome"], registry=r)
         self.duration = Histogram(
             "reconciler_reconcile_duration_seconds", "Duration of one station's reconcile", buckets=FAST, registry=r

@@ -1,9 +1,10 @@
 """Notifications: POST a JSON event to each `--notify URL` when something needs a person's eye.
 
-Flow: the daemon -> `Notifier.send(event)` (never blocks: the event joins a bounded queue; when it is
-full the oldest goes) -> a background task POSTs it to every receiver with httpx, retrying with
-exponential backoff and jitter (a few attempts, then it is dropped and counted). A slow or failing
-receiver delays only other notifications, never reconciling.
+Flow: the daemon -> `Notifier.send(event)` (never blocks: the event joins one bounded queue per
+receiver; when one is full its oldest goes) -> one background task per receiver POSTs its queue in
+order with httpx, retrying with exponential backoff and jitter (a few attempts, then the event is
+dropped and counted). A slow, hanging or failing receiver delays only its own notifications: never
+reconciling, never another receiver.
 
 Events: condition changes to Degraded or Offline, healed drift, an invalid policy commit, a station
 given up on for now. Body: `{"kind", "station_id", "condition", "reason", "revision", "at"}`.
@@ -42,38 +43,41 @@ class Notifier:
         self.max_delay = max_delay
         self.timeout = timeout
         self.counted = counted
-        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize)
-        self._task: asyncio.Task[None] | None = None
+        self._queues: list[asyncio.Queue[dict[str, Any]]] = [asyncio.Queue(maxsize) for _ in self.urls]
+        self._tasks: list[asyncio.Task[None]] = []
         self._rng = random.Random()
 
     def send(self, event: dict[str, Any]) -> None:
-        if not self.urls:
-            return
-        if self._queue.full():
-            self._queue.get_nowait()
-            self._count("dropped")
-        self._queue.put_nowait(event)
+        for queue in self._queues:
+            if queue.full():
+                queue.get_nowait()
+                self._count("dropped")
+            queue.put_nowait(event)
 
     def _count(self, result: str) -> None:
         if self.counted is not None:
             self.counted(result)
 
     def start(self) -> None:
-        if self.urls and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="notifier")
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._run(url, queue), name=f"notifier {httpx.URL(url).host}")
+                for url, queue in zip(self.urls, self._queues, strict=True)
+            ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
 
-    async def _run(self) -> None:
+    async def _run(self, url: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
         async with httpx.AsyncClient(timeout=self.timeout) as client:
             while True:
-                event = await self._queue.get()
-                await asyncio.gather(*(self._deliver(client, url, event) for url in self.urls))
+                event = await queue.get()
+                await self._deliver(client, url, event)
 
     async def _deliver(self, client: httpx.AsyncClient, url: str, event: dict[str, Any]) -> None:
         host = httpx.URL(url).host

@@ -5,7 +5,9 @@ the work queue (the engine applies and verifies) -> the outcome back to the call
 sends a SetChargingProfile by itself: an override is one more layer of desired state
 (`layers.py`), so it goes through make-before-break, read-back and the ledger like git's profiles.
 A raw clear (`DELETE .../charging_profile`) is what the documents' API does: sent at once; git's
-profiles it removes are drift, which self-heal restores (or only reports).
+profiles it removes are drift, which self-heal restores (or only reports). The ledger records it as
+the engine's own clears (intent first, then which owned profiles are gone, or may be when no answer
+came), so self-heal sees the loss for what it is, never as a foreign cap.
 """
 
 from __future__ import annotations
@@ -193,19 +195,26 @@ class Operations:
         self.require_connected(station_id)
         daemon = self.daemon
         assert daemon.gateway is not None and daemon.store is not None
+        store, revision = daemon.store, daemon.policies.revision
+        # Like the engine's calls: the intent is on disk before the charger can act on it, and the
+        # ledger learns which of its profiles are gone (answered) or may be (no answer: pending,
+        # absorbed by the next reconcile as uncertain), so self-heal sees the loss as ours.
+        pending = store.begin_call(station_id, "ClearChargingProfile", filters, daemon.now(), revision=revision)
+        await store.durable()
         reply = await daemon.gateway.call(station_id, "ClearChargingProfile", filters)
+        event = ("profile.cleared", f"ClearChargingProfile {filters} by {who}: {reply.describe()}", None)
+        if reply.kind is ReplyKind.ANSWERED:
+            store.record_clear_matching(pending, station_id, filters, daemon.now(), revision, event)
+        else:
+            if not reply.ambiguous:
+                store.settle(pending)
+            store.event(*event[:2], daemon.now(), station_id=station_id, revision=revision)
         if reply.kind is ReplyKind.OFFLINE:
             raise not_found(station_id)
         if reply.kind is ReplyKind.TIMEOUT:
+            daemon.queue.request(station_id, "a clear through the API was not answered", delay=1.0)
             raise OperationError(504, f"the charger did not answer ClearChargingProfile: {reply.description}")
         csms = reply.status if reply.kind is ReplyKind.ANSWERED else f"{reply.error_code}: {reply.description}"
-        daemon.store.event(
-            "profile.cleared",
-            f"ClearChargingProfile {filters} by {who}: {reply.describe()}",
-            daemon.now(),
-            station_id=station_id,
-            revision=daemon.policies.revision,
-        )
         removed = [
             o.id
             for o in self._state.overrides(station_id)

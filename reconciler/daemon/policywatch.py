@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,29 +97,51 @@ async def watch(
                 log.exception("reloading the policies failed")
 
 
-async def pull_forever(directory: Path, every: float, stop: asyncio.Event) -> None:
-    """`git pull --ff-only` in `directory` every `every` seconds; the file watcher sees what it brings."""
+_CREDENTIALS_IN_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+
+
+def pull_failure(directory: Path, returncode: int | None, stderr: bytes) -> str:
+    """What `git pull --ff-only` said when it failed, credentials in any URL it names masked."""
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+    said = "; ".join(lines[-5:])[:600] or f"exit {returncode}"
+    said = _CREDENTIALS_IN_URL.sub(r"\1***@", said)
+    return (
+        f"git pull --ff-only in {directory} failed: {said}; the policies stay at the last good commit "
+        f"(fix the clone by hand, e.g. git -C {directory} status)"
+    )
+
+
+async def pull_forever(
+    directory: Path, every: float, stop: asyncio.Event, pulled: Callable[[str | None], None] | None = None
+) -> None:
+    """`git pull --ff-only` in `directory` every `every` seconds; the file watcher sees what it brings.
+    `pulled` is told each outcome: None when it worked, else what went wrong (`pull_failure`)."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # a remote asking for a password fails, never waits
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
         if stop.is_set():
             return
+        process = None
         try:
             process = await asyncio.create_subprocess_exec(
-                "git",
-                "-C",
-                str(directory),
-                "pull",
-                "--ff-only",
-                "--quiet",
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-            await asyncio.wait_for(process.communicate(), timeout=max(30.0, every))
-        except (OSError, TimeoutError) as exc:
-            log.warning("git pull in %s failed: %s", directory, exc.__class__.__name__)
-            continue
-        if process.returncode != 0:  # git's message may name a remote URL with credentials: not logged
-            log.warning(
-                "git pull --ff-only in %s failed (exit %s); run it by hand to see why", directory, process.returncode
-            )
+                "git", "-C", str(directory), "pull", "--ff-only", "--quiet",
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env,
+            )  # fmt: skip
+            _, stderr = await asyncio.wait_for(process.communicate(), timeout=max(30.0, every))
+            problem = None if process.returncode == 0 else pull_failure(directory, process.returncode, stderr)
+        except OSError as exc:
+            problem = f"git pull --ff-only in {directory} could not run: {exc.strerror or exc.__class__.__name__}"
+        except asyncio.CancelledError:  # the daemon stops: no git left behind
+            if process is not None and process.returncode is None:
+                process.kill()
+            raise
+        except TimeoutError:
+            if process is not None and process.returncode is None:
+                process.kill()
+                await process.wait()
+            problem = f"git pull --ff-only in {directory} did not finish within {max(30.0, every):g}s"
+        if pulled is not None:
+            pulled(problem)
+        elif problem is not None:
+            log.warning("%s", problem)

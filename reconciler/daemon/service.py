@@ -65,6 +65,7 @@ class DaemonSettings:
     db: Path
     credentials: Credentials
     listen: str | None = "127.0.0.1:9000"
+    path_prefix: str = "/"  # stations connect to {path_prefix}{stationId}
     via: str | None = None
     via_user: str | None = None
     via_password: str | None = None
@@ -113,13 +114,14 @@ class Daemon:
         self.inject: InjectGateway | None = None
         self.gateway: Gateway | None = None
         self.engine: Reconciler | None = None
-        self.metrics = DaemonMetrics(self._condition_counts)
+        self.metrics = DaemonMetrics(self._condition_counts, self._clock_skews, settings.engine.clock_tolerance)
         self.notifier = Notifier(settings.notify, counted=lambda r: self.metrics.notifications.labels(r).inc())
         self.queue = WorkQueue(self._work, settings.queue, on_give_up=self._gave_up)
         self.latest: dict[str, Outcome] = {}  # each station's last outcome, as `kept` (no drift kept)
         self.last_reconcile: dict[str, datetime] = {}
         self.policy_errors: tuple[Diagnostic, ...] = ()
         self.policy_error_at: datetime | None = None
+        self.pull_error: str | None = None  # why the last `--pull` failed (None: it worked or never ran)
         self.generation = 0  # bumped on every change a reader of the API could see
         self.listeners: list[Callable[[str], None]] = []  # told a station id when what it shows changed
         self.http: Any = None  # api.server.HttpServer, set by start()
@@ -170,7 +172,7 @@ class Daemon:
         self._spawn(self._freeze_when_settled(), "gc freeze")
         if s.pull:
             directory = s.policies[0] if s.policies[0].is_dir() else s.policies[0].parent
-            self._spawn(pull_forever(directory, s.pull, self._stop), "git pull")
+            self._spawn(pull_forever(directory, s.pull, self._stop, self._pulled), "git pull")
         for station_id in self.policies.desired:
             if self.gateway.is_connected(station_id):
                 self.queue.request(station_id, "start")
@@ -201,6 +203,7 @@ class Daemon:
             host=host,
             port=port,
             passwords=s.station_passwords,
+            path_prefix=s.path_prefix,
             known_stations=list(self.policies.stations),
             call_timeout=s.call_timeout,
             ping_interval=s.ping_interval,
@@ -326,6 +329,27 @@ class Daemon:
             self.queue.request(name, "policy changed")
         self.generation += 1
 
+    def _pulled(self, problem: str | None) -> None:
+        """A `--pull` outcome: a new failure is logged, recorded as an event and notified (once, not
+        at every interval); the next success says so."""
+        previous, self.pull_error = self.pull_error, problem
+        if problem == previous:
+            return
+        assert self.store is not None
+        now = self.now()
+        if problem is None:
+            log.info("git pull works again")
+            self.store.event("policy.pull_recovered", "git pull --ff-only works again", now,
+                             revision=self.policies.revision)  # fmt: skip
+        else:
+            log.warning("%s", problem)
+            self.store.event("policy.pull_failed", problem, now, revision=self.policies.revision)
+            self.notifier.send(
+                {"kind": "policy.pull_failed", "station_id": None, "condition": None, "reason": problem,
+                 "revision": self.policies.revision, "at": format_time(now)}
+            )  # fmt: skip
+        self.generation += 1
+
     async def _events(self, hub: asyncio.Queue[StationEvent]) -> None:
         while True:
             event = await hub.get()
@@ -339,8 +363,9 @@ class Daemon:
         if sid not in self.policies.desired:
             return
         kind = event.kind
-        if kind is not StationEventKind.STATUS:
-            self.touched(sid)  # connection, boot info, meter values, transactions: the API shows them
+        # connection, boot info, connector status (the control source's Policy: Blocked), meter values,
+        # transactions: the API shows them
+        self.touched(sid)
         if kind is StationEventKind.CONNECTED:
             self.queue.request(sid, "connected", delay=self.settings.connect_grace)
             self.generation += 1
@@ -363,6 +388,8 @@ class Daemon:
         sessions = self.policies.desired[station_id].sessions
         transaction_id = event.data.get("transactionId")
         if not sessions or not isinstance(transaction_id, int):
+            if self._unverified_while_idle(station_id, event.data.get("connectorId")):
+                self.queue.request(station_id, "a transaction started: verify what idle could not")
             return
         connector = int(event.data.get("connectorId", 1))
         assert self.state is not None
@@ -371,6 +398,15 @@ class Daemon:
             body.update(chargingProfilePurpose="TxProfile", transactionId=transaction_id)
             self.state.start_intent(station_id, transaction_id, connector, item.policy, body, self.now())
         self.queue.request(station_id, f"transaction {transaction_id} started")
+
+    def _unverified_while_idle(self, station_id: str, connector: object) -> bool:
+        """The last outcome could not verify this connector while idle (a charger that counts its
+        TxDefaultProfile only during a transaction): a transaction on it is the time to verify."""
+        outcome = self.latest.get(station_id)
+        return outcome is not None and any(
+            limit.code == "tx-default-idle" and (not limit.connectors or connector in limit.connectors)
+            for limit in outcome.limitations
+        )
 
     def _session_stopped(self, station_id: str, event: StationEvent) -> None:
         transaction_id = event.data.get("transactionId")
@@ -394,15 +430,10 @@ class Daemon:
             )
 
     def _meter(self, station_id: str, data: dict[str, Any]) -> None:
-        from reconciler.daemon.power import power_samples
+        from reconciler.daemon.in_force import judged_samples
 
-        outcome = self.latest.get(station_id)
-        if outcome is None or outcome.observation is None:
-            return
-        for connector, watts in power_samples(data):
-            limit = limit_w(self, station_id, connector)
-            if limit is not None:
-                self.metrics.sample(watts <= limit * 1.02 + 50)
+        for within in judged_samples(self, station_id, data):  # against the limit in force when taken
+            self.metrics.sample(within)
 
     async def _freeze_when_settled(self) -> None:
         """Once the fleet has connected and nothing is being reconciled, move what is alive out of the
@@ -577,6 +608,10 @@ class Daemon:
         conditions = self.conditions()
         return Counter(conditions[n].status.value for n in self.policies.desired if n in conditions)
 
+    def _clock_skews(self) -> dict[str, float]:
+        skews = self.store.clock_skews() if self.store is not None else {}
+        return {n: skew for n, skew in skews.items() if n in self.policies.desired}
+
     def override_expiry(self, ttl: float | None) -> datetime:
         return self.now() + timedelta(seconds=self.settings.override_ttl if ttl is None else ttl)
 
@@ -587,35 +622,15 @@ _NOTHING: Mapping[str, Any] = MappingProxyType({})
 def kept(outcome: Outcome) -> Outcome:
     """What the daemon keeps of a station's last outcome until its next one (`Daemon.latest`: one per
     station, 10,000 of them): its status and reason, what was sent, the plan's actions, notes and
-    verdicts, and the observed timelines (the API, the limit in force). Not kept: the plan's drift
-    and the states it was planned from, the configuration read and the after-apply read-back (about
-    2 KiB a station; the condition's reason says what differed)."""
+    verdicts, the observed timelines and the after-apply read-back (the API, the limit in force:
+    `in_force.py`). Not kept: the plan's drift and the states it was planned from, and the
+    configuration read (about 2 KiB a station; the condition's reason says what differed)."""
     plan, observation = outcome.plan, outcome.observation
     return replace(
         outcome,
         plan=replace(plan, drift=(), starts=()) if plan is not None else None,
         observation=replace(observation, configuration=_NOTHING) if observation is not None else None,
-        verified=(),
     )
-
-
-def limit_w(daemon: Daemon, station_id: str, connector: int) -> float | None:
-    """The limit in force now on a connector, in W, from the last read-back (None: no limit known)."""
-    outcome = daemon.latest.get(station_id)
-    if outcome is None or outcome.observation is None:
-        return None
-    timeline = outcome.observation.timelines.get(connector)
-    if timeline is None:
-        return None
-    from reconciler.core.profiles import RateUnit, epoch_seconds
-
-    value = timeline.at(epoch_seconds(daemon.now()))
-    if value is None:
-        return None
-    station = daemon.policies.stations.get(station_id)
-    if timeline.unit is RateUnit.A and station is not None:
-        return value * station.voltage * station.phases
-    return value
 
 
 def env_flag(name: str) -> bool:

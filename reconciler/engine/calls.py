@@ -1,7 +1,8 @@
 """Sending one OCPP call the way the engine always does: rate-limited, timed out, retried.
 
 Flow: engine -> `Caller.call` -> `Gateway.call` -> `Reply`. Temporary failures (timeout, offline)
-are retried with exponential backoff and full jitter, a bounded number of times; answers and
+are retried with exponential backoff and full jitter, a bounded number of times (a final reply
+after an unanswered attempt is `ambiguous`: that attempt may have been carried out); answers and
 CallErrors are returned at once (STYLE.md rule 5: Rejected and NotSupported are permanent for the
 plan, so retrying them only hammers the charger). Every call is counted per action, so a run can
 report how many SetChargingProfile calls it sent.
@@ -13,7 +14,7 @@ import asyncio
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler import clock
@@ -82,6 +83,7 @@ class Caller:
 
     async def call(self, station_id: str, action: str, payload: dict[str, Any]) -> Reply:
         reply: Reply | None = None
+        unanswered = False  # an earlier attempt may have reached the charger and been carried out
         for attempt in range(self.retry.attempts):
             if attempt:
                 self.retried += 1
@@ -91,6 +93,7 @@ class Caller:
             self.sent[action] += 1
             reply = await self.gateway.call(station_id, action, payload, timeout=self.retry.call_timeout)
             if not reply.temporary:
-                return reply
+                return replace(reply, unsure=True) if unanswered and not reply.unsure else reply
+            unanswered = True
         assert reply is not None
         return reply

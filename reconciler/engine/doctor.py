@@ -15,6 +15,7 @@ cleared by id right after it is read; a clear that fails is reported loudly.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from reconciler.transport.gateway import Reply, ReplyKind
 PROBE_ID = 2_000_000_001
 PROBE_STEP_A = 1.37  # above the hardware maximum, with a fraction that shows the charger's rounding
 HORIZON = 3 * 3600
+SETTLE_READS, SETTLE_SECONDS = 10, 0.5  # an accepted probe may take a moment to be in force: read again, bounded
 CAPABILITY_KEYS = ("ChargeProfileMaxStackLevel", "ChargingScheduleMaxPeriods", "MaxChargingProfilesInstalled",
                    "ChargingScheduleAllowedChargingRateUnit")  # fmt: skip
 
@@ -114,10 +116,26 @@ class Doctor:
     def __init__(self, caller: Caller, station_id: str, hardware: Hardware, now: Callable[[], datetime]) -> None:
         self.caller, self.station_id, self.hw, self.now = caller, station_id, hardware, now
         self.findings = Findings()
+        self.delay = 0.0  # seconds the charger took to put the first probe in force (enforcement delay)
 
     async def composite(self, connector: int, unit: str, duration: int = HORIZON) -> Answer:
         payload = {"connectorId": connector, "duration": duration, "chargingRateUnit": unit}
         return reduce(await self.caller.call(self.station_id, "GetCompositeSchedule", payload))
+
+    async def read_until(self, connector: int, unit: str, shown: Callable[[Answer], bool]) -> Answer:
+        """Read a connector until `shown` holds, at most SETTLE_READS more times: some chargers put an
+        accepted profile in force a moment later. The time it took is kept as the charger's delay."""
+        answer = await self.composite(connector, unit)
+        for attempt in range(1, SETTLE_READS + 1):
+            if shown(answer):
+                break
+            await asyncio.sleep(SETTLE_SECONDS)
+            answer = await self.composite(connector, unit)
+            if shown(answer):
+                self.delay = max(self.delay, attempt * SETTLE_SECONDS)
+                self.findings.notes.append(f"the charger put the probe in force about {attempt * SETTLE_SECONDS:g} s "
+                                           "after accepting it; later probes were read after that long")  # fmt: skip
+        return answer
 
     def amps(self, answer: Answer, offset: int) -> float | None:
         """A limit of an answer in A, whatever unit it came in (None: no limit there, or -1)."""
@@ -192,9 +210,19 @@ class Doctor:
 
     # --- probing ------------------------------------------------------------------------------
 
+    @property
+    def unit(self) -> str:
+        """The unit probes are set in: W, unless the charger allows A only (it refuses W profiles)."""
+        allowed = self.findings.capabilities.get("ChargingScheduleAllowedChargingRateUnit")
+        return "A" if isinstance(allowed, list) and "W" not in allowed and "A" in allowed else "W"
+
+    def in_unit(self, limit_w: float) -> float:
+        """A probe limit given in W, in the unit probes are set in."""
+        return round(limit_w, 1) if self.unit == "W" else round(limit_w / self.hw.per_amp, 2)
+
     def probe(self, purpose: str, limit_w: float, start: datetime, stack: int, **extra: Any) -> dict[str, Any]:
-        periods = [{"startPeriod": 0, "limit": round(limit_w, 1)}]
-        schedule: dict[str, Any] = {"startSchedule": format_time(start), "chargingRateUnit": "W",
+        periods = [{"startPeriod": 0, "limit": self.in_unit(limit_w)}]
+        schedule: dict[str, Any] = {"startSchedule": format_time(start), "chargingRateUnit": self.unit,
                                     "chargingSchedulePeriod": periods}  # fmt: skip
         schedule.update(extra.pop("schedule", {}))
         profile = {"chargingProfileId": PROBE_ID, "stackLevel": stack, "chargingProfilePurpose": purpose,
@@ -202,15 +230,27 @@ class Doctor:
         return {"connectorId": 0 if purpose == "ChargePointMaxProfile" else 1, "csChargingProfiles": profile}
 
     async def install(self, payload: dict[str, Any]) -> str | None:
-        """Set a probe (top stack level, else 0); None when accepted, else what the charger said."""
+        """Set a probe (top stack level, else 0); None when accepted, else what the charger said (a
+        probe whose answer never came may be on the charger all the same: it is cleared)."""
         reply = await self.caller.call(self.station_id, "SetChargingProfile", payload)
+        unsure = reply.ambiguous
         if reply.status != "Accepted" and payload["csChargingProfiles"]["stackLevel"] != 0:
             payload["csChargingProfiles"]["stackLevel"] = 0
             reply = await self.caller.call(self.station_id, "SetChargingProfile", payload)
-        return None if reply.status == "Accepted" else reply.describe()
+            unsure = unsure or reply.ambiguous
+        if reply.status != "Accepted":
+            if unsure:
+                await self.remove()
+            return reply.describe()
+        if self.delay:
+            await asyncio.sleep(self.delay)  # in force only that long after it was accepted
+        return None
 
     async def remove(self) -> None:
         reply = await self.caller.call(self.station_id, "ClearChargingProfile", {"id": PROBE_ID})
+        if reply.status != "Accepted" and self.delay:
+            await asyncio.sleep(self.delay)  # not stored yet when the Clear came: once more, after the delay
+            reply = await self.caller.call(self.station_id, "ClearChargingProfile", {"id": PROBE_ID})
         if reply.status != "Accepted":
             self.findings.notes.append(
                 f"WARNING: the probe profile #{PROBE_ID} could not be cleared ({reply.describe()}); clear it by hand: "

@@ -1,7 +1,9 @@
 """`reconciler doctor --active`: the probe profiles and what their read-backs say.
 
 Flow: (doctor.examine) an uncapped charger -> `run_probes`: three probes, one after the other, each
-installed for two minutes from a minute ahead, read back, cleared by id:
+installed for two minutes from a minute ahead, read back (again, bounded, until it is in force: some
+chargers enforce a moment after accepting), cleared by id. Probes are in W; on a charger that allows
+A only, in A (and the other unit asked is then W):
 1. a TxDefaultProfile on connector 1 in W, at (maxCurrentA + 1.37 A) per phase: shown while idle
    (simulateTransactionActive), the unit of the answer when asked in A (replyUnit), its value in A
    (convertUnits; limitStep from how 1.37 was rounded), and connector 0's answer (its convention:
@@ -51,11 +53,18 @@ async def _tx_default_probe(doctor: Doctor, start: datetime, top: int, per_a: fl
     if refused is not None:
         f.notes.append(f"the TxDefaultProfile probe was refused ({refused})")
         return False
-    in_w, in_a = await doctor.composite(1, "W"), await doctor.composite(1, "A")
-    total = await doctor.composite(0, "W") if hw.connectors > 1 else None
+
+    def shows_probe(answer: Answer) -> bool:
+        value = doctor.amps(answer, _mid(answer, start))
+        return value is not None and abs(value - per_a) < 0.06
+
+    own = doctor.unit  # the probe's unit; asked in the other one, the charger converts (or not)
+    other = "A" if own == "W" else "W"
+    in_own = await doctor.read_until(1, own, shows_probe)
+    in_other = await doctor.composite(1, other)
+    total = await doctor.composite(0, own) if hw.connectors > 1 else None
     await doctor.remove()
-    shown = doctor.amps(in_w, _mid(in_w, start))
-    visible = shown is not None and abs(shown - per_a) < 0.06
+    visible = shows_probe(in_own)
     if visible:
         f.found("conventions", "simulateTransactionActive", True,
                 "connector 1 reported the probe TxDefaultProfile while no transaction ran")  # fmt: skip
@@ -65,16 +74,23 @@ async def _tx_default_probe(doctor: Doctor, start: datetime, top: int, per_a: fl
         for key in ("convertUnits", "limitStep", "replyUnit"):
             f.unknown(key, "the probe TxDefaultProfile did not show while idle; run again during a transaction")
         return False
-    if in_a.unit == "W":
-        f.found("conventions", "replyUnit", "profile", "asked in A about a profile in W, it answered in W")
+    asked = f"asked in {other} about a profile in {own}"
+    if in_other.unit == own:
+        f.found("conventions", "replyUnit", "profile", f"{asked}, it answered in {own}")
     else:
-        f.found("conventions", "replyUnit", "requested", "asked in A about a profile in W, it answered in A")
-        raw = in_a.at(_mid(in_a, start))
-        if raw is None or raw < 0 or abs(raw - default_a) < 0.06:
-            f.found("conventions", "convertUnits", False,
-                    "asked in A, it did not report the probe set in W (answered in W it did)")  # fmt: skip
+        f.found("conventions", "replyUnit", "requested", f"{asked}, it answered in {other}")
+        converted = in_other.at(_mid(in_other, start))
+        if converted is not None and converted >= 0 and other == "W":
+            converted /= hw.per_amp
+        if converted is None or converted < 0 or abs(converted - default_a) < 0.06:
+            why = f"asked in {other}, it did not report the probe set in {own} (answered in {own} it did)"
+            f.found("conventions", "convertUnits", False, why)
         else:
-            f.found("conventions", "convertUnits", True, f"asked in A, it reported the probe set in W as {raw:g} A")
+            raw = in_own.at(_mid(in_own, start)) if own == "A" else in_other.at(_mid(in_other, start))
+            assert raw is not None  # shown (own) or converted (other): a limit in A is there
+            f.found("conventions", "convertUnits", True,
+                    f"asked in {other}, it reported the probe set in {own} as {in_other.at(_mid(in_other, start)):g} "
+                    f"{other}")  # fmt: skip
             step = None if abs(raw - per_a) < 0.005 else 0.1 if abs(raw - round(per_a, 1)) < 0.005 else (
                 1.0 if abs(raw - round(per_a)) < 0.005 else -1.0)  # fmt: skip
             if step is None:
@@ -98,8 +114,8 @@ async def _tx_default_probe(doctor: Doctor, start: datetime, top: int, per_a: fl
                     f"{default_a:g} A")  # fmt: skip
         elif abs(value - n * default_a) < 0.06:
             f.found("conventions", "connector0", "sum",
-                    f"connector 0 reported {value:g} A: every connector at its default (libocpp sums a lane in W "
-                    "at the default when asked in A)")  # fmt: skip
+                    f"connector 0 reported {value:g} A: every connector at its default"
+                    + (" (libocpp sums a lane in W at the default when asked in A)" if own == "W" else ""))  # fmt: skip
         else:
             f.unknown("connector0", f"connector 0 reported {value:g} A during the probe, which no known form explains")
     return True
@@ -116,8 +132,8 @@ async def _cap_probe(
     if refused is not None:
         f.notes.append(f"the ChargePointMaxProfile probe was refused ({refused})")
         return False
-    one = await doctor.composite(1, "W")
-    total = await doctor.composite(0, "W") if hw.connectors > 1 else None
+    one = await doctor.composite(1, doctor.unit)
+    total = await doctor.composite(0, doctor.unit) if hw.connectors > 1 else None
     await doctor.remove()
     shown = False
     if total is not None:
@@ -149,6 +165,10 @@ async def _cap_probe(
     if not shown and not tx_visible:
         f.notes.append("the charger accepted the probes but reported none of them: it may accept profiles "
                        "without enforcing them")  # fmt: skip
+        f.conventions.pop("simulateTransactionActive", None)  # idle TxDefault, or nothing enforced: no telling
+        f.evidence.pop("simulateTransactionActive", None)
+        f.unknown("simulateTransactionActive", "neither probe showed: TxDefaultProfile may count only during a "
+                  "transaction, or the charger may not enforce what it accepts; run again during a transaction")
     return shown
 
 
@@ -157,7 +177,7 @@ async def _recurring_probe(doctor: Doctor, top: int, per_a: float, tx_visible: b
     if not tx_visible and not cap_shown:
         f.unknown("rebaseRecurring", "no probe showed, so a Recurring one would not either")
         return
-    first = await doctor.composite(1, "W", duration=60)
+    first = await doctor.composite(1, doctor.unit, duration=60)
     now = first.start or doctor.now()
     anchor = now - timedelta(hours=1)
     purpose, connector = ("TxDefaultProfile", 1) if tx_visible else ("ChargePointMaxProfile", 0)
@@ -165,15 +185,16 @@ async def _recurring_probe(doctor: Doctor, top: int, per_a: float, tx_visible: b
     low, high = round(per_a * scale * hw.per_amp, 1), round((per_a + 1) * scale * hw.per_amp, 1)
     payload = doctor.probe(purpose, low, anchor, top, chargingProfileKind="Recurring", recurrencyKind="Daily")
     payload["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"].append(
-        {"startPeriod": 3600 + WINDOW, "limit": high}
+        {"startPeriod": 3600 + WINDOW, "limit": doctor.in_unit(high)}
     )
     refused = await doctor.install(payload)
     if refused is not None:
         f.notes.append(f"the Recurring probe was refused ({refused})")
         return
-    answer = await doctor.composite(connector, "W", duration=3 * 3600)
+    answer = await doctor.composite(connector, doctor.unit, duration=3 * 3600)
     await doctor.remove()
-    change = next((begin for begin, limit in answer.periods if abs(limit - high) < 1.0), None)
+    high_shown, near = (high, 1.0) if answer.unit != "A" else (high / hw.per_amp, 0.3)
+    change = next((begin for begin, limit in answer.periods if abs(limit - high_shown) < near), None)
     if answer.start is None or change is None:
         f.unknown("rebaseRecurring", "the Recurring probe's second period did not show")
         return

@@ -80,7 +80,7 @@ async def apply_removed(engine: Reconciler, station_id: str) -> Outcome:
         if reply.kind is not ReplyKind.ANSWERED:
             engine.store.event(event[0], event[1], engine.now(), station_id=station_id, revision=engine.revision,
                                data=event[2])  # fmt: skip
-            if not reply.temporary:
+            if not reply.ambiguous:
                 engine.store.settle(pending)
             failure = failure_of(reply, f"{name} ({action.describe()})")
             return Outcome(station_id, failure.status, f"{REMOVED}: {failure.reason}", plan, sent=sent, removed=True)

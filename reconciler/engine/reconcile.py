@@ -15,11 +15,13 @@ Only "Synced" is a verified statement; everything else carries a reason a person
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -127,6 +129,10 @@ def desired_digest(state: DesiredState) -> str:
 
 
 DesiredProvider = Callable[[str], DesiredState]  # station id -> its whole desired state (git + other layers)
+# (engine, station) -> the desired state a run in flight judges by (None until its first ask); per task
+_RUN_DESIRED: contextvars.ContextVar[dict[tuple[int, str], DesiredState | None] | None] = contextvars.ContextVar(
+    "run_desired", default=None
+)
 
 
 class Reconciler:
@@ -164,10 +170,36 @@ class Reconciler:
         return self.policies.revision
 
     def desired_state(self, station_id: str) -> DesiredState:
-        """What the station should be: git's desired state, or the provider's layered one."""
+        """What the station should be: git's desired state, or the provider's layered one. Inside a
+        run of this station, the one the run's first ask returned (`_one_desired`)."""
+        pins = _RUN_DESIRED.get()
+        key = (id(self), station_id)
+        pinned = pins.get(key) if pins is not None else None
+        if pinned is not None:
+            return pinned
         if self.desired_provider is not None:
-            return self.desired_provider(station_id)
-        return self.policies.desired[station_id]
+            state = self.desired_provider(station_id)
+        else:
+            state = self.policies.desired[station_id]
+        if pins is not None and key in pins:
+            pins[key] = state
+        return state
+
+    @contextlib.contextmanager
+    def _one_desired(self, station_id: str) -> Iterator[None]:
+        """One run plans, applies and verifies against one desired state: an override that expires
+        (or a session that ends) mid-run is the next run's business, never a read-back judged
+        against a state the plan did not aim at (a false "foreign profile"). Only the run's own
+        task sees the pinned state (a context variable); the API and other runs ask afresh."""
+        pins = _RUN_DESIRED.get()
+        if pins is not None and (id(self), station_id) in pins:
+            yield
+            return
+        token = _RUN_DESIRED.set({**(pins or {}), (id(self), station_id): None})  # pinned at the first ask
+        try:
+            yield
+        finally:
+            _RUN_DESIRED.reset(token)
 
     # --- observe and plan ----------------------------------------------------------------------------
 
@@ -271,7 +303,8 @@ class Reconciler:
         async def one(station_id: str) -> Outcome:
             async with self.limit:
                 started = clock.monotonic()
-                outcome = await self._guarded(station_id, self._plan_one(station_id))
+                with self._one_desired(station_id):
+                    outcome = await self._guarded(station_id, self._plan_one(station_id))
                 outcome.seconds = clock.monotonic() - started
                 await _report(progress, station_id, "planned")
                 return outcome
@@ -391,7 +424,8 @@ class Reconciler:
         stale_check: Callable[[str, Observation, StationPlan], str | None] | None = None,
     ) -> Outcome:
         started = clock.monotonic()
-        outcome = await self._guarded(station_id, self._reconcile(station_id, stale_check))
+        with self._one_desired(station_id):
+            outcome = await self._guarded(station_id, self._reconcile(station_id, stale_check))
         outcome.seconds = clock.monotonic() - started
         outcome.verified = tuple(self._verified.pop(station_id, ()))
         progressed = bool(outcome.plan and outcome.plan.actions and not outcome.refused_stale)
@@ -466,13 +500,13 @@ class Reconciler:
                      f'{{"action": "{name}", "payload": {body}}}')  # fmt: skip
             if reply.kind is not ReplyKind.ANSWERED:
                 self._log(station_id, event)
-                if pending is not None and not reply.temporary:
+                if pending is not None and not reply.ambiguous:  # else it may have been carried out
                     self.store.settle(pending)
                 return failure_of(reply, f"{name} ({action.describe()})"), accepted_sets, notes
             if action.kind in (ActionKind.SET, ActionKind.REPLACE):
                 if status != "Accepted":
                     self._log(station_id, event)
-                    if pending is not None:
+                    if pending is not None and not reply.ambiguous:  # a retry's answer; the first may have worked
                         self.store.settle(pending)
                     failure = Failure(Status.DEGRADED, f"charger answered {status} to {action.describe()}")
                     return failure, accepted_sets, notes

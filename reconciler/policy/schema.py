@@ -88,6 +88,8 @@ def check_document(doc: Document, diagnostics: Collector, schema_path: Path = SC
     errors = list(_leaf_errors(validator(schema_path).iter_errors(doc.data)))
     seen: set[tuple[str, tuple[str | int, ...], str]] = set()
     for error in errors:
+        if error.instance is None and tuple(error.absolute_path) in doc.unreadable:
+            continue  # its value could not be read: said once, where it was read ([yaml-bad-scalar])
         for path, code, message, hint in _explain(error):
             key = (code, path, message)
             if key in seen:
@@ -120,7 +122,7 @@ def readable_part(doc: Document, schema_path: Path = SCHEMA_FILE) -> Document | 
         data["spec"]["profiles"] = [p for i, p in enumerate(data["spec"]["profiles"]) if i not in drop_profiles]
     if next(iter(validator(schema_path).iter_errors(data)), None) is not None:
         return None
-    return Document(doc.file, doc.index, data, doc.locations)
+    return Document(doc.file, doc.index, data, doc.locations, doc.unreadable)
 
 
 def _get(data: Any, path: Sequence[str | int]) -> Any:

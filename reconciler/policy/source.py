@@ -53,6 +53,7 @@ class Document:
     index: int
     data: Any
     locations: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    unreadable: set[PathKey] = field(default_factory=set)  # bad scalars, reported and left as None
 
     def at(self, path: Sequence[str | int]) -> Location:
         """The location of `path`, or of its nearest ancestor that has one."""
@@ -135,6 +136,7 @@ class _Converter:
                 return _scalar(node)
             except _BadScalar as exc:
                 self._error(node, "yaml-bad-scalar", exc.message, exc.hint)
+                self.doc.unreadable.add(path)
                 return None
         if id(node) in self.active or len(path) > MAX_DEPTH:
             self._error(node, "yaml-recursive", "this alias refers to itself (or nests too deep)", "expand it by hand")

@@ -411,13 +411,30 @@ class SimulatedChargePoint:
         await self.send_status(connector_id, "Finishing" if ev.plugged else "Available")
         return True
 
+    def station_cap_a(self, at: datetime | None = None) -> float | None:
+        """The ChargePointMaxProfile's limit now (A per phase): what every connector together may draw."""
+        caps = [(c, p) for c, p in self.installed.pairs() if p.purpose is Purpose.CHARGE_POINT_MAX]
+        if not caps:
+            return None
+        composite = enforced_composite(caps, 1, now=at or self.clock(), duration=1, context=self.context,
+                                       transactions=self.transactions)  # fmt: skip
+        return composite.periods[0].limit if composite.accepted and composite.periods else None
+
     def update_evs(self) -> None:
         """Every EV draws under what its connector offers now; a connector whose transaction starts
-        or stops being offered energy says so with a StatusNotification (Charging / SuspendedEVSE)."""
+        or stops being offered energy says so with a StatusNotification (Charging / SuspendedEVSE).
+        The ChargePointMaxProfile bounds the station: connectors in a transaction share it, in
+        connector order (an EV taking less than it is offered leaves the rest to the next)."""
         now = self.clock()
+        left = self.station_cap_a(now)
         for connector_id, ev in self.evs.items():
             offered, source = self.offered_current(connector_id, now)
-            ev.update(now, offered, source, connector_id in self.transactions)
+            charging = connector_id in self.transactions
+            if left is not None and charging and ev.plugged:
+                if offered > left:
+                    offered, source = left, PowerSource.OCPP_PROFILE
+                left = max(0.0, left - min(offered, ev.max_current_a))
+            ev.update(now, offered, source, charging)
             if connector_id in self.transactions and self.sender is not None:
                 status = self.connector_status(connector_id, offered)
                 if self._reported_status.get(connector_id, status) != status:

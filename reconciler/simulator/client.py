@@ -5,7 +5,8 @@ password is set), sends BootNotification and a StatusNotification per connector,
 frames: a Central System Call goes to `SimulatedChargePoint.handle` and its answer (or CallError)
 goes back; answers to our own calls resolve `call()`. Heartbeats and MeterValues run on timers.
 When the connection drops the client reconnects with exponential backoff and jitter, as real
-chargers do; after a Reset it reboots the station and reconnects at once.
+chargers do; after a Reset it reboots the station and reconnects at once. With `sessions`,
+simulated drivers charge EVs on its connectors after each boot (`sessions.drive`).
 
 OCPP-J is spoken directly over `websockets` with the stdlib `json` (no `ocpp` import): thousands
 of these run in one process, so each costs two small tasks and a few dicts. `hang_on` and
@@ -29,6 +30,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from reconciler.simulator.charge_point import SimCallError, SimulatedChargePoint
+from reconciler.simulator.sessions import Sessions, drive
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +51,10 @@ class StationClient:
         connect_limit: asyncio.Semaphore | None = None,
         auto_ev: bool = False,
         ssl_context: ssl.SSLContext | None = None,
+        sessions: Sessions | None = None,
     ) -> None:
         self.station = station
+        self.sessions = sessions  # simulated drivers: charging sessions after each boot (None: none)
         self.ssl_context = ssl_context  # for wss:// URLs: which certificates to trust
         self.url = url.rstrip("/") + "/" + quote(station.station_id, safe="")
         self.password = password
@@ -157,7 +161,11 @@ class StationClient:
             return
         if self.auto_ev and not self.station.transactions:
             await self.station.start_transaction(1)
-        await asyncio.gather(self._heartbeats(), self._meter_values())
+        ticks = [self._heartbeats(), self._meter_values()]
+        if self.sessions is not None:  # first: it sets the MeterValueSampleInterval the meter loop reads
+            first = (self.connections - 1) * self.sessions.max_sessions
+            ticks.insert(0, drive(self.station, self.sessions, first))
+        await asyncio.gather(*ticks)
 
     async def _boot(self) -> bool:
         station = self.station
@@ -236,8 +244,12 @@ class StationClient:
                 continue
             kind, unique_id = message[0], str(message[1])
             if kind == 2 and len(message) >= 4:
-                answer = self._answer(str(message[2]), message[3], unique_id)
-                if answer is None:
+                action = str(message[2])
+                answer = self._answer(action, message[3], unique_id)
+                if answer is None or self.station.quirks.answer_lost(action):
+                    continue  # a lost answer: the call was carried out, nobody hears of it
+                if delay := self.station.quirks.answer_delay(action):
+                    self.station.spawn(self._answer_late(ws, answer, delay))
                     continue
                 if answer == "drop":
                     await ws.close()
@@ -265,6 +277,12 @@ class StationClient:
         except SimCallError as exc:
             result = [4, unique_id, exc.code, exc.description, {}]
         return json.dumps(result, separators=(",", ":"))
+
+    async def _answer_late(self, ws: ClientConnection, answer: str, delay: float) -> None:
+        """The late_answers quirk: the call was carried out at once; its answer leaves `delay` s later."""
+        await asyncio.sleep(delay)
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(answer)
 
     async def _reset(self, ws: ClientConnection) -> None:
         """After answering Reset: end transactions (a soft reset says so first), then go down."""

@@ -18,6 +18,7 @@ from reconciler.simulator.charge_point import SimulatedChargePoint
 from reconciler.simulator.client import StationClient
 from reconciler.simulator.ev import LocalPolicy
 from reconciler.simulator.quirks import Quirks
+from reconciler.simulator.sessions import Sessions
 
 
 def station_ids(n: int, prefix: str = "PY-SIM-", start: int = 1) -> list[str]:
@@ -47,8 +48,10 @@ class Fleet:
         backoff_max: float = 30.0,
         auto_ev: bool = False,
         ssl_context: ssl.SSLContext | None = None,
+        sessions: Sessions | None = None,
     ) -> None:
         self.url = url
+        self.sessions = sessions  # simulated charging sessions on every station (None: no EV unless asked)
         self.ssl_context = ssl_context  # trusted certificates for a wss:// Central System
         self.auto_ev = auto_ev
         self._stop = asyncio.Event()
@@ -89,6 +92,7 @@ class Fleet:
             connect_limit=self._limit,
             auto_ev=self.auto_ev,
             ssl_context=self.ssl_context,
+            sessions=self.sessions,
             backoff_initial=backoff_initial,
             backoff_max=backoff_max,
         )

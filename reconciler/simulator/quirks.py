@@ -57,6 +57,9 @@ class Quirks:
     lose_profiles_on_reboot: bool = False  # profiles are kept in memory only and vanish on Reset
     accepted_not_enforced: bool = False  # SetChargingProfile answers Accepted but stores nothing
     enforce_delay_ms: int = 0  # an Accepted SetChargingProfile takes effect this many ms later (applied async)
+    lose_answers: str = ""  # actions (comma-separated) carried out but never answered: the answer is lost
+    late_answers: str = ""  # actions (comma-separated) carried out at once but answered answer_delay_ms later
+    answer_delay_ms: int = 0  # how late the late_answers are answered
     composite_unsupported: bool = False  # GetCompositeSchedule answers CallError NotSupported
     boot_delay: float = 0.0  # seconds between connecting and sending BootNotification
     before_boot: BeforeBoot = BeforeBoot.ANSWER  # calls before the boot is accepted: refuse | silent (SAP)
@@ -117,6 +120,14 @@ class Quirks:
             base, **{k.strip().replace("-", "_"): getattr(parsed, k.strip().replace("-", "_")) for k in data}
         )
 
+    def answer_lost(self, action: str) -> bool:
+        return bool(self.lose_answers) and action in _actions(self.lose_answers)
+
+    def answer_delay(self, action: str) -> float:
+        """Seconds the answer to `action` is held back (0: answered at once)."""
+        late = bool(self.late_answers) and action in _actions(self.late_answers)
+        return self.answer_delay_ms / 1000 if late else 0.0
+
     def units(self) -> tuple[RateUnit, ...]:
         try:
             units = tuple(RateUnit(u.strip().upper()) for u in self.allowed_units.split(",") if u.strip())
@@ -157,6 +168,10 @@ class Quirks:
                 allowed_units=self.units(),
             ),
         )
+
+
+def _actions(text: str) -> set[str]:
+    return {a.strip() for a in text.split(",") if a.strip()}
 
 
 def _coerce(key: str, raw: Any, default: Any) -> Any:

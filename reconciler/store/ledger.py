@@ -9,7 +9,8 @@ the one with its id and the one in its (connector, purpose, stackLevel) slot; on
 uncertain (`Unconfirmed`, `Unverified`, `NotEnforced`) replaces nothing yet, only an earlier entry
 of the very same id and content. A read-back that confirms an entry removes what it replaced; a
 Clear by id removes every entry of that id, and what an uncertain one may have replaced becomes
-uncertain itself (it may be back in force, or gone).
+uncertain itself (it may be back in force, or gone). A Clear by id whose answer was never recorded
+makes every entry of that id uncertain (`doubt`): the profile may still be there, or gone.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any
 
 from reconciler.core.actions import LedgerEntry, LedgerState
 from reconciler.core.holdings import Verdicts
-from reconciler.core.profiles import ProfileError, profile_from_ocpp
+from reconciler.core.installed import InstalledProfiles
+from reconciler.core.profiles import ProfileError, Purpose, profile_from_ocpp
 
 SLOT_KEYS = {"chargingProfileId", "chargingProfilePurpose", "stackLevel"}
 _REPLACED = "(profile_id=? OR (connector_id=? AND purpose=? AND stack_level=?))"
@@ -72,18 +74,35 @@ def put(
 
 def clear(db: sqlite3.Connection, station_id: str, profile_id: int) -> None:
     """A Clear by id was answered: no profile of that id is on the charger."""
-    gone = db.execute(
+    _uncover(db, station_id, profile_id)
+    db.execute("DELETE FROM ledger WHERE station_id=? AND profile_id=?", (station_id, profile_id))
+
+
+def doubt(db: sqlite3.Connection, station_id: str, profile_id: int) -> None:
+    """A Clear by id went out but its answer was never recorded (a timeout, a crash): the charger
+    holds the profile or not. Every entry of that id becomes uncertain (possibly present, possibly
+    absent: still owned, never assumed to cap the station), and so does what an uncertain one may
+    have replaced (back in force if it never arrived, gone if it did and the Clear removed it)."""
+    _uncover(db, station_id, profile_id)
+    db.execute(
+        "UPDATE ledger SET outcome=? WHERE station_id=? AND profile_id=?",
+        (LedgerState.UNCONFIRMED.value, station_id, profile_id),
+    )
+
+
+def _uncover(db: sqlite3.Connection, station_id: str, profile_id: int) -> None:
+    """The entries an uncertain entry of `profile_id` may have replaced become uncertain themselves."""
+    replacing = db.execute(
         "SELECT connector_id, purpose, stack_level, seq FROM ledger WHERE station_id=? AND profile_id=? "
         "AND outcome != ?",
         (station_id, profile_id, LedgerState.ACCEPTED.value),
     ).fetchall()
-    for connector_id, purpose, stack, seq in gone:
+    for connector_id, purpose, stack, seq in replacing:
         db.execute(
             "UPDATE ledger SET outcome=? WHERE station_id=? AND seq < ? AND profile_id != ? AND "
             "connector_id=? AND purpose=? AND stack_level=?",
             (LedgerState.UNCONFIRMED.value, station_id, seq, profile_id, connector_id, purpose, stack),
         )
-    db.execute("DELETE FROM ledger WHERE station_id=? AND profile_id=?", (station_id, profile_id))
 
 
 def record(db: sqlite3.Connection, station_id: str, verdicts: Verdicts) -> None:
@@ -107,6 +126,37 @@ def record(db: sqlite3.Connection, station_id: str, verdicts: Verdicts) -> None:
         db.execute(
             "UPDATE ledger SET outcome=? WHERE station_id=? AND seq=?", (LedgerState.ACCEPTED.value, station_id, seq)
         )
+
+
+def cleared_ids(db: sqlite3.Connection, station_id: str, action: str, payload: Mapping[str, Any]) -> list[int] | None:
+    """The ids of the station's ledger profiles a ClearChargingProfile with `payload` removes (by id,
+    or by its connectorId / chargingProfilePurpose / stackLevel filters, as the charger matches
+    them); None when the call is no ClearChargingProfile or its payload cannot be read."""
+    if action != "ClearChargingProfile" or not isinstance(payload, Mapping):
+        return None
+    try:
+        name = payload.get("chargingProfilePurpose")
+        profile_id, connector_id = _int_or_none(payload.get("id")), _int_or_none(payload.get("connectorId"))
+        purpose, stack_level = None if name is None else Purpose(name), _int_or_none(payload.get("stackLevel"))
+    except (TypeError, ValueError):
+        return None
+    ids = set()
+    for entry in read_entries(db, station_id):
+        one = InstalledProfiles.of([(entry.connector_id, entry.profile)])
+        _, result = one.clear(
+            profile_id=profile_id, connector_id=connector_id, purpose=purpose, stack_level=stack_level
+        )
+        if result.cleared:
+            ids.add(entry.profile.charging_profile_id)
+    return sorted(ids)
+
+
+def _int_or_none(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{value!r} is not an integer")
+    return value
 
 
 def unanswered_set(action: str, payload: Mapping[str, Any]) -> tuple[int, dict[str, Any]] | None:

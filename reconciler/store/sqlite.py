@@ -370,6 +370,23 @@ class Store:
                 self._event(db, event, format_time(at), station_id, revision)
         self.changed(station_id)
 
+    def record_clear_matching(
+        self, pending_id: int | None, station_id: str, payload: Mapping[str, Any], at: datetime,
+        revision: str | None = None, event: tuple[str, str, Mapping[str, Any] | str | None] | None = None,
+    ) -> list[int]:  # fmt: skip
+        """A ClearChargingProfile (by id or by filters) was answered: every ledger profile it matches is
+        gone (`record_clear` for each). Returns their ids."""
+        with self.transaction() as db:
+            cleared = ledger_log.cleared_ids(db, station_id, "ClearChargingProfile", payload) or []
+            for profile_id in cleared:
+                ledger_log.clear(db, station_id, profile_id)
+            if pending_id is not None:
+                db.execute("DELETE FROM pending WHERE id=?", (pending_id,))
+            if event is not None:
+                self._event(db, event, format_time(at), station_id, revision)
+        self.changed(station_id)
+        return cleared
+
     def record_verdicts(self, station_id: str, verdicts: Verdicts) -> None:
         """What a read-back proved (`core.holdings.verdicts`): entries confirmed (their certain
         arrival replaces what they replace), marked not enforced, or forgotten."""
@@ -395,8 +412,10 @@ class Store:
         A SetChargingProfile that may have reached the charger becomes an *Unconfirmed* ledger entry;
         the entries it would have replaced stay (it may never have arrived): the next plan judges
         the charger against both possibilities, re-sends it if still desired, or clears it if not,
-        so nothing the reconciler may have installed is forgotten. A ClearChargingProfile needs
-        nothing: its profile is still in the ledger and is cleared again. Returns how many intents
+        so nothing the reconciler may have installed is forgotten. A ClearChargingProfile (by id, or
+        by filters) makes the entries it would remove *Unconfirmed* (`ledger.doubt`): the charger may still hold the
+        profile or not, so it is neither taken as a cap nor blamed on someone else when absent, and
+        stays owned until a read-back or an answered Clear settles it. Returns how many intents
         were absorbed."""
         rows = self.pending(station_id)
         if not rows:
@@ -404,6 +423,11 @@ class Store:
         stamp = format_time(at)
         with self.transaction() as db:
             for row in rows:
+                cleared = ledger_log.cleared_ids(db, station_id, row.action, row.payload)
+                if cleared is not None:
+                    for profile_id in cleared:
+                        ledger_log.doubt(db, station_id, profile_id)
+                    continue
                 sent = ledger_log.unanswered_set(row.action, row.payload)
                 if sent is None or row.content_hash is None:
                     continue
@@ -484,6 +508,11 @@ class Store:
         if row is None or row[1] is None:
             return None, None
         return row[0], parse_time(row[1])
+
+    def clock_skews(self) -> dict[str, float]:
+        """Every station's last measured clock skew (seconds, charger minus us), where one was measured."""
+        rows = self.db.execute("SELECT station_id, clock_skew_s FROM stations WHERE clock_checked_at IS NOT NULL")
+        return {station_id: float(skew) for station_id, skew in rows if skew is not None}
 
     def boot(self, station_id: str) -> dict[str, Any] | None:
         """The station's last BootNotification as kept by `seen` (vendor, model, firmware...)."""

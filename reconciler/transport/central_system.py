@@ -270,8 +270,9 @@ class CentralSystem:
             if station_id not in self._connections:
                 return BootCheck(False, f"station {station_id} disconnected before it booted")
             remaining = max(0.1, deadline - loop.time())
-            reply = await self.call(station_id, "TriggerMessage", {"requestedMessage": "BootNotification"},
-                                    timeout=min(self.call_timeout, remaining))  # fmt: skip
+            reply = await self._trigger_boot(station_id, timeout=min(self.call_timeout, remaining), deadline=deadline)
+            if reply is None:
+                return BootCheck(True)  # it booted on its own while the TriggerMessage was unanswered
             refused = reply.kind is ReplyKind.CALL_ERROR and reply.error_code == "SecurityError"
             if (reply.kind is ReplyKind.ANSWERED and reply.status == "Accepted") or refused:
                 if not await self._until(lambda: self._ready(station_id, True), deadline):
@@ -282,6 +283,27 @@ class CentralSystem:
             else:
                 return BootCheck(False, f"no BootNotification on this connection; TriggerMessage {reply.describe()}")
         return BootCheck(True)
+
+    async def _trigger_boot(self, station_id: str, *, timeout: float, deadline: float) -> Reply | None:
+        """TriggerMessage BootNotification, raced against the station's own boot: a charger that
+        leaves calls unanswered before its boot (and boots a moment later) ends the wait with its
+        boot (None; the pending call is withdrawn so the connection is free), not the call's timeout."""
+        trigger = asyncio.ensure_future(
+            self.call(station_id, "TriggerMessage", {"requestedMessage": "BootNotification"}, timeout=timeout)
+        )
+        boot = asyncio.ensure_future(self._until(lambda: self._ready(station_id, True), deadline))
+        try:
+            await asyncio.wait({trigger, boot}, return_when=asyncio.FIRST_COMPLETED)
+            if boot.done() and boot.result() and not trigger.done():
+                trigger.cancel()
+                await asyncio.gather(trigger, return_exceptions=True)
+                return None
+            return await trigger
+        finally:
+            for task in (trigger, boot):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(trigger, boot, return_exceptions=True)
 
     async def _until(
         self, condition: Callable[[], bool], deadline: float, *, settle: float | None = None,
@@ -487,6 +509,7 @@ class CentralSystem:
                         payload,
                         "FormationViolation",
                         f"the charger's {action} answer does not match the OCPP 1.6 schema: {problem}",
+                        unsure=True,  # the charger processed the call: it may have carried it out
                     )
                 )
                 return None

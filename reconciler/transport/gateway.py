@@ -8,7 +8,11 @@ both directions; parsing them into typed values is the caller's job.
 
 Every reply says whether to retry (STYLE.md rule 5): TIMEOUT and OFFLINE are temporary (retry with
 backoff and jitter), CALL_ERROR and ANSWERED are final for that attempt. A CallError is never
-swallowed: its code and description travel in the reply.
+swallowed: its code and description travel in the reply. A reply is `ambiguous` when it does not
+settle whether the charger carried the call out: a timeout, an answer we could not read (the
+charger processed the call), a proxy's own failure after it may have forwarded the call, or any
+final reply to a retry whose earlier attempt went unanswered (`engine.calls`). The ledger keeps a
+Set or Clear with an ambiguous reply uncertain.
 
 `EventHub` fans station events (connected, booted, transactions, meter values...) out to every
 subscriber's queue; each subscriber sees every event published after it subscribed.
@@ -38,6 +42,7 @@ class Reply:
     payload: dict[str, Any] | None = None
     error_code: str | None = None  # CallError code (e.g. "NotSupported"), or an HTTP/transport reason
     description: str | None = None
+    unsure: bool = False  # the charger may have carried the call out although this reply does not say so
 
     @property
     def ok(self) -> bool:
@@ -47,6 +52,11 @@ class Reply:
     def temporary(self) -> bool:
         """True when retrying later may succeed (timeout, offline); CallErrors and answers are final."""
         return self.kind in (ReplyKind.TIMEOUT, ReplyKind.OFFLINE)
+
+    @property
+    def ambiguous(self) -> bool:
+        """True when the reply does not settle whether the charger carried the call out."""
+        return self.unsure or self.temporary
 
     @property
     def status(self) -> str | None:
@@ -70,8 +80,10 @@ class Reply:
         return cls(ReplyKind.ANSWERED, payload)
 
     @classmethod
-    def call_error(cls, code: str, description: str | None = None) -> Reply:
-        return cls(ReplyKind.CALL_ERROR, None, code, description)
+    def call_error(cls, code: str, description: str | None = None, *, unsure: bool = False) -> Reply:
+        """A CallError; `unsure` when the call may have been carried out all the same (an answer we
+        could not read, a proxy that failed after forwarding it)."""
+        return cls(ReplyKind.CALL_ERROR, None, code, description, unsure)
 
     @classmethod
     def timeout(cls, description: str | None = None) -> Reply:

@@ -18,7 +18,8 @@ Accepted response shapes (HTTP 200):
   or `{"errorCode": ..., "errorDescription": ...}` -> CALL_ERROR with that code.
 Other statuses: 401/403 -> CALL_ERROR Unauthorized/Forbidden (check the credentials); 404 ->
 OFFLINE (station not connected to the proxy); 408 and 504 -> TIMEOUT; 502/503 -> OFFLINE (proxy
-temporarily unavailable); 500 and other codes -> CALL_ERROR ProxyError / HTTPnnn. A connection
+temporarily unavailable); 500 and other codes -> CALL_ERROR ProxyError / HTTPnnn (for 5xx, and a 200 we cannot read,
+`ambiguous`: the proxy may have forwarded the call). A connection
 failure is OFFLINE and no answer within `timeout` is TIMEOUT: both temporary, retried with backoff.
 
 Credentials never appear in a reply's description: a `user:password@` in the base URL is taken
@@ -64,7 +65,7 @@ def reply_from_http(status: int, body: bytes) -> Reply:
         if isinstance(data, dict):
             error = _error_of(data)
             return error if error is not None else Reply.answered(data)
-        return Reply.call_error("ProxyError", f"the proxy answered 200 without a JSON object: {text!r}")
+        return Reply.call_error("ProxyError", f"the proxy answered 200 without a JSON object: {text!r}", unsure=True)
     detail = _error_of(data) if isinstance(data, dict) else None
     if detail is None and isinstance(data, dict) and isinstance(data.get("detail"), str):
         detail = Reply.call_error("HTTP", data["detail"])
@@ -80,9 +81,10 @@ def reply_from_http(status: int, body: bytes) -> Reply:
         return Reply.timeout(f"the charger did not answer in time (HTTP {status}){': ' + reason if reason else ''}")
     if status in (502, 503):
         return Reply.offline(f"the proxy is temporarily unavailable (HTTP {status}){': ' + reason if reason else ''}")
-    if status == 500:
-        return Reply.call_error("ProxyError", f"the proxy failed (HTTP 500){': ' + reason if reason else ''}")
-    return Reply.call_error(f"HTTP{status}", reason or None)
+    if status == 500:  # the proxy may have failed after forwarding the call: its fate is unknown
+        return Reply.call_error("ProxyError", f"the proxy failed (HTTP 500){': ' + reason if reason else ''}",
+                                unsure=True)  # fmt: skip
+    return Reply.call_error(f"HTTP{status}", reason or None, unsure=status >= 500)
 
 
 def _error_of(data: dict[str, Any]) -> Reply | None:
@@ -96,7 +98,8 @@ def _error_of(data: dict[str, Any]) -> Reply | None:
         return None
     code = source.get("code") or source.get("errorCode") or "GenericError"
     description = source.get("description") or source.get("errorDescription") or source.get("message")
-    return Reply.call_error(str(code), None if description is None else str(description))
+    unsure = source.get("ambiguous") is True  # our daemon's inject API: the call may have been carried out
+    return Reply.call_error(str(code), None if description is None else str(description), unsure=unsure)
 
 
 class InjectGateway:

@@ -88,6 +88,16 @@ class StationInfo:
         return state.status if state else "Unknown"
 
 
+def _stopped_drawing(info: StationInfo, connector_id: int) -> None:
+    """A stopped transaction draws nothing: its connector's last MeterValues are not power drawn now
+    (a charger samples only during a transaction, so no later sample would say so)."""
+    values = info.meter_values.get(connector_id)
+    if values:
+        for measurand in ("Power.Active.Import", "Current.Import"):
+            if measurand in values:
+                values[measurand] = 0.0
+
+
 def _sampled_values(payload: dict[str, Any]) -> dict[str, float]:
     """The latest sampled value per measurand (default measurand: Energy.Active.Import.Register)."""
     values: dict[str, float] = {}
@@ -257,9 +267,11 @@ class StationRegistry:
         for connector_id, seen in list(info.running.items()):
             if seen == transaction_id:
                 del info.running[connector_id]
+                _stopped_drawing(info, connector_id)
         for connector_id, (running, _) in list(info.transactions.items()):
             if running == transaction_id:
                 del info.transactions[connector_id]
+                _stopped_drawing(info, connector_id)
                 self._publish(
                     StationEventKind.TRANSACTION_STOPPED,
                     info.station_id,

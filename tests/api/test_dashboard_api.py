@@ -30,8 +30,11 @@ async def test_control_sources_and_connectors(tmp_path: Path) -> None:
         assert "connector 1 reports SuspendedEVSE" in blocked["evidence"]
         assert stations["P-01"]["control_source"] == "Policy: OK"
         assert stations["P-01"]["control"]["local_policy"] == "OK"
-        for name in ("H-01", "X-01", "R-01"):
+        for name in ("H-01", "R-01", "G-01"):  # G-01 accepted the cap but its read-back shows none
             assert stations[name]["control_source"] == "hardware limit", name
+        for name in ("X-01", "S-01"):  # never connected; suspended: nothing read back, no limit claimed
+            assert stations[name]["control_source"] == "not read back", name
+            assert stations[name]["limit"]["value_w"] is None and stations[name]["control"]["kind"] == "unknown"
 
         connectors = (await run.http.get("/stations/B-01/connectors")).json()
         one = connectors["connectors"][1]

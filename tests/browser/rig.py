@@ -5,10 +5,10 @@ real websockets, one per condition and control source the fleet table must show:
 | station | how | condition | control source |
 | --- | --- | --- | --- |
 | D-01..D-03 | depot ChargingPolicy caps connector 0 at 16 A | Synced | OCPP: 11.0 kW (1) |
-| G-01 | the same cap, but the charger accepts without enforcing | Degraded | hardware limit |
+| G-01 | the same cap, but the charger accepts without enforcing | Degraded | hardware limit (its read-back) |
 | R-01 | the same cap, station `sync: reportOnly`: nothing sent | OutOfSync | hardware limit |
-| S-01 | the same cap, suspended through the API before it connects | Suspended | hardware limit |
-| X-01 | declared, never connected | Offline | hardware limit |
+| S-01 | the same cap, suspended through the API before it connects | Suspended | not read back |
+| X-01 | declared, never connected | Offline | not read back |
 | H-01 | lab site, no profile | Synced | hardware limit |
 | P-01 | lab, LocalPolicyEnabled=true, its local policy allows charging | Synced | Policy: OK |
 | B-01 | lab, its local policy blocks all day, an EV plugged in | Synced | Policy: Blocked |
@@ -34,6 +34,7 @@ from reconciler.simulator.charge_point import SimulatedChargePoint
 from reconciler.simulator.ev import LocalPolicy
 from reconciler.simulator.fleet import Fleet
 from reconciler.simulator.quirks import Quirks
+from reconciler.simulator.sessions import Sessions
 from tests.daemon.kit import AUTH, CREDENTIALS, FAST_ENGINE
 from tests.engine.fleetkit import PASSWORD, load, write
 
@@ -197,8 +198,9 @@ async def crowd(tmp: Path, count: int, *, open_reads: bool = False) -> AsyncIter
 
 
 @asynccontextmanager
-async def demo(tmp: Path) -> AsyncIterator[World]:
-    """Demo mode: the daemon runs the simulated stations of three declared ones itself (`DemoFleet`)."""
+async def demo(tmp: Path, sessions: Sessions | None = None) -> AsyncIterator[World]:
+    """Demo mode: the daemon runs the simulated stations of three declared ones itself (`DemoFleet`),
+    with charging sessions when given (the demo's default ones run for minutes; a test gives short ones)."""
     files = {"stations.yaml": "---\n".join(station(s, "depot") for s in DEPOT[:3]), "sites.yaml": site("depot"),
              "cap.yaml": CAP}  # fmt: skip
     policies = write(tmp / "policies", files)
@@ -207,7 +209,7 @@ async def demo(tmp: Path) -> AsyncIterator[World]:
     try:
         central = daemon.central
         assert central is not None
-        daemon.fleet = DemoFleet(central.url, daemon.policies, PASSWORD, admit=central.add_station)
+        daemon.fleet = DemoFleet(central.url, daemon.policies, PASSWORD, admit=central.add_station, sessions=sessions)
         await daemon.fleet.start()
         async with httpx.AsyncClient(base_url=daemon.http.url, auth=AUTH, timeout=WAIT) as http:
             run = World(daemon, Fleet(central.url, 0), http, daemon.http.url)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +16,16 @@ import pytest
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import expect
 
+from reconciler.simulator.sessions import Sessions
 from tests.browser.pages import dashboard
-from tests.browser.rig import CAP_W, STATIONS, crowd, demo, world
+from tests.browser.rig import CAP_W, DEPOT, STATIONS, crowd, demo, world
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 CONTROL = {
     "D-01": "OCPP: 11.0 kW (1)", "D-02": "OCPP: 11.0 kW (1)", "D-03": "OCPP: 11.0 kW (1)",
-    "G-01": "OCPP: 11.0 kW (1)",  # the ledger's profile; the badge says the charger does not enforce it
-    "R-01": "hardware limit", "S-01": "hardware limit", "X-01": "hardware limit", "H-01": "hardware limit",
+    "G-01": "hardware limit",  # the ledger holds the cap, but the charger reads back none (not enforced)
+    "R-01": "hardware limit", "S-01": "not read back", "X-01": "not read back", "H-01": "hardware limit",
     "P-01": "Policy: OK", "B-01": "Policy: Blocked",
 }  # fmt: skip
 CONDITION = {
@@ -73,7 +75,11 @@ async def test_fleet_table_shows_every_station_with_its_badge_and_control_source
             await expect(badge).to_have_class(f"badge {CONDITION[station]}")
             await expect(row.locator(".control-badge")).to_have_text(CONTROL[station])
         # the reason on hover: Degraded says why, Blocked says what the station reported
-        assert "not" in (await ui.row("G-01").locator(".badge").get_attribute("title") or "")
+        assert "not enforced" in (await ui.row("G-01").locator(".badge").get_attribute("title") or "")
+        # G-01 accepted the cap but does not enforce it: no OCPP limit shown, its hardware is the limit
+        await expect(ui.row("G-01").locator(".control-badge")).not_to_contain_text("OCPP")
+        await expect(ui.row("G-01").locator(".num")).to_have_text("0.0 / 44.2 kW")
+        await expect(ui.row("X-01").locator(".num")).to_have_text(re.compile(r" / unknown$"))  # nothing read back
         assert "SuspendedEVSE" in (await ui.row("B-01").locator(".control-badge").get_attribute("title") or "")
         await expect(ui.row("S-01").locator(".badge")).to_have_attribute("title", "suspended by ops: maintenance")
         # power drawn from MeterValues against the limit in force, connected, revision, site
@@ -117,7 +123,7 @@ async def test_fleet_table_shows_every_station_with_its_badge_and_control_source
         await page.click("#filter-reset")
         await expect(page.locator("#fleet-body .frow:visible")).to_have_count(len(STATIONS))
 
-        await ui.screenshot(artifacts, "fleet.png")
+        await ui.screenshot(artifacts, "fleet.png")  # docs/dashboard-fleet.png
         await page.emulate_media(color_scheme="dark")
         background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
         assert sum(int(v) for v in background[4:-1].split(",")[:3]) < 120, background  # a dark page
@@ -380,3 +386,33 @@ async def test_open_reads_show_the_fleet_and_ask_for_credentials_at_the_first_ac
         assert run.daemon.state is not None and "T-0002" in run.daemon.state.suspensions()
         assert (await page.evaluate("sessionStorage.getItem('reconciler.authorization')")).startswith("Basic ")
         assert len(ui.errors) == 1 and "401" in ui.errors[0], ui.errors  # the browser logs the refused request
+
+
+async def test_demo_stations_show_power_drawn_within_the_limit_in_force(
+    tmp_path: Path, browser: Any, artifacts: Path
+) -> None:
+    """The demo's simulated drivers charge EVs: the fleet table shows real power against the limit."""
+    sessions = Sessions(seed=3, idle_s=(0.0, 0.5), charge_s=(600.0, 600.0), meter_interval_s=1, max_sessions=1)
+    async with demo(tmp_path, sessions=sessions) as run, dashboard(browser, run.url) as ui:
+        await ui.sign_in()
+        for name in DEPOT[:3]:
+            cell = ui.row(name).locator(".num")
+            # drawing (not 0.0), within the 11.0 kW cap (an EV that plugged in before the cap was set drew
+            # more; the table shows its next MeterValues at its next refresh: up to 5 s, more on a busy machine)
+            within = re.compile(r"^(?:0\.[1-9]|[1-9]\.\d|10\.\d|11\.0) / 11\.0 kW$")
+            await expect(cell).to_have_text(within, timeout=30_000)
+            drawn = float((await cell.text_content() or "").split(" / ")[0])
+            assert 0 < drawn <= kw_value(CAP_W), name
+            await expect(ui.row(name).locator(".control-badge")).to_have_text(f"OCPP: {kw(CAP_W)} kW (1)")
+        await expect(ui.page.locator("#fleet-totals")).to_contain_text(f"of {3 * CAP_W / 1000:.1f} kW allowed")
+        await ui.screenshot(artifacts, "demo-fleet.png")
+        await ui.open_station("D-01")
+        facts = ui.page.locator("#station-facts")
+        await expect(facts).to_contain_text("the charger read back 11.0 kW")
+        await expect(ui.page.locator("#connectors")).to_contain_text("Charging")
+        await ui.screenshot(artifacts, "demo-station.png")
+        assert ui.errors == []
+
+
+def kw_value(watts: float) -> float:
+    return round(watts / 1000, 1)

@@ -1,6 +1,7 @@
 """`make demo` serves the dashboard: `reconciler demo` as a real process (what `make demo` runs), its
 printed URL opened in Chromium and signed in with the credentials it printed, the six example
-stations Synced in the table with their control source, the demo's own controls shown; Ctrl-C ends it."""
+stations Synced in the table with their control source, the demo's own controls shown, its simulated
+EVs drawing power within the limit in force; Ctrl-C ends it."""
 
 from __future__ import annotations
 
@@ -27,7 +28,19 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def test_make_demo_serves_the_dashboard(tmp_path: Path, browser: Any) -> None:
+async def drawing_within(cell: Any, timeout: float) -> tuple[float, float] | None:
+    """(drawn, limit) in kW once a power cell reads more than nothing and at most the limit; None after `timeout`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        found = re.fullmatch(r"(\d+\.\d) / (\d+\.\d) kW", (await cell.text_content() or "").strip())
+        if found and 0 < float(found.group(1)) <= float(found.group(2)):
+            return float(found.group(1)), float(found.group(2))
+        await asyncio.sleep(0.25)
+    return None
+
+
+async def test_make_demo_serves_the_dashboard(tmp_path: Path, browser: Any, artifacts: Path) -> None:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "reconciler.cli.main", "demo", "--http", f"127.0.0.1:{port}", "--state-dir",
@@ -59,8 +72,16 @@ async def test_make_demo_serves_the_dashboard(tmp_path: Path, browser: Any) -> N
                 await expect(row.locator(".badge")).to_have_text("Synced")
                 await expect(row.locator(".control-badge")).to_contain_text("OCPP: ")
             await expect(page.locator("#demo-controls")).to_be_visible()
+            # the demo's simulated drivers plug EVs in within 20 s: real power against the limit in force
+            # (an EV that plugged in before the cap was set drew more: the table shows its next MeterValues)
+            power = ui.row("PY-SIM-0001").locator(".num")
+            seen = await drawing_within(power, 45.0)
+            assert seen is not None, await power.text_content()
+            await ui.screenshot(artifacts, "make-demo-fleet.png")
             await ui.open_station("PY-SIM-0001")
             await expect(ui.chart(1)).to_have_attribute("data-in-sync", "true")
+            await expect(page.locator("#connectors")).to_contain_text("Charging")
+            await ui.screenshot(artifacts, "make-demo-station.png", height=1080)  # docs/dashboard-station.png
             assert ui.errors == []
         process.send_signal(signal.SIGINT)
         rest, _ = await asyncio.wait_for(process.communicate(), 30)

@@ -208,11 +208,13 @@ async def test_plan_shows_the_code_of_each_policy_error(tmp_path: Path):
 
 async def test_status_history_show_and_state_read_what_apply_recorded(tmp_path: Path):
     async with setup(tmp_path, IDS[:1]) as (cli, _fleet):
-        code, out, err = await cli.run("plan", "--out", str(tmp_path / "p.json"))
+        code, planned, err = await cli.run("plan", "--out", str(tmp_path / "p.json"))
         assert code == 0, err
         code, out, err = await cli.run("show", str(tmp_path / "p.json"), common=False, connect=False)
         assert code == 0, err
         assert "+ set       profile #1 ChargePointMaxProfile" in out and "Plan: 3 to set" in out
+        summary = [line for line in planned.splitlines() if line.startswith("Plan: ")]
+        assert summary and summary[-1] in out.splitlines()  # the same summary line as the plan that saved it
         code, out, err = await cli.run("apply", str(tmp_path / "p.json"), common=False, connect=False, env=ENV)
         assert code == 0, out + err
         db = ["--db", str(cli.db)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.core.blame import diagnose
+from reconciler.core.blame import diagnose, possibly_lost
 from reconciler.core.context import StationContext
 from reconciler.core.diff import Normaliser, compare_connector
 from reconciler.core.installed import InstalledProfiles
@@ -55,3 +55,50 @@ def test_another_reporting_convention_comes_first_and_prune_is_not_advised():
     assert diagnosis.causes[2].startswith("a profile the reconciler did not install")
     assert diagnosis.causes[3] == "the charger accepted the profiles but does not enforce them"
     assert not diagnosis.foreign_only and "prune: foreign" not in diagnosis.text()
+
+
+def lost_from(held: InstalledProfiles, on_charger: InstalledProfiles):
+    answers = observe(on_charger)
+    recorded = [compare_connector(c, reported_timeline(window(), held, c), t, NORM.for_connector(c))
+                for c, t in answers.items()]  # fmt: skip
+    return possibly_lost(window(), held, recorded)
+
+
+# A station cap binding in the first half hour, a default at connector 0 binding after it, and a
+# station cap below the first, hidden by it: only the first two can show in the answers.
+EARLY_CAP = profile(1, [(0, 10), (1800, 40)], purpose="ChargePointMaxProfile", stack=1)
+LATE_DEFAULT = profile(2, [(0, 30), (1800, 8)], stack=1)
+HIDDEN_CAP = profile(3, [(0, 100)], purpose="ChargePointMaxProfile")
+THREE = InstalledProfiles.of([(0, EARLY_CAP), (0, LATE_DEFAULT), (0, HIDDEN_CAP)])
+
+
+def test_what_the_answers_miss_is_lost_with_what_they_cannot_show_not_what_they_show_in_force():
+    """Issue 12 item 6 (audit): a cleared cap re-sent the default too, which the answers show."""
+    assert lost_from(THREE, InstalledProfiles.of([(0, LATE_DEFAULT), (0, HIDDEN_CAP)])) == {1, 3}
+    assert lost_from(THREE, InstalledProfiles.of([(0, EARLY_CAP), (0, HIDDEN_CAP)])) == {2, 3}
+    assert lost_from(THREE, THREE) == set()
+
+
+def test_a_charger_that_lost_everything_loses_what_cannot_show_too_a_foreign_cap_nothing_of_ours():
+    assert lost_from(THREE, InstalledProfiles()) == {1, 2, 3}
+    assert lost_from(THREE, InstalledProfiles.of([(0, HIDDEN_CAP)])) == {1, 2, 3}
+    # A foreign cap on connector 2 only: ours show in force on connector 1, and the loss of the
+    # hidden cap would change no answer: nothing of ours is lost (sending it again changes nothing).
+    foreign = profile(9, [(0, 6)], stack=5)
+    assert lost_from(THREE, InstalledProfiles.of([*THREE.pairs(), (2, foreign)])) == set()
+
+
+def test_profiles_hiding_each_other_are_sent_again_together_when_their_loss_shows():
+    twin = profile(4, [(0, 10), (1800, 40)], purpose="ChargePointMaxProfile", stack=2)  # hides #1 exactly
+    held = InstalledProfiles.of([*THREE.pairs(), (0, twin)])
+    assert lost_from(held, held) == set()
+    assert lost_from(held, InstalledProfiles.of([(0, LATE_DEFAULT), (0, HIDDEN_CAP)])) == {1, 3, 4}
+    foreign = profile(9, [(0, 6)], stack=5)  # neither twin shows alone; their loss is not what differs
+    assert lost_from(held, InstalledProfiles.of([*held.pairs(), (2, foreign)])) == set()
+
+
+def test_answers_that_cannot_be_re_derived_blame_every_profile():
+    held = InstalledProfiles.of([(0, CAP)])
+    odd = [compare_connector(1, reported_timeline(window(), InstalledProfiles(), 1),
+                             reported_timeline(window(), InstalledProfiles(), 1), NORM)]  # fmt: skip
+    assert possibly_lost(window(), held, odd) is None

@@ -50,3 +50,13 @@ def test_a_read_back_confirms_what_every_explaining_state_holds_and_marks_what_n
     assert verdicts(ledger, nominal, trust_nominal=True).confirm == (2,)
     assert verdicts(ledger, nominal, trust_nominal=True).forget == (1,)
     assert verdicts(ledger, [], trust_nominal=True).empty  # a read-back nothing explains proves nothing
+
+
+def test_a_trusted_read_back_takes_only_accepted_answers_at_their_word():
+    hidden = profile(2, [(0, 30)], stack=0, purpose="ChargePointMaxProfile")  # under `above`: never visible
+    above = profile(3, [(0, 31)], stack=1, purpose="ChargePointMaxProfile")
+    for doubtful in (LedgerState.NOT_ENFORCED, LedgerState.UNCONFIRMED):
+        ledger = [entry(hidden, 1, doubtful), entry(above, 2, LedgerState.UNVERIFIED)]
+        both_explain = possible_holdings(ledger)  # the read-back cannot tell whether #2 is there
+        settled = verdicts(ledger, both_explain, trust_nominal=True)
+        assert settled.confirm == (2,) and 1 not in settled.forget + settled.not_enforced

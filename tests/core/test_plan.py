@@ -14,9 +14,12 @@ from reconciler.core.plan import (
     Window,
     content_hash,
     plan_station,
+    prune_actions,
+    prune_focus,
 )
 from reconciler.core.profiles import Purpose, RateUnit
 from reconciler.core.safety import Checkpoint
+from reconciler.core.timeline import Timeline
 from tests.core.builders import T0, profile
 
 CTX = StationContext(number_of_connectors=2)
@@ -214,3 +217,29 @@ def test_prune_is_bounded_by_what_the_charger_or_its_model_says_and_looks_above_
     assert defaults[:5] == [6, 7, 8, 9, 10] and defaults[5:] == [4, 3, 2, 1, 0]  # above ours (5) first
     known, slots = levels(CTX.with_(capabilities=Capabilities(max_stack_level=30, max_stack_level_known=True)))
     assert max(level for _, _, level in slots if level is not None) == 30 and not known.notes
+
+
+def _drift(connector: int, expected: float | None, observed: list[tuple[int, float | None]]):
+    start = int(T0.timestamp())
+    want = Timeline(start, start + 3600, RateUnit.A, ((start, expected),))
+    seen = Timeline(start, start + 3600, RateUnit.A, tuple((start + s, v) for s, v in observed))
+    return compare_connector(connector, want, seen, NORM)
+
+
+def test_one_connectors_drift_that_explains_the_totals_is_searched_first():
+    """Issue 9 item 5 (audit): a foreign cap at connector 2 lowers connector 0's total as well; the
+    total's drift is explained by connector 2's, so connector 2's levels come first (not connector
+    0's two purposes, then connector 1's, then connector 2's: 34 Clears for a profile at level 5)."""
+    held = (0, CAP16), (0, DEFAULT12)
+    desired = Desired(held, prune_foreign=True)
+    total, two, one = _drift(0, None, [(0, 38)]), _drift(2, None, [(0, 6)]), _drift(1, None, [(0, None)])
+    assert prune_focus([one, two, total]) == [2]
+    prunes = prune_actions(desired, window(), focus=prune_focus([one, two, total]))
+    assert [(a.connector_id, a.stack_level) for a in prunes[:5]] == [(2, 6), (2, 7), (2, 8), (2, 9), (2, 10)]
+    # the total drifts where connector 2 does not: a station-wide cap may explain it, connector 0 stays
+    partial = _drift(2, None, [(0, 6), (1800, None)])
+    assert prune_focus([one, partial, total]) == [0, 2] or prune_focus([one, partial, total]) == [2, 0]
+    assert prune_actions(desired, window(), focus=prune_focus([one, partial, total]))[0].connector_id == 0
+    assert prune_focus([one, _drift(2, None, [(0, None)]), total]) == [0]  # the total alone: connector 0 first
+    both = prune_focus([_drift(1, None, [(0, 6)]), two, total])
+    assert prune_actions(desired, window(), focus=both)[0].connector_id == 0  # several connectors: connector 0

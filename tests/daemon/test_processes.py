@@ -80,6 +80,11 @@ async def test_demo_runs_headless_until_interrupted(tmp_path: Path) -> None:
             lambda body: len(body) == 6 and all(s["condition"] == "Synced" for s in body),
         )
         assert [s["id"] for s in stations] == [f"PY-SIM-000{i}" for i in range(1, 7)]  # type: ignore[union-attr]
+        # the generated API password is shown once on stdout, and is in no command line nor the state files
+        assert password[1].encode() not in Path(f"/proc/{process.pid}/cmdline").read_bytes()
+        for path in (tmp_path / "state").rglob("*"):
+            if path.is_file():
+                assert password[1].encode() not in path.read_bytes(), path
         process.send_signal(signal.SIGINT)
         rest, _ = await asyncio.wait_for(process.communicate(), 30)
         text = "".join(output) + rest.decode()

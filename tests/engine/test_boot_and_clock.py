@@ -91,3 +91,14 @@ async def test_a_station_that_reconnected_without_booting_is_asked_to_boot(tmp_p
         assert outcome.status is Status.SYNCED, outcome.reason
         assert r.fleet[STATION].calls["TriggerMessage"] >= 1
         assert r.cs.station(STATION).booted_at > booted  # it booted because it was asked to
+
+
+async def test_a_silent_station_that_boots_after_the_trigger_was_sent_is_called_once_it_booted(tmp_path: Path):
+    # Connected 2 s without a boot, the station is asked for one (TriggerMessage); it leaves that
+    # unanswered (as before any boot) and boots a second later on its own. Its boot ends the wait:
+    # not the TriggerMessage's timeout, and not "Offline: no BootNotification on this connection".
+    quirks = Quirks(before_boot=BeforeBoot.SILENT, boot_delay=3.0)
+    async with rig(tmp_path, 1, quirks=quirks, call_timeout=8.0) as r:
+        outcome = (await r.reconciler(policies(tmp_path)).apply([STATION]))[0]
+        assert outcome.status is Status.SYNCED, outcome.reason
+        assert r.fleet[STATION].boot_accepted

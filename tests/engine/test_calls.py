@@ -53,6 +53,18 @@ async def test_refusals_are_never_retried():
     assert caller.sent["SetChargingProfile"] == 1 and sleeps.asked == []
 
 
+async def test_a_final_reply_after_an_unanswered_attempt_is_ambiguous():
+    memory, sleeps = gateway(), Sleeps()
+    memory.fail("CP-1", "SetChargingProfile", Reply.timeout("lost"), times=1)
+    memory.fail("CP-1", "ClearChargingProfile", Reply.call_error("InternalError", "busy"), times=1)
+    caller = Caller(memory, RetryPolicy(attempts=3), sleep=sleeps)
+    first_lost = await caller.call("CP-1", "SetChargingProfile", {"connectorId": 9})
+    assert first_lost.kind is ReplyKind.CALL_ERROR and first_lost.ambiguous  # the lost attempt may have worked
+    plain = await caller.call("CP-1", "ClearChargingProfile", {"id": 1})
+    assert plain.kind is ReplyKind.CALL_ERROR and not plain.ambiguous  # the charger's own answer to the only try
+    assert Reply.timeout().ambiguous and not Reply.answered({"status": "Accepted"}).ambiguous
+
+
 async def test_rate_limit_spaces_calls_beyond_the_burst():
     now = [100.0]
     sleeps = Sleeps()

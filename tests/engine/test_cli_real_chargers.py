@@ -11,7 +11,7 @@ import pytest
 from reconciler import clock
 from reconciler.policy import load_policies
 from reconciler.simulator.fleet import Fleet
-from reconciler.simulator.quirks import Quirks
+from reconciler.simulator.quirks import Quirks, UncoveredReport
 from tests.engine.fleetkit import PASSWORD, write
 from tests.engine.test_cli_apply import Cli, free_port
 from tests.engine.test_station_total import site_files
@@ -73,7 +73,7 @@ async def test_doctor_prints_a_charger_model_to_commit(tmp_path: Path):
     write(tmp_path / "p", site_files())  # CP-0001: two connectors, 32 A
     port = free_port()
     fleet = Fleet(f"ws://127.0.0.1:{port}", 1, prefix="CP-", password=PASSWORD, backoff_initial=0.05, backoff_max=0.2,
-                  quirks=Quirks(tx_default_when_idle=False))  # fmt: skip
+                  quirks=Quirks(tx_default_when_idle=False, uncovered=UncoveredReport.MINUS_ONE))  # fmt: skip
     async with fleet:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "reconciler.cli.main", "doctor", "CP-0001", "--active", "--policies",

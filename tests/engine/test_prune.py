@@ -12,6 +12,7 @@ from pathlib import Path
 
 from reconciler.core.status import Status
 from reconciler.simulator.quirks import Quirks
+from tests.engine import test_changes_send_only_what_changed as changed
 from tests.engine.fleetkit import cap_policy, load, rig, station_doc, write
 
 STATION = "CP-0001"
@@ -64,4 +65,32 @@ async def test_a_prune_stops_once_the_foreign_cap_is_gone(tmp_path: Path):
         assert pruned.status is Status.SYNCED, pruned.reason
         assert r.fleet[STATION].installed.by_id(777) is None
         assert r.received("ClearChargingProfile") - clears <= 12  # not the whole bound: it stopped when gone
+        assert r.store.prunes.last(STATION) is None
+
+
+def site_files(tmp: Path) -> Path:
+    """A station cap (#100) and a connector-0 TxDefaultProfile (#10) with `prune: foreign`: the
+    foreign cap below lowers connector 2 and, through it, the station's total."""
+    files = changed.files(7000, model=False)
+    files["tou.yaml"] = files["tou.yaml"].replace("  profiles:", "  prune: foreign\n  profiles:", 1)
+    files["stations.yaml"] = station_doc(STATION, "depot")
+    return write(tmp / "site", files)
+
+
+async def test_a_foreign_cap_on_one_connector_is_searched_there_before_connector_0(tmp_path: Path):
+    """Issue 9 item 5 (audit): a foreign TxDefaultProfile at connector 2, stack level 5 lowers the
+    station's total too; the search used to start with connector 0's two purposes (level by level,
+    0..10 each), then connector 1, and only then connector 2: 34 ClearChargingProfile. Connector 2's
+    drift explains the total's, so connector 2 is searched first: levels 2, 3, 4, 5 (above ours)."""
+    async with rig(tmp_path, 1, quirks=NO_STACK_KEY) as r:
+        policies = load(site_files(tmp_path))
+        assert (await r.reconciler(policies, changed.SETTINGS).apply([STATION]))[0].status is Status.SYNCED
+        on_connector_2 = {**foreign(stack=5), "connectorId": 2}
+        assert (await r.cs.call(STATION, "SetChargingProfile", on_connector_2)).status == "Accepted"
+        clears = r.received("ClearChargingProfile")
+        pruned = (await r.reconciler(policies, changed.SETTINGS).apply([STATION]))[0]
+        assert pruned.status is Status.SYNCED, pruned.reason
+        assert r.fleet[STATION].installed.by_id(777) is None
+        assert sorted(e.profile.id for e in r.fleet[STATION].installed) == [10, 100]  # ours never cleared
+        assert r.received("ClearChargingProfile") - clears == 4  # was 34
         assert r.store.prunes.last(STATION) is None

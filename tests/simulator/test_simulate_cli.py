@@ -67,3 +67,42 @@ async def test_simulate_command_connects_and_stops_on_ctrl_c(tmp_path: Path) -> 
             out, _ = await asyncio.wait_for(process.communicate(), 20)
         assert process.returncode == 0
         assert b"stopped" in out
+
+
+async def test_simulate_sessions_charge_evs_under_the_enforced_limit() -> None:
+    """`--sessions`: an EV plugs into each connector within 20 s and draws under what the station enforces."""
+    import asyncio
+    import signal
+    import sys
+
+    from reconciler.transport.central_system import CentralSystem
+
+    async with CentralSystem(port=0, allow_unknown=True) as cs:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "reconciler.cli.main", "simulate", "--url", cs.url, "--prefix", "EV-",
+            "--sessions", "--seed", "4", stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            assert await cs.wait_for_stations({"EV-0001"}, 20) == {"EV-0001"}
+            reply = await cs.call("EV-0001", "SetChargingProfile", {"connectorId": 0, "csChargingProfiles": {
+                "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "ChargePointMaxProfile",
+                "chargingProfileKind": "Absolute", "chargingSchedule": {"startSchedule": "2024-01-01T00:00:00Z",
+                "chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 8000}]}}})  # fmt: skip
+            assert reply.status == "Accepted"
+
+            def drawn() -> list[float]:
+                info = cs.station("EV-0001")
+                if info is None:
+                    return []
+                values = info.meter_values
+                return [v.get("Power.Active.Import", 0.0) for c, v in values.items() if c in info.transactions]
+
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 40
+            while not (any(w > 0 for w in drawn()) and sum(drawn()) <= 8000 * 1.02) and loop.time() < deadline:
+                await asyncio.sleep(0.2)
+            assert any(w > 0 for w in drawn()) and sum(drawn()) <= 8000 * 1.02, drawn()
+        finally:
+            process.send_signal(signal.SIGINT)
+            await asyncio.wait_for(process.communicate(), 20)
+        assert process.returncode == 0

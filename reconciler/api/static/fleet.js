@@ -12,13 +12,17 @@ const CHUNK_ROWS = 120;
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 const esc = (value) => String(value ?? "").replace(/[&<>"']/g, (c) => ESCAPES[c]);
 
+// The limit in force is what the charger read back; "unknown" when nothing was (offline, suspended).
 function power(st) {
-  const limit = st.limit ? st.limit.value_w : null;
+  const known = st.limit && st.limit.source !== "unknown";
+  const limit = known ? st.limit.value_w : null;
   const drawn = st.power_w;
-  const text = `${drawn === null || drawn === undefined ? "—" : (drawn / 1000).toFixed(1)} / ${kw(limit)}`;
+  const text = `${drawn === null || drawn === undefined ? "—" : (drawn / 1000).toFixed(1)} / ${known ? kw(limit) : "unknown"}`;
   const share = drawn && limit ? Math.min(1, drawn / limit) : 0;
   const step = Math.round(share * 20) * 5; // the bar's width, in 5 % steps (a class: no inline styles)
-  return `<span class="power" title="power drawn (MeterValues) / limit in force"><span class="power-bar${share > 0.95 ? " high" : ""}" `
+  const title = known ? "power drawn (MeterValues) / limit in force (read back from the charger)"
+    : "power drawn (MeterValues) / limit in force: nothing read back from the charger";
+  return `<span class="power" title="${esc(title)}"><span class="power-bar${share > 0.95 ? " high" : ""}" `
     + `aria-hidden="true"><span class="w${step}"></span></span>${esc(text)}</span>`;
 }
 

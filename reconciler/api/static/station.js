@@ -93,8 +93,9 @@ export class StationView {
     const facts = [
       ["Connected", d.connected ? "yes" : "no"],
       ["Control", `${control.text}: ${control.evidence}`],
-      ["Power drawn / limit", `${d.power_w == null ? "—" : kw(d.power_w)} / ${kw(limit.value_w)}`],
+      ["Power drawn / limit", `${d.power_w == null ? "—" : kw(d.power_w)} / ${limit.source === "unknown" ? "unknown" : kw(limit.value_w)}`],
       ["Limit set by", limit.governed_by ? `${limit.source}: ${limit.governed_by}` : limit.source || "—"],
+      ["Limit read back", limit.evidence || "—"],
       ["Last reconcile", d.last_reconcile ? `${ago(d.last_reconcile)} (${localTime(d.last_reconcile)})` : "not yet"],
       ["Next check", d.next_check_s == null ? "—" : `in about ${Math.round(d.next_check_s)} s`],
       ["Git revision", revision(d.revision)],
@@ -128,11 +129,12 @@ export class StationView {
 
   renderConnectors() {
     const rows = (this.connectors && this.connectors.connectors) || [];
+    const unknown = Boolean(this.connectors && this.connectors.limit && this.connectors.limit.source === "unknown");
     const box = document.getElementById("connectors");
     replaceChildren(box, table(["Connector", "Status", "Transaction", "Power", "Offered", "Energy", "Limit"], rows.map((c) => [
       c.connector_id === 0 ? "0 (station)" : String(c.connector_id), c.status || "—", c.transaction_id == null ? "—" : `#${c.transaction_id}`,
       c.power_w == null ? "—" : kw(c.power_w), c.offered_a == null ? "—" : `${c.offered_a.toFixed(1)} A`,
-      c.energy_wh == null ? "—" : `${(c.energy_wh / 1000).toFixed(2)} kWh`, kw(c.limit_w),
+      c.energy_wh == null ? "—" : `${(c.energy_wh / 1000).toFixed(2)} kWh`, unknown ? "unknown" : kw(c.limit_w),
     ]), "What each connector reported"));
     const select = document.querySelector("#form-energy select[name=transaction]");
     const current = select.value;
