@@ -512,7 +512,9 @@ class Store:
     def clock_skews(self) -> dict[str, float]:
         """Every station's last measured clock skew (seconds, charger minus us), where one was measured."""
         rows = self.db.execute("SELECT station_id, clock_skew_s FROM stations WHERE clock_checked_at IS NOT NULL")
-        return {station_id: float(skew) for station_id, skew in rows if skew is not None}
+        skews = {station_id: float(skew) for station_id, skew in rows if skew is not None}
+        skews.update((station_id, skew) for station_id, (skew, _) in self.touches.skews.items())  # waiting ones
+        return skews
 
     def boot(self, station_id: str) -> dict[str, Any] | None:
         """The station's last BootNotification as kept by `seen` (vendor, model, firmware...)."""
