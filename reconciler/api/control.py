@@ -52,9 +52,14 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
         return daemon.policies.select((), labels)
 
     @api.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, Any]:
-        """The process is alive."""
-        return {"status": "ok"}
+    async def healthz(request: Request) -> dict[str, Any]:
+        """The process is alive, and is a reconciler daemon (`service`). To a caller with the API's
+        credentials it also names its state file (`state_file`): `reconciler plan --via URL --db FILE`
+        plans with the daemon's ledger (the CLI's own state does not know what the daemon installed)."""
+        body: dict[str, Any] = {"status": "ok", "service": "reconciler"}
+        if guard.credentials.check(request.headers.get("authorization")):
+            body["state_file"] = str(daemon.settings.db.resolve())
+        return body
 
     @api.get("/readyz", tags=["health"])
     async def readyz() -> Response:

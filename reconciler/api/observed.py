@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from reconciler.api.auth import Guard
 from reconciler.api.control_source import connector_statuses, control_source
-from reconciler.api.views import limit_in_force
+from reconciler.api.views import connected, limit_in_force
 from reconciler.core.composite import compute_composite
 from reconciler.core.diff import (
     ConnectorDrift,
@@ -197,7 +197,7 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
                 "energy_wh": values.get("Energy.Active.Import.Register"),
                 "limit_w": limit["value_w"] if c == 0 else limit["connectors"].get(str(c)),
             })  # fmt: skip
-        return {"station_id": station_id, "connected": bool(daemon.gateway and daemon.gateway.is_connected(station_id)),
+        return {"station_id": station_id, "connected": connected(daemon, station_id),
                 "control": source.to_json(), "limit": limit, "connectors": rows}  # fmt: skip
 
     return api

@@ -112,6 +112,16 @@ def _limit(daemon: Daemon, station_id: str, ledger: list[Any] | None = None) -> 
     return limit, found.until(now_s)
 
 
+def connected(daemon: Daemon, station_id: str) -> bool:
+    """Whether the station is connected: to the embedded Central System, or with `--via`, as the
+    proxy answered the last call to it (a "not connected", a timeout, an unreachable proxy: False;
+    before the first call: False)."""
+    if daemon.inject is not None:
+        seen = daemon.inject.reached(station_id)
+        return seen is not None and seen[0]
+    return bool(daemon.gateway is not None and daemon.gateway.is_connected(station_id))
+
+
 def station_summary(daemon: Daemon, station_id: str, conditions: dict[str, Any]) -> dict[str, Any]:
     return summary_until(daemon, station_id, conditions.get(station_id))[0]
 
@@ -122,8 +132,6 @@ def summary_until(daemon: Daemon, station_id: str, condition: Any) -> tuple[dict
     station = daemon.policies.stations[station_id]
     state = daemon.policies.desired[station_id]
     info = _info(daemon, station_id)
-    gateway = daemon.gateway
-    connected = bool(gateway is not None and gateway.is_connected(station_id))
     assert daemon.store is not None and daemon.state is not None
     ledger = daemon.store.ledger(station_id)  # read once: the limit in force and the profile count
     limit, until = _limit(daemon, station_id, ledger)
@@ -135,7 +143,7 @@ def summary_until(daemon: Daemon, station_id: str, condition: Any) -> tuple[dict
     last = daemon.last_reconcile.get(station_id)
     summary = {
         "id": station_id,
-        "connected": connected,
+        "connected": connected(daemon, station_id),
         "condition": condition.status.value if condition else None,
         "reason": condition.reason if condition else None,
         "since": _time(condition.since) if condition else None,

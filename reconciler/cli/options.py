@@ -32,7 +32,12 @@ SelectorOpt = Annotated[
 ]
 ViaOpt = Annotated[
     str | None,
-    typer.Option("--via", metavar="URL", help="inject API base URL of an OCPP proxy (POST URL/api/inject/{id})"),
+    typer.Option(
+        "--via",
+        metavar="URL",
+        help="inject API base URL of an OCPP proxy or a `reconciler watch` (POST URL/api/inject/{id}); "
+        "through a daemon, plan with its state: --db <its state file>",
+    ),
 ]
 ListenOpt = Annotated[
     str | None, typer.Option("--listen", metavar="HOST:PORT", help="run the embedded Central System on HOST:PORT")

@@ -27,6 +27,7 @@ from rich.console import Console
 
 from reconciler import clock
 from reconciler.cli.connect import Connection, open_gateway
+from reconciler.cli.foreign_owner import explain_foreign_caps
 from reconciler.cli.options import (
     DEFAULT_CALL_TIMEOUT,
     DEFAULT_HORIZON,
@@ -267,6 +268,9 @@ class _Session:
         with FleetProgress(self.err, "reading", len(targets)) as progress:
             outcomes = await engine.plan(targets, progress=progress)
         outcomes += [plan_removed(engine, s) for s in self.removed]
+        note = await explain_foreign_caps(outcomes, engine.gateway, self.store, store_path(self.common))
+        if note:
+            self.err.print(note, markup=False, highlight=False)
         return outcomes + offline([s for s in self.selected if s not in reachable], "did not connect")
 
 

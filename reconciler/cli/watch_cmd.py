@@ -26,6 +26,7 @@ from reconciler.cli.options import PathPrefixOpt
 from reconciler.cli.reconcile_cmd import state_lock
 from reconciler.cli.render import plain_console
 from reconciler.daemon.logs import setup_logging
+from reconciler.daemon.retention import MIN_ROWS, EventRetention
 from reconciler.daemon.service import CONFIG_TTL, Daemon, DaemonSettings
 from reconciler.daemon.workqueue import QueueSettings
 from reconciler.engine.calls import RetryPolicy
@@ -186,6 +187,20 @@ def register(app: typer.Typer) -> None:
                 help="websocket keepalive ping to each station (0: off; charge points ping on their own)",
             ),
         ] = 300.0,
+        events_retention_days: Annotated[
+            float,
+            typer.Option(
+                "--events-retention-days", metavar="DAYS", min=0.0,
+                help="prune events older than this, every hour (0: keep them whatever their age)",
+            ),
+        ] = 30.0,
+        events_max_rows: Annotated[
+            int,
+            typer.Option(
+                "--events-max-rows", metavar="N", min=0,
+                help=f"keep at most the newest N events, pruned every hour (at least {MIN_ROWS}; 0: no limit)",
+            ),
+        ] = 100_000,
         log_format: Annotated[str, typer.Option("--log-format", metavar="text|json", help="log line format")] = "text",
         via_user: Annotated[
             str | None, typer.Option("--user", metavar="USER", help="inject API user (or RECONCILER_INJECT_USER)")
@@ -201,6 +216,10 @@ def register(app: typer.Typer) -> None:
                  "RECONCILER_INJECT_USER / RECONCILER_INJECT_PASSWORD")  # fmt: skip
         if via and path_prefix:
             raise typer.BadParameter("--path-prefix is for the embedded Central System (--listen), not --via")
+        try:
+            retention = EventRetention(events_retention_days or None, events_max_rows or None)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--events-max-rows") from None
         paths = policies or [Path("policies")]
         loaded = load_valid(paths, err)
         station_secrets = station_passwords(Connection(None, None, 0, None, None, None, passwords, call_timeout))
@@ -234,6 +253,7 @@ def register(app: typer.Typer) -> None:
             notify=tuple(notify or ()),
             shutdown_timeout=shutdown_timeout,
             ping_interval=ping_interval or None,
+            events=retention,
         )
         setup_logging(log_format)
         daemon = Daemon(settings, loaded)

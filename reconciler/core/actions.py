@@ -93,6 +93,11 @@ class LedgerState(enum.StrEnum):
         return self is LedgerState.ACCEPTED
 
 
+# Why an entry is uncertain (its `doubt`) when its own Set's answer is not the reason.
+DOUBT_CLEAR_UNANSWERED = "a ClearChargingProfile of it went unanswered: it may be gone"
+DOUBT_RESTARTED = "the charger restarted since it was accepted: no read-back has shown it kept it"
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
     """A SetChargingProfile the reconciler sent to a station: the inventory it may clear.
@@ -107,6 +112,7 @@ class LedgerEntry:
     revision: str | None = None
     state: LedgerState = LedgerState.ACCEPTED
     seq: int = 0
+    doubt: str | None = None  # why it is uncertain, when not its own Set's answer (a lost Clear, a restart)
 
     @property
     def confirmed(self) -> bool:

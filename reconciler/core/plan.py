@@ -33,7 +33,15 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from reconciler.core.actions import Action, ActionKind, ConfigValue, LedgerEntry, LedgerState, content_hash
+from reconciler.core.actions import (
+    DOUBT_RESTARTED,
+    Action,
+    ActionKind,
+    ConfigValue,
+    LedgerEntry,
+    LedgerState,
+    content_hash,
+)
 from reconciler.core.blame import possibly_lost
 from reconciler.core.diff import ConnectorDrift, DriftClass
 from reconciler.core.holdings import Holding, possible_holdings
@@ -102,12 +110,20 @@ _AGAIN = {
 }
 
 
+def again(entry: LedgerEntry) -> str:
+    """Why a profile the ledger may hold is sent again: what made its entry uncertain."""
+    if entry.doubt and entry.state is LedgerState.UNCONFIRMED:
+        return entry.doubt
+    return _AGAIN[entry.state]
+
+
 def _sets(
     desired: Desired, ledger: Sequence[LedgerEntry], holdings: Sequence[Holding], lost: Sequence[ConnectorDrift],
-    suspects: frozenset[int] | None,
+    suspects: frozenset[int] | None, shown: Sequence[ConnectorDrift] = (),
 ) -> list[Action]:  # fmt: skip
-    """`suspects`: the ids the read-back may have lost (`blame.possibly_lost`); None: every profile
-    on a connector whose answers show a loss."""
+    """`lost`: where the charger differs from what the ledger says it holds; `suspects`: the ids the
+    read-back may have lost (`blame.possibly_lost`; None: every profile on a connector whose answers
+    show a loss); `shown`: where it lacks what the policies ask (what a restart took shows there)."""
     latest = {e.profile.charging_profile_id: e for e in ledger}  # the last sent under each id
     sets = []
     for connector_id, profile in desired.profiles:
@@ -128,8 +144,12 @@ def _sets(
                 hit = None  # the read-back shows it in force, or its loss would change no answer
             if hit is not None:
                 reason = f"re-install: connector {hit.connector_id} {hit.primary}"
+        elif same and same[-1].doubt == DOUBT_RESTARTED and not any(h.has(profile_id, digest) for h in holdings):
+            hit = next((d for d in shown if connector_id in (0, d.connector_id)), None)  # lost at the restart
+            where = f"connector {hit.connector_id} {hit.primary}" if hit else "lost at a restart"
+            reason = f"re-install: {where}"
         elif same:
-            reason = _AGAIN[same[-1].state]
+            reason = again(same[-1])
         else:
             kind, reason = (
                 ActionKind.REPLACE,
@@ -197,7 +217,8 @@ def plan_station(
     lost = [d for d in recorded if not d.in_sync and d.primary in (DriftClass.MISSING, DriftClass.SHADOWED)]
     # Only what the read-back may have lost is sent again, not every profile of a connector that differs.
     suspects = possibly_lost(window, holdings[0].installed, recorded) if lost else None
-    sets = _sets(desired, ledger, holdings, lost, suspects)
+    shown = [d for d in drift if not d.in_sync and d.primary in (DriftClass.MISSING, DriftClass.SHADOWED)]
+    sets = _sets(desired, ledger, holdings, lost, suspects, shown)
     starts = [h.installed for h in holdings]
     clears = _clears(desired, ledger, starts, sets, window, notes)
 

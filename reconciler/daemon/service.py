@@ -38,6 +38,7 @@ from reconciler.daemon.layers import Layers
 from reconciler.daemon.metrics import DaemonMetrics, MeteredGateway
 from reconciler.daemon.notify import Notifier
 from reconciler.daemon.policywatch import compare, digests, load, pull_forever, watch
+from reconciler.daemon.retention import EventRetention, retain_events
 from reconciler.daemon.workqueue import QueueSettings, WorkQueue
 from reconciler.engine.calls import RetryPolicy
 from reconciler.engine.reconcile import Outcome, Reconciler, Settings
@@ -87,6 +88,7 @@ class DaemonSettings:
     # we hand out (300 s). Every 60 s it cost 3% of a core at 10,000 stations (bench/watch.py (c)).
     ping_interval: float | None = 300.0
     freeze_check: float = 5.0  # seconds between looks at whether the fleet has settled (gc.freeze)
+    events: EventRetention = field(default_factory=EventRetention)  # the event log's retention
     demo: bool = False
 
 
@@ -170,6 +172,7 @@ class Daemon:
         self._spawn(watch(list(s.policies), self.reload, self._stop, debounce_ms=s.debounce_ms), "policy watch")
         self._spawn(self._expire_overrides(), "override expiry")
         self._spawn(self._freeze_when_settled(), "gc freeze")
+        self._spawn(retain_events(self.store, s.events, self.now), "event retention")
         if s.pull:
             directory = s.policies[0] if s.policies[0].is_dir() else s.policies[0].parent
             self._spawn(pull_forever(directory, s.pull, self._stop, self._pulled), "git pull")
@@ -580,6 +583,9 @@ class Daemon:
         previous = before.status if before is not None else None
         if outcome.status is Status.DEGRADED and previous is not Status.DEGRADED:
             self.notifier.send(self._notice("condition.Degraded", station_id, outcome.status, outcome.reason))
+        elif outcome.status is Status.OFFLINE and previous not in (None, Status.OFFLINE) and self.inject is not None:
+            # with --via no disconnect event comes (`_record` notifies those): the proxy's answer is the news
+            self.notifier.send(self._notice("condition.Offline", station_id, outcome.status, outcome.reason))
         elif (
             outcome.status is Status.SYNCED
             and outcome.sent

@@ -451,7 +451,7 @@ class SimulatedChargePoint:
 
     def reboot(self) -> None:
         """Restart: transactions end, pending configuration applies, profiles survive on disk
-        (or vanish, with the lose_profiles_on_reboot quirk)."""
+        (or vanish, all with the lose_profiles_on_reboot quirk, those it names with lose_on_reboot)."""
         self.reset_requested = None
         self.transactions.clear()
         self.configuration.reboot()
@@ -462,6 +462,10 @@ class SimulatedChargePoint:
             self.installed = InstalledProfiles()
         else:
             self._restore()
+        kept = [e for e in self.installed if not self.quirks.lost_on_reboot(e.profile.charging_profile_id,
+                                                                           e.profile.purpose.value)]  # fmt: skip
+        if len(kept) != len(self.installed):
+            self.installed = InstalledProfiles(tuple(kept))
         self.log("rebooted")
         self.changed("Reset")
 

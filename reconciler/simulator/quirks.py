@@ -55,6 +55,8 @@ class Quirks:
     rebase_recurring: bool = True  # False: Recurring periods reported from the request, not shifted (SAP)
     tx_default_when_idle: bool = True  # False: TxDefaultProfile counts only during a transaction (MicroOcpp)
     lose_profiles_on_reboot: bool = False  # profiles are kept in memory only and vanish on Reset
+    lose_on_reboot: str = ""  # profile ids and/or purposes (comma-separated) that vanish on Reset while the
+    # others survive (a charger that persists only some profiles), e.g. "1" or "ChargePointMaxProfile"
     accepted_not_enforced: bool = False  # SetChargingProfile answers Accepted but stores nothing
     enforce_delay_ms: int = 0  # an Accepted SetChargingProfile takes effect this many ms later (applied async)
     lose_answers: str = ""  # actions (comma-separated) carried out but never answered: the answer is lost
@@ -122,6 +124,13 @@ class Quirks:
 
     def answer_lost(self, action: str) -> bool:
         return bool(self.lose_answers) and action in _actions(self.lose_answers)
+
+    def lost_on_reboot(self, profile_id: int, purpose: str) -> bool:
+        """Does a profile with this id and purpose vanish when the station reboots?"""
+        if self.lose_profiles_on_reboot:
+            return True
+        lost = _actions(self.lose_on_reboot)
+        return bool(lost) and (str(profile_id) in lost or purpose in lost)
 
     def answer_delay(self, action: str) -> float:
         """Seconds the answer to `action` is held back (0: answered at once)."""

@@ -42,6 +42,10 @@ class TransactionJournal:
     def __init__(self, store: Store) -> None:
         self.store = store
 
+    def station_restarted(self, station_id: str, at: datetime) -> None:
+        """A BootNotification after one already seen: the ledger doubts what the charger may have lost."""
+        self.store.charger_restarted(station_id, at)
+
     def next_transaction_id(self) -> int:
         """A transaction id no earlier run handed out (they are unique per Central System)."""
         row = self.store.db.execute("SELECT COALESCE(MAX(transaction_id), 0) FROM transactions").fetchone()

@@ -10,7 +10,9 @@ uncertain (`Unconfirmed`, `Unverified`, `NotEnforced`) replaces nothing yet, onl
 of the very same id and content. A read-back that confirms an entry removes what it replaced; a
 Clear by id removes every entry of that id, and what an uncertain one may have replaced becomes
 uncertain itself (it may be back in force, or gone). A Clear by id whose answer was never recorded
-makes every entry of that id uncertain (`doubt`): the profile may still be there, or gone.
+makes every entry of that id uncertain (`doubt`): the profile may still be there, or gone. A
+restart of the charger makes every entry taken as in force uncertain (`restarted`). Each entry made
+uncertain by something other than its own Set's answer says why in its `doubt` column.
 """
 
 from __future__ import annotations
@@ -20,27 +22,28 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.core.actions import LedgerEntry, LedgerState
+from reconciler.core.actions import DOUBT_CLEAR_UNANSWERED, DOUBT_RESTARTED, LedgerEntry, LedgerState
 from reconciler.core.holdings import Verdicts
 from reconciler.core.installed import InstalledProfiles
 from reconciler.core.profiles import ProfileError, Purpose, profile_from_ocpp
 
 SLOT_KEYS = {"chargingProfileId", "chargingProfilePurpose", "stackLevel"}
+
 _REPLACED = "(profile_id=? OR (connector_id=? AND purpose=? AND stack_level=?))"
 
 
 def read_entries(db: sqlite3.Connection, station_id: str) -> list[LedgerEntry]:
     """The station's entries in installation order; ValueError names an unreadable row."""
     rows = db.execute(
-        "SELECT connector_id, profile_json, content_hash, revision, outcome, seq FROM ledger WHERE station_id=? "
-        "ORDER BY seq",
+        "SELECT connector_id, profile_json, content_hash, revision, outcome, seq, doubt FROM ledger "
+        "WHERE station_id=? ORDER BY seq",
         (station_id,),
     ).fetchall()
     entries = []
-    for connector_id, profile_json, digest, revision, outcome, seq in rows:
+    for connector_id, profile_json, digest, revision, outcome, seq, why in rows:
         try:
             profile = profile_from_ocpp(json.loads(profile_json))
-            entries.append(LedgerEntry(connector_id, profile, digest, revision, LedgerState(outcome), seq))
+            entries.append(LedgerEntry(connector_id, profile, digest, revision, LedgerState(outcome), seq, why))
         except (ProfileError, ValueError) as exc:
             raise ValueError(f"ledger row {seq} of {station_id} is unreadable ({exc})") from None
     return entries
@@ -65,7 +68,8 @@ def put(
             (station_id, profile_id, content_hash),
         )
     db.execute(
-        "INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?,?,?,"
+        "INSERT INTO ledger (station_id, profile_id, connector_id, purpose, stack_level, content_hash, profile_json, "
+        "revision, installed_at, outcome, seq) VALUES (?,?,?,?,?,?,?,?,?,?,"
         "(SELECT COALESCE(MAX(seq), 0) + 1 FROM ledger WHERE station_id=?))",
         (station_id, profile_id, connector_id, purpose, stack, content_hash, json.dumps(profile_json),
          revision, stamp, outcome, station_id),
@@ -74,7 +78,8 @@ def put(
 
 def clear(db: sqlite3.Connection, station_id: str, profile_id: int) -> None:
     """A Clear by id was answered: no profile of that id is on the charger."""
-    _uncover(db, station_id, profile_id)
+    _uncover(db, station_id, profile_id, f"profile #{profile_id}, which may have replaced it, was cleared: "
+                                         "it may be back in force")  # fmt: skip
     db.execute("DELETE FROM ledger WHERE station_id=? AND profile_id=?", (station_id, profile_id))
 
 
@@ -83,14 +88,28 @@ def doubt(db: sqlite3.Connection, station_id: str, profile_id: int) -> None:
     holds the profile or not. Every entry of that id becomes uncertain (possibly present, possibly
     absent: still owned, never assumed to cap the station), and so does what an uncertain one may
     have replaced (back in force if it never arrived, gone if it did and the Clear removed it)."""
-    _uncover(db, station_id, profile_id)
+    _uncover(db, station_id, profile_id, f"a ClearChargingProfile of #{profile_id}, which may have replaced it, "
+                                         "went unanswered: it may be back in force")  # fmt: skip
     db.execute(
-        "UPDATE ledger SET outcome=? WHERE station_id=? AND profile_id=?",
-        (LedgerState.UNCONFIRMED.value, station_id, profile_id),
+        "UPDATE ledger SET outcome=?, doubt=? WHERE station_id=? AND profile_id=?",
+        (LedgerState.UNCONFIRMED.value, DOUBT_CLEAR_UNANSWERED, station_id, profile_id),
     )
 
 
-def _uncover(db: sqlite3.Connection, station_id: str, profile_id: int) -> None:
+def restarted(db: sqlite3.Connection, station_id: str) -> int:
+    """The charger restarted (a BootNotification): chargers keep some profiles across a restart and
+    lose others, and a read-back cannot see a profile hidden under another. Every entry taken as in
+    force (Accepted, or Unverified on its Accepted answer) becomes uncertain until a read-back shows
+    it: the next plan confirms what shows, and sends again (a same-id Set is idempotent) what may be
+    missing. Returns how many entries it made uncertain."""
+    return db.execute(
+        "UPDATE ledger SET outcome=?, doubt=? WHERE station_id=? AND outcome IN (?, ?)",
+        (LedgerState.UNCONFIRMED.value, DOUBT_RESTARTED, station_id, LedgerState.ACCEPTED.value,
+         LedgerState.UNVERIFIED.value),
+    ).rowcount  # fmt: skip
+
+
+def _uncover(db: sqlite3.Connection, station_id: str, profile_id: int, why: str) -> None:
     """The entries an uncertain entry of `profile_id` may have replaced become uncertain themselves."""
     replacing = db.execute(
         "SELECT connector_id, purpose, stack_level, seq FROM ledger WHERE station_id=? AND profile_id=? "
@@ -99,9 +118,9 @@ def _uncover(db: sqlite3.Connection, station_id: str, profile_id: int) -> None:
     ).fetchall()
     for connector_id, purpose, stack, seq in replacing:
         db.execute(
-            "UPDATE ledger SET outcome=? WHERE station_id=? AND seq < ? AND profile_id != ? AND "
+            "UPDATE ledger SET outcome=?, doubt=? WHERE station_id=? AND seq < ? AND profile_id != ? AND "
             "connector_id=? AND purpose=? AND stack_level=?",
-            (LedgerState.UNCONFIRMED.value, station_id, seq, profile_id, connector_id, purpose, stack),
+            (LedgerState.UNCONFIRMED.value, why, station_id, seq, profile_id, connector_id, purpose, stack),
         )
 
 
@@ -112,7 +131,7 @@ def record(db: sqlite3.Connection, station_id: str, verdicts: Verdicts) -> None:
         db.execute("DELETE FROM ledger WHERE station_id=? AND seq=?", (station_id, seq))
     for seq in verdicts.not_enforced:
         db.execute(
-            "UPDATE ledger SET outcome=? WHERE station_id=? AND seq=?",
+            "UPDATE ledger SET outcome=?, doubt=NULL WHERE station_id=? AND seq=?",
             (LedgerState.NOT_ENFORCED.value, station_id, seq),
         )
     for seq in sorted(verdicts.confirm):
@@ -124,7 +143,8 @@ def record(db: sqlite3.Connection, station_id: str, verdicts: Verdicts) -> None:
             continue
         db.execute(f"DELETE FROM ledger WHERE station_id=? AND seq < ? AND {_REPLACED}", (station_id, seq, *row))
         db.execute(
-            "UPDATE ledger SET outcome=? WHERE station_id=? AND seq=?", (LedgerState.ACCEPTED.value, station_id, seq)
+            "UPDATE ledger SET outcome=?, doubt=NULL WHERE station_id=? AND seq=?",
+            (LedgerState.ACCEPTED.value, station_id, seq),
         )
 
 

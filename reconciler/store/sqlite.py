@@ -12,7 +12,8 @@ Tables (see MIGRATIONS; `PRAGMA user_version` is the schema version):
 - `stations`: registry: last seen, boot info, capabilities read by GetConfiguration (with time),
   the clock skew last measured (seconds, charger minus us, with time);
 - `conditions`: the latest status per station with its reason and git revision;
-- `events`: append-only log;
+- `events`: append-only log, pruned by age and row count (`prune_events`; the watch daemon does it
+  periodically);
 - `overrides`, `suspension`, `intents`: the watch daemon's layers (see `daemon_state.py`);
 - `transactions`: what the Central System saw of every transaction (`journal.py`);
 - `prunes`: prunes that changed nothing, so they are not repeated every run (`prunes.py`).
@@ -117,6 +118,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE prunes (
         station_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, attempted_at TEXT NOT NULL, calls INTEGER NOT NULL,
         attempts INTEGER NOT NULL, retry_after TEXT NOT NULL);
+    """,
+    # Why an entry is uncertain when its own Set's answer is not the reason (a Clear of it left
+    # unanswered, the charger restarted...): the plan says so when it sends the profile again.
+    """
+    ALTER TABLE ledger ADD COLUMN doubt TEXT;
     """,
 )
 
@@ -438,6 +444,20 @@ class Store:
         self.changed(station_id)
         return len(rows)
 
+    def charger_restarted(self, station_id: str, at: datetime) -> int:
+        """The charger restarted (a BootNotification after one already seen): it may have lost some
+        profiles, hidden ones included, so every ledger entry taken as in force becomes uncertain
+        (`ledger.restarted`) until a read-back shows it; logged. Returns how many entries it touched."""
+        with self.transaction() as db:
+            touched = ledger_log.restarted(db, station_id)
+            if touched:
+                message = (f"the charger restarted: {touched} profile(s) it may have lost are checked by the next "
+                           "read-back, those it cannot show are sent again")  # fmt: skip
+                self._event(db, ("ledger.restarted", message, None), format_time(at), station_id, None)
+        if touched:
+            self.changed(station_id)
+        return touched
+
     def settle(self, pending_id: int) -> None:
         """The call was answered but changed nothing the ledger tracks (Rejected, an error)."""
         self._write("DELETE FROM pending WHERE id=?", (pending_id,))
@@ -604,6 +624,34 @@ class Store:
             Event(r[0], parse_time(r[1]), r[2], r[3], r[4], r[5], json.loads(r[6]) if r[6] else {})
             for r in reversed(rows)
         ]
+
+    def events_beyond(self, keep: int) -> int | None:
+        """The id of the newest event outside the newest `keep` (it and every older one lie beyond a
+        row bound of `keep`), or None when there are no more than `keep` events."""
+        row = self.db.execute("SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?", (keep,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def prune_events(self, *, before: datetime | None, upto: int | None, batch: int = 5000) -> int:
+        """Retention of the event log: delete, oldest first and at most `batch` rows per call (so a
+        long overdue prune never holds the write lock for long), the events older than `before` and
+        those with an id up to `upto` (`events_beyond`, computed once per prune); nothing else is
+        touched. None: no such bound. Returns how many went (call again while it returns `batch`)."""
+        conditions: list[str] = []
+        params: list[Any] = []
+        if before is not None:
+            conditions.append("at < ?")
+            params.append(format_time(before))
+        if upto is not None:
+            conditions.append("id <= ?")
+            params.append(upto)
+        if not conditions:
+            return 0
+        where = " OR ".join(conditions)
+        cursor = self._write(
+            f"DELETE FROM events WHERE id IN (SELECT id FROM events WHERE {where} ORDER BY id LIMIT ?)",
+            (*params, batch),
+        )  # fixed SQL fragments; values are parameters
+        return cursor.rowcount
 
     # --- inventory queries and removals (state list / state rm, removed stations) -------------------
 

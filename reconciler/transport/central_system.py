@@ -270,6 +270,9 @@ class CentralSystem:
             if station_id not in self._connections:
                 return BootCheck(False, f"station {station_id} disconnected before it booted")
             remaining = max(0.1, deadline - loop.time())
+            info = self.registry.get(station_id)
+            if info is not None:
+                info.boot_asked = True  # the boot it brings is no restart
             reply = await self._trigger_boot(station_id, timeout=min(self.call_timeout, remaining), deadline=deadline)
             if reply is None:
                 return BootCheck(True)  # it booted on its own while the TriggerMessage was unanswered

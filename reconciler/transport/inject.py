@@ -4,8 +4,12 @@ Flow: engine -> `InjectGateway.call(station, action, payload)` -> HTTP
 `POST {base}/api/inject/{chargePointId}` with basic auth and the JSON body
 `{"action": ..., "payload": {...}}` -> the proxy forwards the Call to the charger it holds -> the
 HTTP response carries the charger's reply -> `Reply`. We cannot see which stations the proxy
-holds, so `is_connected` is optimistic and `connected_stations()` is empty; `subscribe()` yields
-no events.
+holds: `is_connected` stays optimistic (a station may always be called: the call is how we find
+out), while `reached(station)` and `connected_stations()` say what the last call to each station
+found: an HTTP 200 from the proxy -> reached; its "not connected" (404), a timeout (408/504, or no
+answer), the proxy unavailable or unreachable, or refusing our credentials -> not reached, with
+the reply's description as the reason (the base URL in it has no credentials). Other answers
+(400, 422...) say nothing about the station and change nothing. `subscribe()` yields no events.
 
 The HTTP client is httpx: one pooled `AsyncClient` per gateway (keep-alive connections reused
 across calls, TLS with the system's certificates for https, connect/read timeouts). Close it with
@@ -39,6 +43,7 @@ import httpx
 from reconciler.transport.gateway import EventHub, Reply, StationEvent
 
 MAX_BODY = 1 << 22  # the most of a proxy's answer we read
+MAX_REMEMBERED = 200_000  # stations whose last call's outcome we keep (`reached`)
 
 
 def split_credentials(url: str) -> tuple[str, str | None, str | None]:
@@ -126,6 +131,7 @@ class InjectGateway:
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.hub = EventHub()
+        self._reached: dict[str, str | None] = {}  # station -> None: reached at the last call, else why not
 
     def _http(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
@@ -165,18 +171,55 @@ class InjectGateway:
                     url, content=body, headers={"Content-Type": "application/json"}, timeout=limit
                 )
         except (TimeoutError, httpx.TimeoutException):
-            return Reply.timeout(f"no answer from {self.base_url} for {station_id} {action} within {limit:g} s")
+            reply = Reply.timeout(f"no answer from {self.base_url} for {station_id} {action} within {limit:g} s")
+            return self._note(station_id, reply, None)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            return Reply.call_error("ProxyError", f"{self.base_url}: {exc}")
+            return self._note(station_id, Reply.call_error("ProxyError", f"{self.base_url}: {exc}"), None)
         except (httpx.TransportError, OSError) as exc:
-            return Reply.offline(f"cannot reach the inject API at {self.base_url}: {exc.__class__.__name__} {exc}")
-        return reply_from_http(response.status_code, response.content[:MAX_BODY])
+            reply = Reply.offline(f"cannot reach the inject API at {self.base_url}: {exc.__class__.__name__} {exc}")
+            return self._note(station_id, reply, None)
+        status = response.status_code
+        return self._note(station_id, reply_from_http(status, response.content[:MAX_BODY]), status)
+
+    def _note(self, station_id: str, reply: Reply, status: int | None) -> Reply:
+        """Remember whether this call reached the station (see the module docstring)."""
+        if station_id not in self._reached and len(self._reached) >= MAX_REMEMBERED:
+            return reply  # a flood of made-up station ids does not grow memory without bound
+        if status == 200:
+            self._reached[station_id] = None
+        elif status is None or status in (401, 403, 404, 408) or status >= 500:
+            self._reached[station_id] = reply.describe()
+        return reply
+
+    def reached(self, station_id: str) -> tuple[bool, str | None] | None:
+        """(True, None) when the last call to the station reached it, (False, why) when it did not,
+        None before any call."""
+        if station_id not in self._reached:
+            return None
+        why = self._reached[station_id]
+        return why is None, why
+
+    async def identify(self) -> dict[str, Any] | None:
+        """`GET {base}/healthz` of a reconciler daemon (`{"service": "reconciler", "state_file"?}`, the
+        state file named only to our credentials); None from anything else, or no answer in time."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await self._http().get(f"{self.base_url}/healthz", timeout=self.timeout)
+        except (TimeoutError, httpx.HTTPError, OSError):
+            return None
+        if response.status_code != 200 or len(response.content) > 4096:
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) and body.get("service") == "reconciler" else None
 
     def is_connected(self, station_id: str) -> bool:
-        return True  # the proxy knows; a call to an absent station answers OFFLINE
+        return True  # the proxy knows: a call is how we find out (an absent station answers OFFLINE)
 
     def connected_stations(self) -> set[str]:
-        return set()
+        return {s for s, why in self._reached.items() if why is None}
 
     def subscribe(self) -> asyncio.Queue[StationEvent]:
         return self.hub.subscribe()

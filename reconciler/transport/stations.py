@@ -24,9 +24,12 @@ FREE = frozenset({"Available", "Preparing", "Finishing", "Reserved"})
 
 class TransactionSink(Protocol):
     """Where the registry reports what it learns of transactions (the store's journal), so that a
-    later run knows them; it also hands out transaction ids that stay unique across runs."""
+    later run knows them; it also hands out transaction ids that stay unique across runs, and hears
+    of restarts (a BootNotification after one already seen), which may have lost profiles."""
 
     def next_transaction_id(self) -> int: ...
+
+    def station_restarted(self, station_id: str, at: datetime) -> None: ...
 
     def transaction_started(
         self, station_id: str, connector_id: int, transaction_id: int, start: datetime, *,
@@ -80,6 +83,7 @@ class StationInfo:
     # connectorId -> {measurand: value} from the latest MeterValues
     meter_values: dict[int, dict[str, float]] = field(default_factory=dict)
     boots: int = 0
+    boot_asked: bool = False  # a TriggerMessage BootNotification was sent: the next boot is no restart
 
     @property
     def status(self) -> str:
@@ -164,6 +168,7 @@ class StationRegistry:
         if info is None:
             info = self._stations[station_id] = StationInfo(station_id)
         info.connected, info.connected_at, info.last_seen = True, now, now
+        info.boot_asked = False
         self._publish(StationEventKind.CONNECTED, station_id, now, {})
         return info
 
@@ -201,6 +206,11 @@ class StationRegistry:
         info.serial = payload.get("chargePointSerialNumber")
         info.booted_at = now
         info.boots += 1
+        asked, info.boot_asked = info.boot_asked, False
+        if info.boots > 1 and not asked and self.sink is not None:
+            # A restart seen while this Central System was up (a first boot may be a mere connection,
+            # one it asked for with TriggerMessage is not a restart): the charger may have lost profiles.
+            self.sink.station_restarted(info.station_id, now)
         # Transactions are not cleared here: a charger that merely reconnects keeps them, and one that
         # rebooted reports their end with StopTransaction.
         self._publish(StationEventKind.BOOTED, info.station_id, now, payload)

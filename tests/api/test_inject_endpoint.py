@@ -48,7 +48,9 @@ async def test_inject_round_trip(server: HttpServer) -> None:
         reply = await client.call("CP-1", "GetCompositeSchedule", {"connectorId": 1, "duration": 60})
         assert reply.payload is not None
         assert reply.payload["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] == 16
-        assert client.is_connected("anything") and client.connected_stations() == set()
+        # a station may always be called; what the last call found is remembered per station
+        assert client.is_connected("anything") and client.connected_stations() == {"CP-1"}
+        assert client.reached("CP-1") == (True, None) and client.reached("anything") is None
 
 
 async def test_inject_call_error_is_passed_through(server: HttpServer) -> None:
@@ -60,8 +62,10 @@ async def test_inject_call_error_is_passed_through(server: HttpServer) -> None:
 async def test_inject_unknown_station_is_offline(server: HttpServer) -> None:
     async with InjectGateway(server.url, username="ops", password="s3cret", timeout=WAIT) as client:
         reply = await client.call("CP-GONE", "GetConfiguration", {})
-    assert reply.kind is ReplyKind.OFFLINE and reply.temporary
-    assert reply.description is not None and "not connected" in reply.description
+        assert reply.kind is ReplyKind.OFFLINE and reply.temporary
+        assert reply.description is not None and "not connected" in reply.description
+        seen = client.reached("CP-GONE")
+        assert seen is not None and not seen[0] and "HTTP 404" in str(seen[1]) and not client.connected_stations()
 
 
 @pytest.mark.parametrize("password", ["wrong", None])

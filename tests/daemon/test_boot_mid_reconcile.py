@@ -46,4 +46,6 @@ async def test_a_reboot_between_the_set_and_the_clear_is_healed(tmp_path: Path) 
         assert not run.daemon.store.pending(CP)
         kinds = [e.kind for e in run.daemon.store.events(station_id=CP, limit=100)]
         assert "verify.checkpoint" in kinds  # the run in flight stopped before its clear
-        assert kinds.index("action.clear") > kinds.index("verify.checkpoint")
+        # #1, gone with the reboot, is cleared afterwards or (the boot made the ledger doubt it and the
+        # read-back shows it gone) forgotten without a call: never cleared before the checkpoint.
+        assert "action.clear" not in kinds[: kinds.index("verify.checkpoint")]

@@ -102,5 +102,7 @@ async def test_a_reboot_that_lost_the_profiles_still_reinstalls_them(tmp_path: P
         outcome = (await r.reconciler(policies, SETTINGS).apply([station]))[0]
         assert outcome.status is Status.SYNCED, outcome.reason
         assert sorted(a.profile.id for a in outcome.plan.actions if a.profile) == [10, 100]
-        assert all(a.reason.startswith("re-install") for a in outcome.plan.actions)
+        # Lost in the restart, or (#100, above what the hardware draws anyway) not shown kept by any read-back.
+        reasons = [a.reason for a in outcome.plan.actions]
+        assert all(why.startswith(("re-install", "the charger restarted")) for why in reasons), reasons
         assert sorted(e.profile.id for e in cp.installed) == [10, 100]

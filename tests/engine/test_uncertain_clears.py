@@ -101,3 +101,27 @@ async def test_a_clear_whose_answer_was_lost_is_not_assumed_to_cap_the_station(t
         assert back.status is Status.SYNCED, back.reason
         assert held(cp) == [1] and [e.profile.id for e in r.store.ledger(CP)] == [1]
         assert uncapped(cp) == [], "the station was left without a cap"
+
+
+
+async def test_a_profile_sent_again_after_its_lost_clear_says_the_clear_went_unanswered(tmp_path: Path):
+    # #6 (stack 2, 20 A) over #5 (stack 1, 10 A); the policy drops #6 and the Clear of #6 is carried
+    # out, its answer lost. The policy brings #6 back: the plan sends #6 again and says why, its
+    # Clear went unanswered (not "sent before an interruption, its answer never recorded": #6's own
+    # Set was answered long ago), in the plan's text and JSON alike.
+    from reconciler.cli.render import outcome_json, render_text
+
+    old = files(tx_default("low", 5, 1, 10), tx_default("high", 6, 2, 20))
+    new = files(tx_default("low", 5, 1, 10))
+    async with rig(tmp_path, 1) as r:
+        cp = r.fleet[CP]
+        assert (await r.reconciler(load(write(tmp_path / "p", old))).reconcile_station(CP)).status is Status.SYNCED
+        await lose_clear_answers(r, cp, tmp_path / "p", new, "answer lost")
+        planned = (await r.reconciler(load(write(tmp_path / "p", old)), STEADY).plan([CP]))[0]
+        assert planned.plan is not None
+        again = [a.reason for a in planned.plan.actions if a.profile is not None and a.profile.charging_profile_id == 6]
+        assert again == ["a ClearChargingProfile of it went unanswered: it may be gone"], again
+        described = outcome_json(planned)["actions"]
+        assert [a["reason"] for a in described if a["description"].startswith("profile #6 ")] == again
+        text = render_text([planned])
+        assert "ClearChargingProfile of it went unanswered" in text and "sent before an interruption" not in text

@@ -153,6 +153,17 @@ def test_profiles_persist_across_restart_unless_lost_on_reboot(tmp_path: Path) -
     assert periods(forgetful) == [{"startPeriod": 0, "limit": 32.0}]
 
 
+@pytest.mark.parametrize("lost", ["1", "ChargePointMaxProfile", "1, 7"])
+def test_lose_on_reboot_drops_only_the_profiles_it_names(tmp_path: Path, lost: str) -> None:
+    # A charger that persists some profiles only: #1 (the station cap) is lost, #2 survives.
+    for state_dir in (None, tmp_path):
+        cp = station(state_dir=state_dir, quirks=Quirks.from_pairs([f"lose-on-reboot={lost}"]))
+        cp.handle("SetChargingProfile", profile(16, purpose="ChargePointMaxProfile", connector=0, pid=1))
+        cp.handle("SetChargingProfile", profile(10, pid=2))
+        cp.reboot()
+        assert [e.profile.charging_profile_id for e in cp.installed] == [2]
+
+
 def test_reboot_applies_pending_configuration() -> None:
     cp = station()
     assert cp.handle("ChangeConfiguration", {"key": "SupplyVoltage", "value": "240"}) == {"status": "RebootRequired"}

@@ -131,6 +131,23 @@ def test_clearing_an_uncertain_replacement_makes_what_it_replaced_uncertain(tmp_
     store.close()
 
 
+def test_a_restart_makes_every_entry_taken_as_in_force_uncertain_and_says_why(tmp_path: Path):
+    store = Store(tmp_path / "s.db")
+    for pid, stack, outcome in ((1, 0, "Accepted"), (2, 1, "Unverified"), (3, 2, "NotEnforced")):
+        item = profile(pid, [(0, 10 + pid)], stack=stack, purpose="ChargePointMaxProfile")
+        store.record_set(None, "CP", 0, profile_to_ocpp(item), f"h{pid}", "r1", AT, outcome)
+    assert store.charger_restarted("CP", AT) == 2
+    entries = store.ledger("CP")
+    assert [(e.profile.id, e.state.value) for e in entries] == [(1, "Unconfirmed"), (2, "Unconfirmed"),
+                                                                (3, "NotEnforced")]  # fmt: skip
+    assert [e.doubt is not None and "restarted" in e.doubt for e in entries] == [True, True, False]
+    assert [e.kind for e in store.events(station_id="CP")] == ["ledger.restarted"]
+    store.record_verdicts("CP", Verdicts(confirm=(entries[0].seq,)))  # a read-back showed #1 in force
+    assert next((e.profile.id, e.state.value, e.doubt) for e in store.ledger("CP")) == (1, "Accepted", None)
+    assert store.charger_restarted("OTHER", AT) == 0 and not store.events(station_id="OTHER")
+    store.close()
+
+
 def test_the_ledger_of_an_older_state_file_is_migrated(tmp_path: Path):
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as db:
