@@ -23,6 +23,9 @@ tree has none), so a baseline tree is measured as its CLI would run it:
     .venv/bin/python bench/watch.py --stations 1000 [--samples 10] [--only a,b,c,d] [--json FILE]
     .venv/bin/python bench/watch.py --stations 10000 --only c --drift-interval 120 --sim-procs 4
     PYTHONPATH=/path/to/baseline/tree .venv/bin/python bench/watch.py ...   # the baseline column
+    .venv/bin/python bench/watch.py --stations 1000 --only c --baseline /path/to/main/worktree
+        # side by side: the baseline tree first (this script in a child process with PYTHONPATH set to the
+        # tree), then this one, with the ratios (this version / baseline)
 """
 
 from __future__ import annotations
@@ -411,6 +414,7 @@ async def idle(
             "synced_at_end": synced,
             "gc_seconds": round(collections.seconds, 3),
             "gc_full_collections": collections.full,
+            "gc_longest_s": round(collections.longest, 3),
         }
     finally:
         stop_simulators(sims)
@@ -423,6 +427,7 @@ class GcClock:
     def __init__(self) -> None:
         self.seconds = 0.0
         self.full = 0
+        self.longest = 0.0  # the longest single collection (the daemon's one-off freeze, when in the window)
         self._started = 0.0
         gc.callbacks.append(self._callback)
 
@@ -430,7 +435,9 @@ class GcClock:
         if phase == "start":
             self._started = time.perf_counter()
             return
-        self.seconds += time.perf_counter() - self._started
+        took = time.perf_counter() - self._started
+        self.seconds += took
+        self.longest = max(self.longest, took)
         self.full += info.get("generation") == 2
 
     def stop(self) -> None:
@@ -454,14 +461,51 @@ def main() -> None:
     parser.add_argument("--drift-interval", type=float, default=60.0, help="for (c): seconds between checks")
     parser.add_argument("--sim-procs", type=int, default=0, help="simulator processes (default: 1 per 2,500)")
     parser.add_argument("--window", type=float, help="for (c): seconds measured (default: 1.15x the interval)")
+    parser.add_argument(
+        "--baseline", type=Path, metavar="TREE", help="measure this tree (a worktree of main) first, same figures"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     phases = {p.strip() for p in args.only.split(",") if p.strip()}
     procs = args.sim_procs or max(1, -(-args.stations // 2500))
+    baseline = None
+    if args.baseline is not None:
+        print(f"--- baseline: {args.baseline}", flush=True)
+        baseline = measure_tree(args.baseline, sys.argv[1:])
+        print("--- this version", flush=True)
     runner = event_loop_runner()
     result = runner(bench(args.stations, args.samples, phases, args.drift_interval, procs, args.window))
+    if baseline is not None:
+        result = {"baseline": {"tree": str(args.baseline), **baseline}, "this_version": result,
+                  "ratios": ratios(baseline, result)}  # fmt: skip
+        print(f"{'ratios (this / baseline)':36} {result['ratios']}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def measure_tree(tree: Path, argv: list[str]) -> dict[str, Any]:
+    """This script's figures for another source tree: a child process with PYTHONPATH set to it."""
+    forwarded, skip = [], False
+    for arg in argv:  # the child measures once, without --baseline or --json of its own
+        if skip:
+            skip = False
+        elif arg in ("--baseline", "--json"):
+            skip = True
+        elif not arg.startswith(("--baseline=", "--json=")):
+            forwarded.append(arg)
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
+        out = Path(tmp) / "baseline.json"
+        env = {**os.environ, "PYTHONPATH": str(tree.resolve())}
+        subprocess.run([sys.executable, __file__, *forwarded, "--json", str(out)], env=env, check=True)
+        figures: dict[str, Any] = json.loads(out.read_text())
+        return figures
+
+
+def ratios(baseline: dict[str, Any], mine: dict[str, Any]) -> dict[str, float]:
+    """this version / baseline for the idle figures (c) both runs have."""
+    before, after = baseline.get("c_idle") or {}, mine.get("c_idle") or {}
+    keys = ("cpu_percent_of_one_core", "cpu_ms_per_check", "rss_mb", "gc_seconds", "converge_s")
+    return {k: round(after[k] / before[k], 3) for k in keys if before.get(k) and after.get(k) is not None}
 
 
 if __name__ == "__main__":

@@ -63,19 +63,30 @@ def session_profile(intent: Intent) -> DesiredProfile | None:
 
 
 class Layers:
-    """The engine's desired-state provider for the daemon."""
+    """The engine's desired-state provider for the daemon.
+
+    A reconcile asks for a station's desired state several times (observe, plan, verify...), and a
+    drift check every few minutes: each answer is kept until the station's layers change (an
+    override or an intent added or removed: `DaemonState.layer_version`), the policies are replaced or
+    a commit fails, so a drift check does not query the overrides and intents tables five times."""
 
     def __init__(self, policies: Callable[[], PolicySet], state: DaemonState) -> None:
         self.policies = policies
         self.state = state
+        self._known: dict[str, tuple[PolicySet, int, DesiredState]] = {}
 
     def desired(self, station_id: str) -> DesiredState:
-        git = self.policies().desired[station_id]
+        policies = self.policies()
+        version = self.state.layer_version(station_id)
+        known = self._known.get(station_id)
+        if known is not None and known[0] is policies and known[1] == version and self.state.store.healthy:
+            return known[2]
+        git = policies.desired[station_id]
         extra = [p for o in self.state.overrides(station_id) if (p := override_profile(o)) is not None]
         extra += [p for i in self.state.intents(station_id) if (p := session_profile(i)) is not None]
-        if not extra:
-            return git
-        return replace(git, profiles=(*git.profiles, *extra))
+        state = git if not extra else replace(git, profiles=(*git.profiles, *extra))
+        self._known[station_id] = (policies, version, state)
+        return state
 
     def overridden(self, station_id: str) -> list[Override]:
         return self.state.overrides(station_id)

@@ -96,23 +96,36 @@ async def learn_connectors(gateway: Gateway, station_id: str, connectors: int, t
         await learn(station_id, range(1, connectors + 1), timeout)
 
 
+ContextCache = dict[str, tuple[Station, ModelSpec, StationContext]]  # station id -> the last context built
+
+
 def station_context(
-    station: Station, models: Sequence[ModelSpec], info: Any, stored_boot: Mapping[str, Any] | None
-) -> tuple[StationContext, str | None]:
+    station: Station, models: Sequence[ModelSpec], info: Any, stored_boot: Callable[[], Mapping[str, Any] | None],
+    cache: ContextCache | None = None,
+) -> tuple[StationContext, str | None]:  # fmt: skip
     """The context a station is read with, and which ChargerModel gave it: the one it declares, else
     the first whose globs match its BootNotification (this connection's, else the last one the store
-    kept), else the defaults (EVerest libocpp's conventions), then None."""
+    kept: `stored_boot` is asked only then), else the defaults (EVerest libocpp's conventions), then
+    None. With `cache`, the context built for the very same station and model objects is reused."""
     if station.model is not None:
         return station.context, f"{station.model} (declared)"
-    boot = stored_boot
     if info is not None and getattr(info, "booted_at", None) is not None:
-        boot = {"vendor": info.vendor, "model": info.model, "firmware": info.firmware}
+        boot: Mapping[str, Any] | None = {"vendor": info.vendor, "model": info.model, "firmware": info.firmware}
+    else:
+        boot = stored_boot()
     chosen = choose(models, boot)
     if chosen is None or boot is None:
         return station.context, None
     seen = " / ".join(str(boot.get(k)) for k in ("vendor", "model", "firmware") if boot.get(k))
     origin = "the library" if chosen.builtin else "the policies"
-    return context_with(station, chosen), f"{chosen.name} (from {origin}, chosen by its BootNotification {seen})"
+    known = cache.get(station.name) if cache is not None else None
+    if known is not None and known[0] is station and known[1] is chosen:
+        context = known[2]
+    else:
+        context = context_with(station, chosen)
+        if cache is not None:
+            cache[station.name] = (station, chosen, context)
+    return context, f"{chosen.name} (from {origin}, chosen by its BootNotification {seen})"
 
 
 def running_transactions(

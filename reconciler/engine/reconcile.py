@@ -61,6 +61,7 @@ from reconciler.engine.observe import Failure, Observation, failure_of, observe_
 from reconciler.engine.prune import foreign_fingerprint, held_back, prune_station
 from reconciler.engine.readback import ReadBack, agrees
 from reconciler.engine.readiness import (
+    ContextCache,
     Epoch,
     attach_journal,
     booted,
@@ -174,6 +175,7 @@ class Reconciler:
         s = self.settings
         self.readback = ReadBack(self.caller, store, self.drift, s.horizon, s.settle, s.verify_attempts, now)
         self._verified: dict[str, list[ConnectorDrift]] = {}  # station -> last read-back drift (after-state)
+        self._contexts: ContextCache = {}  # station -> its context under the model its boot chose, reused
         attach_journal(gateway, store)  # what the Central System sees of transactions outlives this run
 
     @property
@@ -235,7 +237,8 @@ class Reconciler:
     async def observe(self, station_id: str) -> Observation:
         state = self.desired_state(station_id)
         context, model = station_context(
-            state.station, self.policies.models, self._info(station_id), self.store.boot(station_id)
+            state.station, self.policies.models, self._info(station_id), lambda: self.store.boot(station_id),
+            self._contexts,
         )
         observation = await observe_station(
             self.caller,
@@ -486,7 +489,7 @@ class Reconciler:
             station_id, Status.PROGRESSING, f"applying {len(plan.actions)} action(s)", self.revision, self.now(),
             event=False,
         )  # fmt: skip
-        sent = Counter[str]()
+        sent: Counter[str] = Counter()  # not Counter[str](): that keeps the alias on each instance
         prunes = tuple(a for a in plan.actions if a.kind is ActionKind.PRUNE)
         rest = replace(plan, actions=tuple(a for a in plan.actions if a.kind is not ActionKind.PRUNE))
         try:

@@ -98,6 +98,12 @@ class _Expansion:
         # a new one, which would then count as an alias (a false "alias bomb" in a file of many documents)
         self.seen: dict[int, yaml.Node] = {}
         self.remaining = ALIAS_BUDGET
+        # every document's locations are keyed by JSON paths, and the documents of one file repeat the
+        # same paths (10,000 Station documents: ("metadata", "name") 10,000 times): one tuple per path
+        self.paths: dict[PathKey, PathKey] = {}
+
+    def path(self, key: PathKey) -> PathKey:
+        return self.paths.setdefault(key, key)
 
 
 class _Converter:
@@ -140,8 +146,9 @@ class _Converter:
             if isinstance(node, yaml.SequenceNode):
                 items = []
                 for i, item in enumerate(node.value):
-                    self.doc.locations[(*path, i)] = self._mark(item)
-                    items.append(self.convert(item, (*path, i)))
+                    at = self.expansion.path((*path, i))
+                    self.doc.locations[at] = self._mark(item)
+                    items.append(self.convert(item, at))
                 return items
             if isinstance(node, yaml.MappingNode):
                 return self._mapping(node, path)
@@ -165,8 +172,9 @@ class _Converter:
                     "keep one of them; YAML would silently use the last",
                 )
                 continue
-            self.doc.locations[(*path, key)] = self._mark(key_node)
-            out[key] = self.convert(value_node, (*path, key))
+            at = self.expansion.path((*path, key))
+            self.doc.locations[at] = self._mark(key_node)
+            out[key] = self.convert(value_node, at)
         return out
 
 

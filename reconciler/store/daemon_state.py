@@ -98,6 +98,16 @@ class DaemonState:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._versions: dict[str, int] = {}  # per station, bumped by every write to its overrides or intents
+
+    def layer_version(self, station_id: str) -> int:
+        """Changes whenever the station's overrides or intents are written (a cache of its layered
+        desired state stays valid while it does not). Every write to those tables goes through here."""
+        return self._versions.get(station_id, 0)
+
+    def _written(self, station_id: str) -> None:
+        self._versions[station_id] = self._versions.get(station_id, 0) + 1
+        self.store.changed(station_id)
 
     # --- overrides ----------------------------------------------------------------------------------
 
@@ -129,7 +139,7 @@ class DaemonState:
                 ),
             )
             new_id = int(cursor.lastrowid or 0)
-        self.store.changed(station_id)
+        self._written(station_id)
         found = self.override(new_id)
         assert found is not None
         return found
@@ -155,7 +165,7 @@ class DaemonState:
         )
         removed = cursor.fetchall()
         for (station_id,) in removed:
-            self.store.changed(station_id)
+            self._written(station_id)
         return bool(removed)
 
     def expired_overrides(self, at: datetime) -> list[Override]:
@@ -201,7 +211,7 @@ class DaemonState:
             "INSERT OR IGNORE INTO intents VALUES (?,?,?,?,?,?,?,NULL)",
             (station_id, transaction_id, connector_id, policy, json.dumps(profile), "Active", format_time(at)),
         )
-        self.store.changed(station_id)
+        self._written(station_id)
 
     def end_intents(self, station_id: str, transaction_id: int, at: datetime) -> list[Intent]:
         """The transaction stopped: its intents end (never re-sent). Returns those that were active."""
@@ -210,7 +220,7 @@ class DaemonState:
             "UPDATE intents SET state='Ended', ended_at=? WHERE station_id=? AND transaction_id=? AND state='Active'",
             (format_time(at), station_id, transaction_id),
         )
-        self.store.changed(station_id)
+        self._written(station_id)
         return ending
 
     def intents(self, station_id: str | None = None, *, active: bool = True) -> list[Intent]:

@@ -48,6 +48,7 @@ from reconciler.core.status import Status
 from reconciler.store import ledger as ledger_log
 from reconciler.store.journal import TransactionJournal
 from reconciler.store.prunes import PruneMemory
+from reconciler.store.touches import Touches
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +186,7 @@ class Store:
             self._waiters: list[asyncio.Future[None]] = []
             self._failure: StoreError | None = None
             self.listeners: list[Callable[[str], None]] = []  # told the station id of each change to its rows
+            self.touches = Touches(self.flush_touches)  # times a drift check refreshed, written in batches
             self._migrate()
             self.commit()
         except sqlite3.DatabaseError as exc:
@@ -278,14 +280,30 @@ class Store:
         finally:
             self._schedule()  # never leave the batch's BEGIN (and its write lock) open
 
+    def flush_touches(self) -> None:
+        """Write the refreshed times that wait in memory (`touches.py`) now."""
+        if not self.touches.empty:
+            with self.transaction() as db:
+                self.touches.write(db)
+
     def close(self) -> None:
         """Commit what is left and close; raise StoreError if anything could not be saved."""
+        self.touches.cancel()
+        try:
+            self.flush_touches()
+        except sqlite3.Error as exc:
+            self._failure = self._failure or StoreError(f"{self.path}: the last times could not be saved ({exc})")
         if self._flush_handle is not None:
             self._flush_handle.cancel()
         self._flush()
         self.db.close()
         if self._failure is not None:
             raise self._failure
+
+    @property
+    def healthy(self) -> bool:
+        """False once a commit failed (its writes were rolled back): what was read since may be untrue."""
+        return self._failure is None
 
     def changed(self, station_id: str) -> None:
         """Tell the listeners (a view kept current, e.g. the API's station list) that a station's rows
@@ -447,11 +465,23 @@ class Store:
     # --- registry ---------------------------------------------------------------------------------
 
     def seen(self, station_id: str, at: datetime, boot: Mapping[str, Any] | None = None) -> None:
+        """The station was seen at `at` (and booted as `boot` says). Only the time changed: it waits in
+        `touches` (written within FLUSH_SECONDS)."""
+        stamp = format_time(at)
+        boot_json = None if boot is None else json.dumps(boot)
+        touches = self.touches
+        if station_id in touches.rows and boot_json in (None, touches.boots.get(station_id)) and touches.later():
+            touches.seen[station_id] = stamp
+            return
+        touches.seen.pop(station_id, None)
         self._write(
             "INSERT INTO stations (station_id, last_seen, boot_json) VALUES (?,?,?) ON CONFLICT(station_id) DO UPDATE "
             "SET last_seen=excluded.last_seen, boot_json=COALESCE(excluded.boot_json, stations.boot_json)",
-            (station_id, format_time(at), None if boot is None else json.dumps(boot)),
+            (station_id, stamp, boot_json),
         )
+        touches.rows.add(station_id)
+        if boot_json is not None:
+            touches.boots[station_id] = boot_json
 
     def save_configuration(self, station_id: str, configuration: Mapping[str, Any], at: datetime) -> None:
         self._write(
@@ -475,7 +505,12 @@ class Store:
         return json.loads(row[0]), parse_time(row[1])
 
     def save_clock_skew(self, station_id: str, skew: float, at: datetime) -> None:
-        """How far the station's clock was from ours (seconds, charger minus us) when last asked."""
+        """How far the station's clock was from ours (seconds, charger minus us) when last asked (a
+        station whose row exists: it waits in `touches`, written within FLUSH_SECONDS)."""
+        if station_id in self.touches.rows and self.touches.later():
+            self.touches.skews[station_id] = (skew, format_time(at))
+            return
+        self.touches.skews.pop(station_id, None)
         self._write(
             "INSERT INTO stations (station_id, clock_skew_s, clock_checked_at) VALUES (?,?,?) ON CONFLICT(station_id) "
             "DO UPDATE SET clock_skew_s=excluded.clock_skew_s, clock_checked_at=excluded.clock_checked_at",
@@ -484,6 +519,9 @@ class Store:
 
     def clock_skew(self, station_id: str) -> tuple[float | None, datetime | None]:
         """The station's last measured clock skew (seconds, charger minus us) and when, or Nones."""
+        waiting = self.touches.skews.get(station_id)
+        if waiting is not None:
+            return waiting[0], parse_time(waiting[1])
         row = self.db.execute(
             "SELECT clock_skew_s, clock_checked_at FROM stations WHERE station_id=?", (station_id,)
         ).fetchone()
@@ -494,7 +532,9 @@ class Store:
     def clock_skews(self) -> dict[str, float]:
         """Every station's last measured clock skew (seconds, charger minus us), where one was measured."""
         rows = self.db.execute("SELECT station_id, clock_skew_s FROM stations WHERE clock_checked_at IS NOT NULL")
-        return {station_id: float(skew) for station_id, skew in rows if skew is not None}
+        skews = {station_id: float(skew) for station_id, skew in rows if skew is not None}
+        skews.update((station_id, skew) for station_id, (skew, _) in self.touches.skews.items())  # waiting ones
+        return skews
 
     def boot(self, station_id: str) -> dict[str, Any] | None:
         """The station's last BootNotification as kept by `seen` (vendor, model, firmware...)."""
@@ -503,7 +543,9 @@ class Store:
 
     def stations(self) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT station_id, last_seen, boot_json FROM stations ORDER BY station_id")
-        return [{"id": r[0], "lastSeen": r[1], "boot": json.loads(r[2]) if r[2] else None} for r in rows]
+        seen = self.touches.seen
+        return [{"id": r[0], "lastSeen": seen.get(r[0], r[1]), "boot": json.loads(r[2]) if r[2] else None}
+                for r in rows]  # fmt: skip
 
     # --- conditions and events --------------------------------------------------------------------
 
@@ -521,13 +563,20 @@ class Store:
             "updated_at=excluded.updated_at"
         )
         values = (station_id, status.value, reason, revision, stamp, stamp)
+        self.touches.conditions.pop(station_id, None)  # this write carries a newer time
         if not event:
             self._write(upsert, values)
             self.changed(station_id)
             return True
         if changed is None:
-            row = self.db.execute("SELECT status, reason FROM conditions WHERE station_id=?", (station_id,)).fetchone()
+            row = self.db.execute(
+                "SELECT status, reason, revision FROM conditions WHERE station_id=?", (station_id,)
+            ).fetchone()
             changed = row is None or row[0] != status.value or row[1] != reason
+            if not changed and row[2] == revision and self.touches.later():
+                self.touches.conditions[station_id] = stamp  # only the time changed: it waits (touches.py)
+                self.changed(station_id)
+                return False
         if not changed:
             self._write(upsert, values)
             self.changed(station_id)
@@ -540,7 +589,11 @@ class Store:
 
     def conditions(self) -> dict[str, Condition]:
         rows = self.db.execute("SELECT station_id, status, reason, revision, since, updated_at FROM conditions")
-        return {r[0]: Condition(r[0], Status(r[1]), r[2], r[3], parse_time(r[4]), parse_time(r[5])) for r in rows}
+        waiting = self.touches.conditions
+        return {
+            r[0]: Condition(r[0], Status(r[1]), r[2], r[3], parse_time(r[4]), parse_time(waiting.get(r[0], r[5])))
+            for r in rows
+        }
 
     def condition(self, station_id: str) -> Condition | None:
         """One station's condition (a reconcile reads its own, not the fleet's)."""
@@ -548,7 +601,10 @@ class Store:
             "SELECT station_id, status, reason, revision, since, updated_at FROM conditions WHERE station_id=?",
             (station_id,),
         ).fetchone()
-        return None if r is None else Condition(r[0], Status(r[1]), r[2], r[3], parse_time(r[4]), parse_time(r[5]))
+        if r is None:
+            return None
+        updated = self.touches.conditions.get(station_id, r[5])
+        return Condition(r[0], Status(r[1]), r[2], r[3], parse_time(r[4]), parse_time(updated))
 
     def event(
         self, kind: str, message: str, at: datetime, *, station_id: str | None = None,
@@ -616,6 +672,7 @@ class Store:
     def forget_station(self, station_id: str, at: datetime, revision: str | None, message: str) -> None:
         """A station no longer declared and holding nothing of ours: drop it from the ledger, the
         registry and the conditions; the event log keeps its history."""
+        self.touches.forget(station_id)
         with self.transaction() as db:
             for table in ("ledger", "pending", "conditions", "stations"):
                 db.execute(f"DELETE FROM {table} WHERE station_id=?", (station_id,))  # fixed table names

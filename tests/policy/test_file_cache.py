@@ -87,3 +87,18 @@ def test_a_file_of_ten_thousand_station_documents_is_no_alias_bomb(tmp_path: Pat
     loaded = load_policies([tmp_path], now=clock.now())
     assert loaded.ok, [d.format_text() for d in loaded.errors[:3]]
     assert len(loaded.stations) == 10_000
+
+
+def test_the_documents_of_one_file_share_their_location_paths() -> None:
+    """A cached file of 10,000 Station documents held each JSON path (("metadata", "name")...) 10,000
+    times over as its own tuple; the documents of a file now share one tuple per path."""
+    from reconciler.policy.diagnostics import Collector
+    from reconciler.policy.source import parse_text
+
+    diagnostics = Collector()
+    first, second = parse_text("---\n".join(station_doc(s, "depot") for s in IDS[:2]), "stations.yaml", diagnostics)
+    assert not diagnostics.items
+    shared = {k: k for k in first.locations}
+    assert second.locations.keys() == first.locations.keys()
+    assert all(shared[k] is k for k in second.locations if k), "every path of the second document is the first's"
+    assert second.at(("metadata", "name")).line > first.at(("metadata", "name")).line  # each keeps its own lines
