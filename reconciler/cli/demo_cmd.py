@@ -28,8 +28,8 @@ import typer
 from rich.console import Console
 
 from reconciler.api.auth import Credentials
+from reconciler.cli.common import Common, load, run_async, settings, state_lock
 from reconciler.cli.connect import Connection
-from reconciler.cli.reconcile_cmd import Common, load, run_async, settings, state_lock
 from reconciler.cli.render import plain_console, render_text
 from reconciler.cli.watch_cmd import event_loop, load_valid, run_daemon
 from reconciler.core.status import Status

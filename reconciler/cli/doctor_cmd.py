@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from reconciler import clock
+from reconciler.cli.common import run_async
 from reconciler.cli.connect import Connection, open_gateway
 from reconciler.cli.options import (
     DEFAULT_CALL_TIMEOUT,
@@ -33,7 +34,6 @@ from reconciler.cli.options import (
     ViaOpt,
     WaitOpt,
 )
-from reconciler.cli.reconcile_cmd import run_async
 from reconciler.cli.render import plain_console
 from reconciler.engine.calls import Caller, RateLimit, RetryPolicy
 from reconciler.engine.doctor import Findings, Hardware, examine

@@ -1,6 +1,6 @@
 """The options `plan` and `apply` share, with the same names, metavars and help everywhere.
 
-Part of the command line's edge (`reconcile_cmd.py` uses them); defaults that depend on a saved
+Part of the command line's edge (`reconcile_cmd.py` and `common.py` use them); defaults that depend on a saved
 plan are None here and resolved there.
 """
 

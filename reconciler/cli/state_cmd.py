@@ -250,7 +250,7 @@ def register(app: typer.Typer) -> None:
         Nothing is sent to the charger. A forgotten profile still on the charger becomes foreign:
         the next plan shows it as drift (BLOCKED until `prune: foreign` or it is removed).
         """
-        from reconciler.cli.reconcile_cmd import state_lock
+        from reconciler.cli.common import state_lock
 
         err = plain_console()
         path = state_file(db, policies)

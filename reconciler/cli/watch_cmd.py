@@ -20,10 +20,10 @@ from rich.console import Console
 
 from reconciler import clock
 from reconciler.api.auth import Credentials, CredentialsError
+from reconciler.cli.common import state_lock
 from reconciler.cli.connect import Connection, station_passwords
 from reconciler.cli.credentials import warn
 from reconciler.cli.options import PathPrefixOpt
-from reconciler.cli.reconcile_cmd import state_lock
 from reconciler.cli.render import plain_console
 from reconciler.daemon.logs import setup_logging
 from reconciler.daemon.retention import MIN_ROWS, EventRetention
