@@ -13,7 +13,8 @@ import pytest
 from reconciler.core.holdings import Verdicts
 from reconciler.core.profiles import profile_to_ocpp
 from reconciler.core.status import Status
-from reconciler.store.sqlite import MIGRATIONS, Store, StoreError
+from reconciler.store.schema import MIGRATIONS
+from reconciler.store.sqlite import Store, StoreError
 from tests.core.builders import profile
 
 AT = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
