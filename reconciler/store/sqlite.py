@@ -294,12 +294,7 @@ class Store:
         entry it may have replaced (an earlier one in its slot, when its own arrival was uncertain)
         may be back in force: it becomes Unconfirmed."""
         with self.transaction() as db:
-            if profile_id is not None:
-                ledger_log.clear(db, station_id, profile_id)
-            if pending_id is not None:
-                db.execute("DELETE FROM pending WHERE id=?", (pending_id,))
-            if event is not None:
-                self._event(db, event, format_time(at), station_id, revision)
+            self._cleared(db, pending_id, station_id, [] if profile_id is None else [profile_id], at, revision, event)
         self.changed(station_id)
 
     def record_clear_matching(
@@ -310,14 +305,21 @@ class Store:
         gone (`record_clear` for each). Returns their ids."""
         with self.transaction() as db:
             cleared = ledger_log.cleared_ids(db, station_id, "ClearChargingProfile", payload) or []
-            for profile_id in cleared:
-                ledger_log.clear(db, station_id, profile_id)
-            if pending_id is not None:
-                db.execute("DELETE FROM pending WHERE id=?", (pending_id,))
-            if event is not None:
-                self._event(db, event, format_time(at), station_id, revision)
+            self._cleared(db, pending_id, station_id, cleared, at, revision, event)
         self.changed(station_id)
         return cleared
+
+    def _cleared(
+        self, db: sqlite3.Connection, pending_id: int | None, station_id: str, profile_ids: Sequence[int],
+        at: datetime, revision: str | None, event: tuple[str, str, Mapping[str, Any] | str | None] | None,
+    ) -> None:  # fmt: skip
+        """In one transaction: the cleared profiles leave the ledger, the call is no longer pending."""
+        for profile_id in profile_ids:
+            ledger_log.clear(db, station_id, profile_id)
+        if pending_id is not None:
+            db.execute("DELETE FROM pending WHERE id=?", (pending_id,))
+        if event is not None:
+            self._event(db, event, format_time(at), station_id, revision)
 
     def record_verdicts(self, station_id: str, verdicts: Verdicts) -> None:
         """What a read-back proved (`core.holdings.verdicts`): entries confirmed (their certain

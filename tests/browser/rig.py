@@ -16,7 +16,6 @@ real websockets, one per condition and control source the fleet table must show:
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import textwrap
 from collections.abc import AsyncIterator, Callable
@@ -36,7 +35,7 @@ from reconciler.simulator.fleet import Fleet
 from reconciler.simulator.quirks import Quirks
 from reconciler.simulator.sessions import Sessions
 from tests.daemon.kit import AUTH, CREDENTIALS, FAST_ENGINE
-from tests.engine.fleetkit import PASSWORD, load, write
+from tests.engine.fleetkit import PASSWORD, load, until, write
 
 WAIT = 20.0  # upper bound for any condition a test waits on
 
@@ -109,12 +108,7 @@ class World:
         return found.status if found else None
 
     async def until(self, predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            if loop.time() > deadline:
-                raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-            await asyncio.sleep(0.05)
+        await until(predicate, what, timeout)
 
 
 def commit(directory: Path) -> str:

@@ -3,7 +3,6 @@ SQLite file) on the test's event loop, simulated stations over websockets, and a
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -20,7 +19,7 @@ from reconciler.engine.calls import RetryPolicy
 from reconciler.engine.reconcile import Settings
 from reconciler.simulator.fleet import Fleet
 from reconciler.simulator.quirks import Quirks
-from tests.engine.fleetkit import PASSWORD, WAIT, load, write
+from tests.engine.fleetkit import PASSWORD, WAIT, load, until, write
 
 CREDENTIALS = Credentials("ops", "api-secret", "api-token")
 AUTH = ("ops", "api-secret")
@@ -42,12 +41,7 @@ class Running:
         return found.status if found else None
 
     async def until(self, predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            if loop.time() > deadline:
-                raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-            await asyncio.sleep(0.05)
+        await until(predicate, what, timeout)
 
     async def synced(self, stations: list[str] | None = None, timeout: float = WAIT) -> None:
         ids = stations or sorted(self.daemon.policies.stations)

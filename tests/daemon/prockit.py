@@ -29,14 +29,6 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def until(predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        await asyncio.sleep(0.05)
-
 
 @dataclass
 class Watch:

@@ -15,8 +15,8 @@ import pytest
 from reconciler.simulator.fleet import Fleet
 from reconciler.simulator.quirks import Quirks
 from tests.daemon.kit import limit_a
-from tests.daemon.prockit import environment, receiver, until, watch_process
-from tests.engine.fleetkit import PASSWORD, WAIT, cap_policy, station_doc, write
+from tests.daemon.prockit import environment, receiver, watch_process
+from tests.engine.fleetkit import PASSWORD, WAIT, cap_policy, station_doc, until, write
 
 pytestmark = pytest.mark.slow
 AUTH = ("admin", "notify-api-pw")

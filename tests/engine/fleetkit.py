@@ -3,8 +3,9 @@ stations over real websockets on 127.0.0.1, and a reconciler wired to a real SQL
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 from reconciler import clock
 from reconciler.engine.reconcile import Reconciler, Settings
 from reconciler.policy import PolicySet, load_policies
+from reconciler.simulator.charge_point import SimulatedChargePoint
 from reconciler.simulator.fleet import Fleet
 from reconciler.simulator.quirks import Quirks
 from reconciler.store.sqlite import Store
@@ -98,3 +100,26 @@ async def rig(
                 yield Rig(cs, fleet, store)
             finally:
                 store.close()
+
+
+async def reboot(r: Rig, cp: SimulatedChargePoint) -> None:
+    """Reset the charger through the Central System and wait until it has booted again."""
+    info = r.cs.station(cp.station_id)
+    assert info is not None
+    boots, seen = cp.boots, info.boots
+    assert (await r.cs.call(cp.station_id, "Reset", {"type": "Hard"})).status == "Accepted"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while not (cp.boots > boots and info.boots > seen and r.cs.is_connected(cp.station_id)):
+        assert loop.time() < deadline, "the charger did not reboot and boot again"
+        await asyncio.sleep(0.02)
+
+
+async def until(predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+    """Wait for a condition, polled every 50 ms, at most `timeout` seconds (never a bare sleep)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        await asyncio.sleep(0.05)

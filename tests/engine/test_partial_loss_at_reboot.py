@@ -21,7 +21,7 @@ import pytest
 from reconciler.core.status import Status
 from reconciler.simulator.charge_point import SimulatedChargePoint
 from reconciler.simulator.quirks import Quirks
-from tests.engine.fleetkit import WAIT, Rig, cap_policy, load, rig, station_doc, write
+from tests.engine.fleetkit import WAIT, cap_policy, load, reboot, rig, station_doc, write
 
 CP = "CP-0001"
 
@@ -47,17 +47,6 @@ def calls(cp: SimulatedChargePoint) -> tuple[int, int]:
     return cp.calls["SetChargingProfile"], cp.calls["ClearChargingProfile"]
 
 
-async def reboot(r: Rig, cp: SimulatedChargePoint) -> None:
-    """Reset the charger and wait until the Central System has its next BootNotification."""
-    info = r.cs.station(CP)
-    assert info is not None
-    boots, seen = cp.boots, info.boots
-    assert (await r.cs.call(CP, "Reset", {"type": "Hard"})).status == "Accepted"
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT
-    while not (cp.boots > boots and info.boots > seen and r.cs.is_connected(CP)):
-        assert loop.time() < deadline, "the charger did not reboot and boot again"
-        await asyncio.sleep(0.02)
 
 
 async def test_a_hidden_profile_lost_at_reboot_is_sent_again_before_the_profile_above_it_is_cleared(tmp_path: Path):

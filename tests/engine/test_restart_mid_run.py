@@ -19,7 +19,6 @@ call it receives. Real websockets, simulated charger, SQLite file; `apply --list
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from reconciler.core.status import Status
 from reconciler.simulator.charge_point import SimulatedChargePoint
 from reconciler.transport.gateway import EventHub, Reply
 from reconciler.transport.stations import StationRegistry
-from tests.engine.fleetkit import WAIT, Rig, cap_policy, load, rig, station_doc, write
+from tests.engine.fleetkit import Rig, cap_policy, load, reboot, rig, station_doc, write
 
 CP = "CP-0001"
 
@@ -57,17 +56,6 @@ def uncapped(cp: SimulatedChargePoint) -> list[str]:
     return [f"{s.action}: connector {c}" for s in cp.history for c in range(cp.connectors + 1) if s.limit(c) is None]
 
 
-async def rebooted(r: Rig, cp: SimulatedChargePoint) -> None:
-    """Reset the charger through the Central System and wait until it has booted again."""
-    info = r.cs.station(CP)
-    assert info is not None
-    boots, seen = cp.boots, info.boots
-    assert (await r.cs.call(CP, "Reset", {"type": "Hard"})).status == "Accepted"
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT
-    while not (cp.boots > boots and info.boots > seen and r.cs.is_connected(CP)):
-        assert loop.time() < deadline, "the charger did not reboot and boot again"
-        await asyncio.sleep(0.02)
 
 
 class RebootAfterFirstSet:
@@ -85,7 +73,7 @@ class RebootAfterFirstSet:
         reply = await self.rig.cs.call(station_id, action, payload, timeout=timeout)
         if action == "SetChargingProfile" and not self.done:
             self.done = True
-            await rebooted(self.rig, self.cp)
+            await reboot(self.rig, self.cp)
         return reply
 
 
