@@ -128,10 +128,13 @@ def run_once(browser: Any, url: str, n: int) -> dict[str, float]:
         every = "(n) => document.querySelectorAll('#fleet-body .frow').length === n"
         page.wait_for_function(every, arg=n, timeout=30_000)
         page.wait_for_function("() => performance.getEntriesByName('fleet-complete').length > 0", timeout=30_000)
-        marks = page.evaluate("() => Object.fromEntries(performance.getEntriesByType('mark')"
-                              ".map(m => [m.name, m.startTime]))")
-        fetch = page.evaluate("() => { const e = performance.getEntriesByName(location.origin + '/stations')[0];"
-                              " return [e.startTime, e.responseEnd]; }")
+        marks = page.evaluate(
+            "() => Object.fromEntries(performance.getEntriesByType('mark').map(m => [m.name, m.startTime]))"
+        )
+        fetch = page.evaluate(
+            "() => { const e = performance.getEntriesByName(location.origin + '/stations')[0];"
+            " return [e.startTime, e.responseEnd]; }"
+        )
         again = page.evaluate(TIME_CLICK, f"#fleet-body .frow:nth-child({n - 2}) span:nth-child(3)")
         filtered = page.evaluate(TIME_FILTER)
         assert filtered["shown"] == n, filtered

@@ -28,6 +28,7 @@ from reconciler.store.sqlite import Store, StoreError
 
 T = TypeVar("T")
 
+
 @dataclass(frozen=True, slots=True)
 class Common:
     policies: list[Path]
@@ -75,9 +76,11 @@ def select(common: Common, policies: PolicySet, err: Console, removed: Sequence[
         err.print(f"error: {', '.join(unknown)}: not declared in the policies (kind: Station), and the ledger "
                   "owns no profile on it", markup=False)  # fmt: skip
         raise typer.Exit(1)
-    selected = policies.select(common.stations, common.selector or None) if not (
-        common.stations and all(s in removed for s in common.stations)
-    ) else []
+    selected = (
+        policies.select(common.stations, common.selector or None)
+        if not (common.stations and all(s in removed for s in common.stations))
+        else []
+    )
     if not selected and not removed:
         err.print("error: no station matches the selection")
         raise typer.Exit(1)

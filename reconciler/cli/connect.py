@@ -136,8 +136,10 @@ def station_auth(host: str, port: int, passwords: dict[str, str], connection: Co
             )
         return None
     if passwords:
-        raise typer.BadParameter("--no-station-auth contradicts a station password (--passwords, "
-                                 "--station-password-file, RECONCILER_STATION_PASSWORD): choose one")
+        raise typer.BadParameter(
+            "--no-station-auth contradicts a station password (--passwords, "
+            "--station-password-file, RECONCILER_STATION_PASSWORD): choose one"
+        )
     if not is_loopback(host) and not connection.auth_off_loopback:
         raise typer.BadParameter(
             f"refusing to accept stations without authentication on {host}, which is not a loopback address: "

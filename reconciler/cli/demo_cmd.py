@@ -230,8 +230,10 @@ def register(app: typer.Typer) -> None:
         ] = 60.0,
         sessions: Annotated[
             bool,
-            typer.Option("--sessions/--no-sessions", help="simulated EVs charge on the stations (MeterValues: "
-                         "power drawn under the limit each enforces)"),
+            typer.Option(
+                "--sessions/--no-sessions",
+                help="simulated EVs charge on the stations (MeterValues: power drawn under the limit each enforces)",
+            ),
         ] = True,
     ) -> None:
         """Run the product locally: the watch daemon, its API and simulated chargers for the policies' stations.

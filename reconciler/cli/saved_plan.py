@@ -95,9 +95,15 @@ PLAN_SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "via": _OPTIONAL_TEXT, "listen": _OPTIONAL_TEXT, "user": _OPTIONAL_TEXT,
-                "passwordsFile": _OPTIONAL_TEXT, "tlsCert": _OPTIONAL_TEXT, "tlsKey": _OPTIONAL_TEXT,
-                "stationPasswordFile": _OPTIONAL_TEXT, "passwordFile": _OPTIONAL_TEXT, "pathPrefix": _OPTIONAL_TEXT,
+                "via": _OPTIONAL_TEXT,
+                "listen": _OPTIONAL_TEXT,
+                "user": _OPTIONAL_TEXT,
+                "passwordsFile": _OPTIONAL_TEXT,
+                "tlsCert": _OPTIONAL_TEXT,
+                "tlsKey": _OPTIONAL_TEXT,
+                "stationPasswordFile": _OPTIONAL_TEXT,
+                "passwordFile": _OPTIONAL_TEXT,
+                "pathPrefix": _OPTIONAL_TEXT,
                 "wait": {"type": "number", "minimum": 0, "maximum": 86_400},
                 "callTimeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
             },
@@ -112,7 +118,9 @@ PLAN_SCHEMA: dict[str, Any] = {
                         "type": "object",
                         "required": ["station", "status"],
                         "properties": {
-                            "station": {"type": "string"}, "status": {"type": "string"}, "reason": _OPTIONAL_TEXT,
+                            "station": {"type": "string"},
+                            "status": {"type": "string"},
+                            "reason": _OPTIONAL_TEXT,
                             "actions": {"type": "array", "items": _SHOWN_ACTION},
                         },
                     },
@@ -173,7 +181,7 @@ def read_saved_plan(path: Path) -> SavedPlan:
     except (ValueError, RecursionError) as exc:
         raise PlanFileError(f"{path}: not JSON ({exc}); save a plan with: reconciler plan --out {path}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise PlanFileError(f"{path}: not a plan saved by `reconciler plan --out` (no \"format\": \"{FORMAT}\")")
+        raise PlanFileError(f'{path}: not a plan saved by `reconciler plan --out` (no "format": "{FORMAT}")')
     try:
         error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(data))
     except RecursionError:

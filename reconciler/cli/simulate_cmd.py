@@ -133,8 +133,11 @@ def register(app: typer.Typer) -> None:
         ] = False,
         sessions: Annotated[
             bool,
-            typer.Option("--sessions", help="simulated drivers: EVs plug in, charge 5-30 min under the enforced "
-                         "limit, leave, and again (seeded by --seed; MeterValues every 10 s)"),
+            typer.Option(
+                "--sessions",
+                help="simulated drivers: EVs plug in, charge 5-30 min under the enforced "
+                "limit, leave, and again (seeded by --seed; MeterValues every 10 s)",
+            ),
         ] = False,
         seed: Annotated[
             int, typer.Option("--seed", metavar="N", help="seed of --sessions (same seed, same sessions)")

@@ -190,14 +190,18 @@ def register(app: typer.Typer) -> None:
         events_retention_days: Annotated[
             float,
             typer.Option(
-                "--events-retention-days", metavar="DAYS", min=0.0,
+                "--events-retention-days",
+                metavar="DAYS",
+                min=0.0,
                 help="prune events older than this, every hour (0: keep them whatever their age)",
             ),
         ] = 30.0,
         events_max_rows: Annotated[
             int,
             typer.Option(
-                "--events-max-rows", metavar="N", min=0,
+                "--events-max-rows",
+                metavar="N",
+                min=0,
                 help=f"keep at most the newest N events, pruned every hour (at least {MIN_ROWS}; 0: no limit)",
             ),
         ] = 100_000,

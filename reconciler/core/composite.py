@@ -389,8 +389,15 @@ def compute_composite(
     if ctx.reply_unit is ReplyUnit.PROFILE:
         own = _profile_unit(installed, periods)
         if own is not None and own is not unit:  # no conversion: the answer comes in the profile's unit
-            return compute_composite(installed, connector_id=connector_id, now=now, duration=duration, unit=own,
-                                     context=ctx.with_(reply_unit=ReplyUnit.REQUESTED), transactions=transactions)
+            return compute_composite(
+                installed,
+                connector_id=connector_id,
+                now=now,
+                duration=duration,
+                unit=own,
+                context=ctx.with_(reply_unit=ReplyUnit.REQUESTED),
+                transactions=transactions,
+            )
     if ctx.uncovered is Uncovered.REJECTED and all(p.governor is None for p in periods):
         return Composite("Rejected", connector_id, start, duration, unit, (), "no charging profile applies")
     return Composite("Accepted", connector_id, start, duration, unit, periods)

@@ -54,8 +54,10 @@ class _ClockSkew(Collector):
 
     def collect(self) -> Any:
         offsets = [abs(s) for s in self.skews().values()]
-        off = GaugeMetricFamily("reconciler_clock_skewed_stations",
-                                f"Stations whose clock is off by more than {self.tolerance:g} s (Degraded until set)")
+        off = GaugeMetricFamily(
+            "reconciler_clock_skewed_stations",
+            f"Stations whose clock is off by more than {self.tolerance:g} s (Degraded until set)",
+        )
         off.add_metric([], sum(1 for s in offsets if s > self.tolerance))
         yield off
         worst = GaugeMetricFamily("reconciler_clock_skew_max_seconds", "The largest clock offset measured, in seconds")

@@ -30,9 +30,7 @@ from reconciler.transport.gateway import Gateway, Reply
 
 # (attempt about to be sent, the previous attempt's reply or None) -> did the charger restart?
 RestartCheck = Callable[[int, Reply | None], Awaitable[bool]]
-_CHECKS: contextvars.ContextVar[dict[str, RestartCheck] | None] = contextvars.ContextVar(
-    "restart_checks", default=None
-)
+_CHECKS: contextvars.ContextVar[dict[str, RestartCheck] | None] = contextvars.ContextVar("restart_checks", default=None)
 
 
 class ChargerRestarted(Exception):

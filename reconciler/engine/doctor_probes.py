@@ -159,16 +159,23 @@ async def _cap_probe(
     else:
         value = doctor.amps(one, _mid(one, start))
         on_connectors = value is not None and abs(value - cap_a) < 0.06
-        f.found("conventions", "capOnConnectors", on_connectors,
-                "connector 1 " + ("reported" if on_connectors else "did not report") + " the ChargePointMaxProfile")
+        f.found(
+            "conventions",
+            "capOnConnectors",
+            on_connectors,
+            "connector 1 " + ("reported" if on_connectors else "did not report") + " the ChargePointMaxProfile",
+        )
         shown = shown or on_connectors
     if not shown and not tx_visible:
         f.notes.append("the charger accepted the probes but reported none of them: it may accept profiles "
                        "without enforcing them")  # fmt: skip
         f.conventions.pop("simulateTransactionActive", None)  # idle TxDefault, or nothing enforced: no telling
         f.evidence.pop("simulateTransactionActive", None)
-        f.unknown("simulateTransactionActive", "neither probe showed: TxDefaultProfile may count only during a "
-                  "transaction, or the charger may not enforce what it accepts; run again during a transaction")
+        f.unknown(
+            "simulateTransactionActive",
+            "neither probe showed: TxDefaultProfile may count only during a "
+            "transaction, or the charger may not enforce what it accepts; run again during a transaction",
+        )
     return shown
 
 

@@ -55,8 +55,11 @@ def _glob(pattern: str | None, value: Any) -> bool:
 def matches(model: ModelSpec, vendor: Any, product: Any, firmware: Any) -> bool:
     """Does a BootNotification (vendor, model, firmware) match the model's globs? A model without
     a vendor is only ever chosen by name."""
-    return model.vendor is not None and _glob(model.vendor, vendor) and _glob(model.product, product) and _glob(
-        model.firmware, firmware
+    return (
+        model.vendor is not None
+        and _glob(model.vendor, vendor)
+        and _glob(model.product, product)
+        and _glob(model.firmware, firmware)
     )
 
 

@@ -81,8 +81,7 @@ class StateReader:
     def stations(self) -> dict[str, StationRow]:
         rows = self.db.execute("SELECT station_id, last_seen, boot_json FROM stations")
         return {
-            r[0]: StationRow(r[0], parse_time(r[1]) if r[1] else None, json.loads(r[2]) if r[2] else None)
-            for r in rows
+            r[0]: StationRow(r[0], parse_time(r[1]) if r[1] else None, json.loads(r[2]) if r[2] else None) for r in rows
         }
 
     def ledger(self, station_id: str | None = None) -> list[LedgerRow]:
@@ -100,9 +99,7 @@ class StateReader:
         rows = self.db.execute("SELECT station_id, COUNT(*) FROM pending GROUP BY station_id")
         return {r[0]: r[1] for r in rows}
 
-    def events(
-        self, *, station_id: str | None = None, since: datetime | None = None, limit: int = 100
-    ) -> list[Event]:
+    def events(self, *, station_id: str | None = None, since: datetime | None = None, limit: int = 100) -> list[Event]:
         """The newest `limit` events matching, oldest first."""
         query = "SELECT id, at, station_id, kind, message, revision, data_json FROM events WHERE 1=1"
         params: list[Any] = []
@@ -113,10 +110,7 @@ class StateReader:
             query += " AND at >= ?"
             params.append(format_time(since))
         rows = self.db.execute(query + " ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
-        return [
-            Event(r[0], parse_time(r[1]), r[2], r[3], r[4], r[5], _data(r[6]))
-            for r in reversed(rows)
-        ]
+        return [Event(r[0], parse_time(r[1]), r[2], r[3], r[4], r[5], _data(r[6])) for r in reversed(rows)]
 
 
 def _data(text: str | None) -> dict[str, Any]:

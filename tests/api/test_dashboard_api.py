@@ -93,7 +93,6 @@ async def test_schedules_show_expected_reported_drift_and_the_governing_profile(
             assert scripted.status_code == 401 and scripted.headers["www-authenticate"] == 'Bearer realm="reconciler"'
 
 
-
 async def test_the_dashboard_files_are_served_self_contained(tmp_path: Path) -> None:
     async with world(tmp_path) as run, httpx.AsyncClient(base_url=run.url) as anonymous:
         page = await anonymous.get("/")  # no credentials needed: the page holds no secret and asks for them

@@ -33,8 +33,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not missing:
         return
     if os.environ.get("RECONCILER_REQUIRE_BROWSER") == "1":
-        raise pytest.UsageError(f"browser tests required but {CHROMIUM} or playwright is missing "
-                                "(apt-get install chromium; pip install -e '.[test]')")
+        raise pytest.UsageError(
+            f"browser tests required but {CHROMIUM} or playwright is missing "
+            "(apt-get install chromium; pip install -e '.[test]')"
+        )
     skip = pytest.mark.skip(reason=f"no {CHROMIUM} or playwright: apt-get install chromium; pip install -e '.[test]'")
     for item in items:
         if "tests/browser" in str(item.path):

@@ -318,9 +318,11 @@ async def test_a_live_update_keeps_scroll_selection_and_open_dialogs(tmp_path: P
         scroller = page.locator("#fleet-scroll")
         top = await scroller.evaluate("e => { e.scrollTop = 4321; return e.scrollTop; }")
         assert top > 3000
-        first = ("e => { const top = e.getBoundingClientRect().top + 60; "  # the first row in view
-                 "return [...e.querySelectorAll('.frow[data-id]')].find((r) => r.getBoundingClientRect().bottom > top)"
-                 ".dataset.id; }")
+        first = (
+            "e => { const top = e.getBoundingClientRect().top + 60; "  # the first row in view
+            "return [...e.querySelectorAll('.frow[data-id]')].find((r) => r.getBoundingClientRect().bottom > top)"
+            ".dataset.id; }"
+        )
         in_view = await scroller.evaluate(first)
         await page.click("#bulk-suspend")
         dialog = page.locator("#confirm-dialog")

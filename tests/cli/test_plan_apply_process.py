@@ -119,8 +119,13 @@ async def test_a_removed_station_that_is_unreachable_is_reported_as_orphans(tmp_
     write(tmp_path / "p", policy_files(IDS))
     cli = Cli(tmp_path, free_port())
     url = f"ws://127.0.0.1:{cli.port}"
-    kept = {"prefix": "CP-", "password": PASSWORD, "backoff_initial": 0.05, "backoff_max": 0.2,
-            "state_dir": tmp_path / "chargers"}  # the chargers keep their profiles across the two fleets
+    kept = {
+        "prefix": "CP-",
+        "password": PASSWORD,
+        "backoff_initial": 0.05,
+        "backoff_max": 0.2,
+        "state_dir": tmp_path / "chargers",
+    }  # the chargers keep their profiles across the two fleets
     async with Fleet(url, 3, **kept):
         code, out, err = await cli.run("apply", "--auto-approve")
         assert code == 0, out + err

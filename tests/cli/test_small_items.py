@@ -88,10 +88,12 @@ def test_a_chargers_multi_line_error_text_becomes_one_bounded_line():
 
 
 def test_a_schema_error_does_not_hide_the_documents_semantic_errors(tmp_path: Path):
-    profile = ("{{connectorId: 0, chargingProfileId: {id}, stackLevel: {stack}, chargingProfilePurpose: "
-               "ChargePointMaxProfile, chargingProfileKind: Absolute, chargingSchedule: {{startSchedule: "
-               "'2024-01-01T00:00:00Z', chargingRateUnit: A, "
-               "chargingSchedulePeriod: [{{startPeriod: 0, limit: 16}}]}}}}")
+    profile = (
+        "{{connectorId: 0, chargingProfileId: {id}, stackLevel: {stack}, chargingProfilePurpose: "
+        "ChargePointMaxProfile, chargingProfileKind: Absolute, chargingSchedule: {{startSchedule: "
+        "'2024-01-01T00:00:00Z', chargingRateUnit: A, "
+        "chargingSchedulePeriod: [{{startPeriod: 0, limit: 16}}]}}}}"
+    )
     (tmp_path / "a.yaml").write_text(
         "apiVersion: reconciler/v1\nkind: Station\nmetadata: {name: A}\nspec: {connectors: 1, maxCurrentA: 32}\n"
         "---\napiVersion: reconciler/v1\nkind: ChargingPolicy\nmetadata: {name: one}\nspec:\n"

@@ -29,7 +29,6 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-
 @dataclass
 class Watch:
     process: asyncio.subprocess.Process
@@ -75,7 +74,12 @@ class Watch:
 
 @asynccontextmanager
 async def watch_process(
-    tmp: Path, args: list[str], env: dict[str, str], auth: tuple[str, str], *, cwd: Path | None = None,
+    tmp: Path,
+    args: list[str],
+    env: dict[str, str],
+    auth: tuple[str, str],
+    *,
+    cwd: Path | None = None,
     listen: bool = True,
 ) -> AsyncIterator[Watch]:
     """`reconciler watch ARGS [--listen] --http` on free ports; ready once /readyz answers 200."""
@@ -159,4 +163,3 @@ def receiver(**kwargs: Any) -> Iterator[Receiver]:
 
 def environment(password: str, api_password: str) -> dict[str, str]:
     return {"RECONCILER_STATION_PASSWORD": password, "RECONCILER_API_PASSWORD": api_password}
-

@@ -175,8 +175,17 @@ HOSTILE_BODIES: list[bytes] = [
     "\udcff".encode("utf-8", "surrogatepass"),
     b"\xff\xfe\x00garbage",
 ]
-HOSTILE_IDS = ["..%2F..%2Fetc%2Fpasswd", "%2E%2E", "..%5C..", "CP-9999", "%C3%9F%E2%98%83", "x" * 5000, "%00",
-               "CP-0001%0A", OFFLINE]
+HOSTILE_IDS = [
+    "..%2F..%2Fetc%2Fpasswd",
+    "%2E%2E",
+    "..%5C..",
+    "CP-9999",
+    "%C3%9F%E2%98%83",
+    "x" * 5000,
+    "%00",
+    "CP-0001%0A",
+    OFFLINE,
+]
 
 
 def test_hostile_inputs_on_every_endpoint(daemon: str) -> None:

@@ -47,8 +47,6 @@ def calls(cp: SimulatedChargePoint) -> tuple[int, int]:
     return cp.calls["SetChargingProfile"], cp.calls["ClearChargingProfile"]
 
 
-
-
 async def test_a_hidden_profile_lost_at_reboot_is_sent_again_before_the_profile_above_it_is_cleared(tmp_path: Path):
     both = files((1, 0, 16), (2, 1, 12))
     async with rig(tmp_path, 1) as r:

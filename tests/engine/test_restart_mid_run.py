@@ -56,8 +56,6 @@ def uncapped(cp: SimulatedChargePoint) -> list[str]:
     return [f"{s.action}: connector {c}" for s in cp.history for c in range(cp.connectors + 1) if s.limit(c) is None]
 
 
-
-
 class RebootAfterFirstSet:
     """The Central System, but the first SetChargingProfile's answer reaches the engine only once the
     charger has restarted and booted again (a restart between the Set and whatever comes next)."""
@@ -100,8 +98,10 @@ async def test_a_restart_between_the_set_and_the_clear_stops_the_run_before_the_
         assert uncapped(cp) == [], "the station was left without a cap"
         assert cp.calls["ClearChargingProfile"] == clears, "the Clear reached the restarted charger"
         assert stopped.status is Status.OUT_OF_SYNC, stopped.reason
-        before = "clearing #2" if how == "restart seen before the clear" else (
-            "clearing #2 again (an earlier attempt went unanswered: it may have been carried out)"
+        before = (
+            "clearing #2"
+            if how == "restart seen before the clear"
+            else ("clearing #2 again (an earlier attempt went unanswered: it may have been carried out)")
         )  # the first attempt met a dropped connection: whether it went out, the reply does not say
         assert stopped.reason == (
             f"the charger restarted during the run: stopped before {before}; the next run re-plans"
@@ -150,4 +150,3 @@ def test_the_central_system_counts_restarts_not_the_boots_it_asked_for():
     assert info.restarts == 0
     registry.handle(CP, "BootNotification", boot)
     assert info.restarts == 1
-

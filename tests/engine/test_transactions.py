@@ -29,7 +29,7 @@ STATION = "CP-0001"
 
 
 def default_policy(*, kind: str = "Absolute", periods: str = "[{startPeriod: 0, limit: 10}]") -> str:
-    start = '' if kind == "Relative" else 'startSchedule: "2024-01-01T00:00:00Z", '
+    start = "" if kind == "Relative" else 'startSchedule: "2024-01-01T00:00:00Z", '
     return textwrap.dedent(f"""\
         apiVersion: reconciler/v1
         kind: ChargingPolicy

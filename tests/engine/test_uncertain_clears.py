@@ -103,7 +103,6 @@ async def test_a_clear_whose_answer_was_lost_is_not_assumed_to_cap_the_station(t
         assert uncapped(cp) == [], "the station was left without a cap"
 
 
-
 async def test_a_profile_sent_again_after_its_lost_clear_says_the_clear_went_unanswered(tmp_path: Path):
     # #6 (stack 2, 20 A) over #5 (stack 1, 10 A); the policy drops #6 and the Clear of #6 is carried
     # out, its answer lost. The policy brings #6 back: the plan sends #6 again and says why, its

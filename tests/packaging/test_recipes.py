@@ -102,5 +102,3 @@ def test_the_pre_commit_recipe_runs_the_hook(tmp_path: Path):
     done = subprocess.run([str(bin_dir / "pre-commit"), "run", "--all-files"], cwd=repo, env=env,
                           capture_output=True, text=True, timeout=900)  # fmt: skip
     assert done.returncode == 1 and "Failed" in done.stdout and "broken.yaml" in done.stdout
-
-

@@ -44,12 +44,14 @@ def test_a_station_may_name_a_library_model_and_a_policy_model_overrides_it(tmp_
     assert context.uncovered is Uncovered.MINUS_ONE and context.connector0 is Connector0.CAP_ONLY
     assert not context.tx_default_when_idle and context.capabilities.max_stack_level == 8
 
-    (tmp_path / "m.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "m.yaml").write_text(
+        textwrap.dedent("""\
         apiVersion: reconciler/v1
         kind: ChargerModel
         metadata: {name: microocpp}
         spec: {vendor: MicroOcpp, conventions: {uncoveredTime: rejected}}
-        """))
+        """)
+    )
     overridden = load_policies([tmp_path], now=clock.now())
     assert overridden.ok
     assert overridden.stations["CP-1"].context.uncovered is Uncovered.REJECTED

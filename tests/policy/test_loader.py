@@ -170,9 +170,11 @@ def test_amps_site_and_unit_checks(tmp_path: Path) -> None:
 def test_a_bad_scalar_is_reported_once_not_again_as_a_missing_value(tmp_path: Path) -> None:
     # `limit: !!float abc` was reported twice: what is wrong ([yaml-bad-scalar]) and then, about the
     # None left in its place, "limit is None; expected a number" ([schema-type]), which is not true.
-    profile = ("{connectorId: 1, chargingProfileId: 1, stackLevel: 0, chargingProfilePurpose: TxDefaultProfile, "
-               "chargingProfileKind: Absolute, chargingSchedule: {startSchedule: '2025-01-01T00:00:00Z', "
-               "chargingRateUnit: A, chargingSchedulePeriod: [{startPeriod: 0, limit: !!float abc}]}}")
+    profile = (
+        "{connectorId: 1, chargingProfileId: 1, stackLevel: 0, chargingProfilePurpose: TxDefaultProfile, "
+        "chargingProfileKind: Absolute, chargingSchedule: {startSchedule: '2025-01-01T00:00:00Z', "
+        "chargingRateUnit: A, chargingSchedulePeriod: [{startPeriod: 0, limit: !!float abc}]}}"
+    )
     folder = write(tmp_path, {
         "s.yaml": "apiVersion: reconciler/v1\nkind: Station\nmetadata: {name: CP-1}\n"
                   "spec: {connectors: 1, maxCurrentA: 32}\n",

@@ -67,4 +67,7 @@ def test_an_answer_keeps_its_values_for_the_engine_to_judge() -> None:
     with pytest.raises(FrameError) as unreadable:
         read_frame('[3, "a", {"x": ' + "9" * 5000 + "}]")
     assert (unreadable.value.code, unreadable.value.unique_id, unreadable.value.kind) == (
-        "PropertyConstraintViolation", "a", 3)
+        "PropertyConstraintViolation",
+        "a",
+        3,
+    )
