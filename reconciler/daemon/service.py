@@ -88,6 +88,8 @@ class DaemonSettings:
     # we hand out (300 s). Every 60 s it cost 3% of a core at 10,000 stations (bench/watch.py (c)).
     ping_interval: float | None = 300.0
     freeze_check: float = 5.0  # seconds between looks at whether the fleet has settled (gc.freeze)
+    # at most this long (seconds) before what stations that disconnected left frozen is collected
+    refreeze_every: float = 3600.0
     events: EventRetention = field(default_factory=EventRetention)  # the event log's retention
     demo: bool = False
 
@@ -442,7 +444,9 @@ class Daemon:
         """Once the fleet has connected and nothing is being reconciled, move what is alive out of the
         garbage collector's reach (`gc.freeze`): policies, stations and connections live as long as
         the daemon, and each full collection walking them took over a second at 10,000 stations.
-        Again whenever the fleet has grown by a tenth since.
+        Again whenever the fleet has grown by a tenth since, and after unfreezing (so that it is
+        collected) what the connections that ended left behind: when a tenth of the frozen fleet's
+        connections ended, or any did and `refreeze_every` (an hour) has passed since the last freeze.
 
         From then on a full collection waits for FULL_COLLECTION_EVERY collections of the middle
         generation (Python's default is 10): each drift check's outcome lives until the station's
@@ -451,20 +455,30 @@ class Daemon:
         CPU when idle (bench/watch.py (c)). Cyclic garbage that reached the oldest generation waits
         longer (minutes); the rest is freed by reference counting as before."""
         assert self.gateway is not None
-        frozen, previous = 0, -1
+        frozen, previous, ended, frozen_at = 0, -1, 0, 0.0
         while True:
             await asyncio.sleep(self.settings.freeze_check)
             connected = len(self.gateway.connected_stations())
             # settled: the same stations as last time, each reconciled at least once, none running now
             settled = connected == previous and len(self.latest) >= connected and self.queue.busy == 0
             previous = connected
-            if settled and connected > frozen * 1.1:
+            if not settled:
+                continue
+            # Frozen objects are never collected: what a station's connection left when it ended (its
+            # websocket, its buffers: cycles) stays until the next freeze, which first unfreezes.
+            gone = (self.central.connections_ended if self.central is not None else 0) - ended
+            if (
+                connected > frozen * 1.1
+                or gone > frozen / 10
+                or (gone and clock.monotonic() - frozen_at >= self.settings.refreeze_every)
+            ):
+                gc.unfreeze()
                 gc.collect()
                 gc.freeze()
                 if self._gc_threshold is None:
                     self._gc_threshold = gc.get_threshold()
                     gc.set_threshold(*self._gc_threshold[:2], max(self._gc_threshold[2], FULL_COLLECTION_EVERY))
-                frozen = connected
+                frozen, ended, frozen_at = connected, ended + gone, clock.monotonic()
                 log.debug("%d connected station(s) settled: %d objects frozen", connected, gc.get_freeze_count())
 
     async def _expire_overrides(self) -> None:

@@ -138,6 +138,7 @@ class CentralSystem:
         self.hub = EventHub()
         self.registry = StationRegistry(self.hub, heartbeat_interval=heartbeat_interval, clock=clock.now)
         self._connections: dict[str, _Connection] = {}
+        self.connections_ended = 0  # station connections that ended (closed, lost, replaced) since start
         self._server: Server | None = None
         self._ids = itertools.count(1)
         self._changed = asyncio.Event()
@@ -476,6 +477,7 @@ class CentralSystem:
         except ConnectionClosed as exc:
             reason = f"connection lost ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
         finally:
+            self.connections_ended += 1  # the daemon collects what a gone connection leaves frozen
             connection.fail_pending(f"station {station_id} disconnected ({reason})")
             if self._connections.get(station_id) is connection:
                 del self._connections[station_id]

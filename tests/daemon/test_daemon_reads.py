@@ -146,3 +146,34 @@ async def test_the_outcome_kept_per_station_holds_what_the_api_reads_and_not_the
         detail = (await run.http.get("/stations/CP-0001")).json()
         assert detail["last_plan"] == {"actions": [], "blocked": None, "refused": None, "notes": []}
         assert detail["limit"]["value_w"] is not None
+
+
+async def test_what_a_disconnected_station_left_frozen_is_collected(tmp_path: Path) -> None:
+    """gc.freeze keeps every object alive at the time out of the collector's reach for good: the
+    transport of a station's connection that ended (a cycle: asyncio's socket transport) was never
+    collected. A refreeze (unfreeze, collect, freeze) follows once a tenth of the frozen fleet's
+    connections ended."""
+    import gc
+    import weakref
+
+    gc.unfreeze()
+    before = gc.get_threshold()
+    try:
+        async with running(tmp_path, fleet_files(), IDS, freeze_check=0.05) as run:
+            await run.synced()
+            await run.until(lambda: gc.get_freeze_count() > 0, "gc.freeze once the fleet settled")
+            central = run.daemon.central
+            assert central is not None
+            ws = central._connections["CP-0001"].ws
+            old, transport = weakref.ref(ws), weakref.ref(ws.transport)
+            del ws
+            await run.fleet.clients["CP-0001"].disconnect()
+            await run.until(
+                lambda: "CP-0001" in central._connections and central._connections["CP-0001"].ws is not old(),
+                "CP-0001 reconnected",
+            )
+            await run.synced()
+            await run.until(lambda: transport() is None, "the old connection's transport collected")
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
