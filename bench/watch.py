@@ -394,9 +394,18 @@ async def idle(
         converged = await wait_synced(daemon, ids, 300 + n / 5)
         window = window or drift_interval * 1.15  # every station's first check falls in it (jitter is +-10%)
         collections = GcClock()
+        profiler = None
+        if os.environ.get("BENCH_PROFILE"):  # a cProfile of the window, to find where a check goes
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         cpu0, wall0, checks0 = time.process_time(), time.perf_counter(), reconciles(daemon)
         await asyncio.sleep(window)
         cpu_s, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(os.environ["BENCH_PROFILE"])
         checks = int(reconciles(daemon) - checks0)
         collections.stop()
         per_check = cpu_s / checks if checks else None
@@ -473,6 +482,7 @@ def main() -> None:
         print(f"--- baseline: {args.baseline}", flush=True)
         baseline = measure_tree(args.baseline, sys.argv[1:])
         print("--- this version", flush=True)
+    daemon_logging()
     runner = event_loop_runner()
     result = runner(bench(args.stations, args.samples, phases, args.drift_interval, procs, args.window))
     if baseline is not None:
@@ -481,6 +491,20 @@ def main() -> None:
         print(f"{'ratios (this / baseline)':36} {result['ratios']}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def daemon_logging() -> None:
+    """Log as `reconciler watch` does (its INFO line per reconcile, formatted and written), to /dev/null
+    instead of stderr: the CPU of the daemon's logging is in the figures."""
+    import logging
+
+    from reconciler.daemon.logs import setup_logging
+
+    setup_logging("text")
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - for the process's life
 
 
 def measure_tree(tree: Path, argv: list[str]) -> dict[str, Any]:
