@@ -24,6 +24,7 @@ check: $(STAMP) lint typecheck
 
 lint: $(STAMP)
 	$(BIN)/ruff check reconciler tests bench
+	$(BIN)/ruff format --check reconciler tests bench
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)

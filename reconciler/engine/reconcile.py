@@ -237,7 +237,10 @@ class Reconciler:
     async def observe(self, station_id: str) -> Observation:
         state = self.desired_state(station_id)
         context, model = station_context(
-            state.station, self.policies.models, self._info(station_id), lambda: self.store.boot(station_id),
+            state.station,
+            self.policies.models,
+            self._info(station_id),
+            lambda: self.store.boot(station_id),
             self._contexts,
         )
         observation = await observe_station(
@@ -493,9 +496,7 @@ class Reconciler:
         prunes = tuple(a for a in plan.actions if a.kind is ActionKind.PRUNE)
         rest = replace(plan, actions=tuple(a for a in plan.actions if a.kind is not ActionKind.PRUNE))
         try:
-            failure, accepted_sets, notes = await self._execute(
-                station_id, rest if prunes else plan, observation, sent
-            )
+            failure, accepted_sets, notes = await self._execute(station_id, rest if prunes else plan, observation, sent)
             if failure is None and prunes:
                 failure = await self._prune(station_id, observation, prunes, sent)
             if failure is not None:
@@ -664,6 +665,7 @@ def pending_reason(plan: StationPlan) -> str:
     reasons, counted (never "policy changed" when a Set merely failed before)."""
     if not plan.owned:
         return f"not reconciled yet: {len(plan.actions)} action(s) to apply"
+
     def why(action: Action) -> str:
         if action.kind is ActionKind.CONFIGURE:
             return "configuration"

@@ -33,9 +33,7 @@ async def test_drift_check_in_sync_reads_composites_only(tmp_path: Path) -> None
 async def test_boot_notification_reads_the_capabilities_again(tmp_path: Path) -> None:
     # A settle of an hour: the re-apply after the reboot must not sleep before its read-back.
     engine = Settings(horizon=FAST_ENGINE.horizon, settle=3600.0, verify_attempts=3, retry=FAST_ENGINE.retry)
-    async with running(
-        tmp_path, fleet_files(), IDS, quirks=Quirks(lose_profiles_on_reboot=True), engine=engine
-    ) as run:
+    async with running(tmp_path, fleet_files(), IDS, quirks=Quirks(lose_profiles_on_reboot=True), engine=engine) as run:
         await run.synced()
         configuration = calls(run, "CP-0002", "GetConfiguration")
         assert run.daemon.gateway is not None
