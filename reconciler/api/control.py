@@ -17,6 +17,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from reconciler.api.auth import Guard
+from reconciler.api.errors import not_found
 from reconciler.api.stations import caller
 from reconciler.api.views import events, limit_in_force, parse_selector
 from reconciler.cli.render import outcomes_json
@@ -43,7 +44,7 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
     def selected(station_id: str | None, selector: str | None) -> list[str]:
         if station_id is not None:
             if station_id not in daemon.policies.stations:
-                raise HTTPException(404, f"Station {station_id} not found or not connected")
+                raise not_found(station_id)
             return [station_id]
         try:
             labels = parse_selector(selector)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Collection
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -21,6 +22,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from reconciler.api.auth import Guard
 
 log = logging.getLogger("reconciler.api")
+
+
+def not_found(station_id: str) -> HTTPException:
+    """The documents' 404 for a station the policies do not declare (or that is not connected)."""
+    return HTTPException(404, f"Station {station_id} not found or not connected")
+
+
+def require_declared(declared: Collection[str], station_id: str) -> None:
+    """404 (`not_found`) unless the policies declare the station."""
+    if station_id not in declared:
+        raise not_found(station_id)
 
 
 def _where(error: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from reconciler.api.auth import Guard
 from reconciler.api.control_source import connector_statuses, control_source
+from reconciler.api.errors import require_declared
 from reconciler.api.views import connected, limit_in_force
 from reconciler.core.composite import compute_composite
 from reconciler.core.diff import (
@@ -150,10 +151,6 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
     api = APIRouter(tags=["stations"])
     read = [Depends(guard.reader)]
 
-    def known(station_id: str) -> None:
-        if station_id not in daemon.policies.stations:
-            raise HTTPException(404, f"Station {station_id} not found or not connected")
-
     @api.get("/stations/{station_id}/schedules", dependencies=read)
     async def schedules(
         station_id: str,
@@ -163,7 +160,7 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
         """Per connector (0 = the station's total): the expected composite with the profile that governs each
         period, the charger's live composite, and the intervals where they differ, judged as `plan` judges.
         Offsets `start_s`/`end_s` are seconds from `start`; limits in W, `null` = no limit."""
-        known(station_id)
+        require_declared(daemon.policies.stations, station_id)
         station = daemon.policies.stations[station_id]
         if connector_id is not None and connector_id > station.connectors:
             raise HTTPException(400, f"connector_id {connector_id} does not exist on {station_id}")
@@ -176,7 +173,7 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
     async def connectors(station_id: str) -> dict[str, Any]:
         """What the station reported per connector (status, transaction, latest MeterValues), the limit in
         force, and what controls its power (OCPP limit, its local policy, or its hardware) with the evidence."""
-        known(station_id)
+        require_declared(daemon.policies.stations, station_id)
         assert daemon.store is not None
         info = getattr(daemon.gateway, "station", lambda _s: None)(station_id)
         limit = limit_in_force(daemon, station_id)

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from reconciler.api.auth import Guard, decode_basic
+from reconciler.api.errors import require_declared
 from reconciler.api.listing import listing_of
 from reconciler.api.views import expected_schedule, parse_selector, station_detail
 from reconciler.core.profiles import RateUnit
@@ -65,10 +66,6 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
     read, write = [Depends(guard.reader)], [Depends(guard.writer)]
     listing = listing_of(daemon)  # GET /stations, kept current by change instead of rebuilt per request
 
-    def known(station_id: str) -> None:
-        if station_id not in daemon.policies.stations:
-            raise HTTPException(404, f"Station {station_id} not found or not connected")
-
     @api.get("/stations", dependencies=read)
     async def list_stations(
         request: Request,
@@ -91,7 +88,7 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
     @api.get("/stations/{station_id}", dependencies=read)
     async def get_station(station_id: str) -> dict[str, Any]:
         """One station: desired profiles with their policy file:line, ledger, overrides, capabilities, events."""
-        known(station_id)
+        require_declared(daemon.policies.stations, station_id)
         return station_detail(daemon, station_id)
 
     @api.post("/stations/{station_id}/charging_profile", dependencies=write)
@@ -149,7 +146,7 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
     ) -> dict[str, Any]:
         """The charger's live GetCompositeSchedule answer (default unit W)."""
         if station_id not in daemon.policies.stations:
-            known(station_id)
+            require_declared(daemon.policies.stations, station_id)
         try:
             ops.require_connected(station_id)  # a declared station that is offline: 404, not a 500
         except OperationError as exc:
@@ -174,7 +171,7 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
         explain: Annotated[bool, Query(description="add which profile governs each period")] = False,
     ) -> dict[str, Any]:
         """The composite the charger should report, from the desired state (git + overrides), same shape."""
-        known(station_id)
+        require_declared(daemon.policies.stations, station_id)
         if connector_id > daemon.policies.stations[station_id].connectors:
             raise HTTPException(400, f"connector_id {connector_id} does not exist on {station_id}")
         schedule = expected_schedule(
@@ -225,7 +222,7 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
     @api.post("/stations/{station_id}/suspend", dependencies=write)
     async def suspend(station_id: str, request: Request, body: ActionRequest | None = None) -> dict[str, Any]:
         """Stop reconciling this station (condition Suspended, persisted) until resumed."""
-        known(station_id)
+        require_declared(daemon.policies.stations, station_id)
         assert daemon.state is not None
         daemon.state.suspend(station_id, caller(request), body.reason if body else None, daemon.now())
         await ops.reconcile([station_id], "suspended", wait=10)
@@ -239,7 +236,7 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
     @api.post("/stations/{station_id}/resume", dependencies=write)
     async def resume(station_id: str) -> dict[str, Any]:
         """Reconcile this station again (at once)."""
-        known(station_id)
+        require_declared(daemon.policies.stations, station_id)
         assert daemon.state is not None
         was = daemon.state.resume(station_id)
         outcome = (await ops.reconcile([station_id], "resumed", wait=30)).get(station_id)

@@ -123,3 +123,11 @@ async def until(predicate: Callable[[], bool], what: str, timeout: float = WAIT)
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+def cap_files(station: str, *caps: tuple[int, int, float]) -> dict[str, str]:
+    """One station and one ChargePointMaxProfile policy per (id, stack level, limit)."""
+    out = {"station.yaml": station_doc(station, "x")}
+    for pid, stack, limit in caps:
+        out[f"cap{pid}.yaml"] = cap_policy(f"cap{pid}", [station], limit, profile_id=pid, stack=stack)
+    return out

@@ -21,17 +21,13 @@ import pytest
 from reconciler.core.status import Status
 from reconciler.simulator.charge_point import SimulatedChargePoint
 from reconciler.simulator.quirks import Quirks
-from tests.engine.fleetkit import WAIT, cap_policy, load, reboot, rig, station_doc, write
+from tests.engine.fleetkit import WAIT, cap_files, load, reboot, rig, write
 
 CP = "CP-0001"
 
 
 def files(*caps: tuple[int, int, float]) -> dict[str, str]:
-    """The station and one ChargePointMaxProfile policy per (id, stack level, limit)."""
-    out = {"station.yaml": station_doc(CP, "x")}
-    for pid, stack, limit in caps:
-        out[f"cap{pid}.yaml"] = cap_policy(f"cap{pid}", [CP], limit, profile_id=pid, stack=stack)
-    return out
+    return cap_files(CP, *caps)
 
 
 def held(cp: SimulatedChargePoint) -> list[int]:

@@ -31,16 +31,13 @@ from reconciler.core.status import Status
 from reconciler.simulator.charge_point import SimulatedChargePoint
 from reconciler.transport.gateway import EventHub, Reply
 from reconciler.transport.stations import StationRegistry
-from tests.engine.fleetkit import Rig, cap_policy, load, reboot, rig, station_doc, write
+from tests.engine.fleetkit import Rig, cap_files, load, reboot, rig, write
 
 CP = "CP-0001"
 
 
 def files(*caps: tuple[int, int, float]) -> dict[str, str]:
-    out = {"station.yaml": station_doc(CP, "x")}
-    for pid, stack, limit in caps:
-        out[f"cap{pid}.yaml"] = cap_policy(f"cap{pid}", [CP], limit, profile_id=pid, stack=stack)
-    return out
+    return cap_files(CP, *caps)
 
 
 OLD = files((1, 0, 10), (2, 1, 12))
