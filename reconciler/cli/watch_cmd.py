@@ -187,6 +187,16 @@ def register(app: typer.Typer) -> None:
                 help="websocket keepalive ping to each station (0: off; charge points ping on their own)",
             ),
         ] = 300.0,
+        heartbeat_interval: Annotated[
+            int,
+            typer.Option(
+                "--heartbeat-interval",
+                metavar="SECONDS",
+                min=1,
+                help="the HeartbeatInterval BootNotification answers hand out (OCPP-J needs no heartbeat "
+                "for liveness; the spec advises one a day at least, for the charger's clock)",
+            ),
+        ] = 300,
         events_retention_days: Annotated[
             float,
             typer.Option(
@@ -257,6 +267,7 @@ def register(app: typer.Typer) -> None:
             notify=tuple(notify or ()),
             shutdown_timeout=shutdown_timeout,
             ping_interval=ping_interval or None,
+            heartbeat_interval=heartbeat_interval,
             events=retention,
         )
         setup_logging(log_format)

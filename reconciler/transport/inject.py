@@ -132,6 +132,7 @@ class InjectGateway:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.hub = EventHub()
         self._reached: dict[str, str | None] = {}  # station -> None: reached at the last call, else why not
+        self._absent: set[str] = set()  # stations the proxy said at the last call it does not hold (404)
 
     def _http(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
@@ -189,7 +190,16 @@ class InjectGateway:
             self._reached[station_id] = None
         elif status is None or status in (401, 403, 404, 408) or status >= 500:
             self._reached[station_id] = reply.describe()
+        if status == 404:
+            self._absent.add(station_id)
+        elif status is None or status == 200 or status in (401, 403, 408) or status >= 500:
+            self._absent.discard(station_id)
         return reply
+
+    def absent(self, station_id: str) -> bool:
+        """The proxy answered the last call to the station with "not connected" (HTTP 404): the
+        station is away from the proxy, as against the proxy being down or refusing us."""
+        return station_id in self._absent
 
     def reached(self, station_id: str) -> tuple[bool, str | None] | None:
         """(True, None) when the last call to the station reached it, (False, why) when it did not,

@@ -23,6 +23,11 @@ A_AUTH = ("admin", "via-a-api-pw-5e1c")
 B_AUTH = ("admin", "via-b-api-pw-90d2")
 
 
+def away_checks(output: str) -> list[str]:
+    """B's log lines of its checks of CP-0003 while A does not hold it."""
+    return [line for line in output.splitlines() if "CP-0003 Offline in" in line]
+
+
 async def test_via_daemon_shows_the_proxys_not_connected_station_as_offline(tmp_path: Path) -> None:
     policies = write(tmp_path / "policies", {"stations.yaml": "---\n".join(station_doc(s, "depot") for s in IDS),
                                              "caps.yaml": cap_policy("caps", IDS, 16)})  # fmt: skip
@@ -66,6 +71,11 @@ async def test_via_daemon_shows_the_proxys_not_connected_station_as_offline(tmp_
                     assert A_AUTH[1] not in (await b.get("/stations")).text
                     detail = (await b.get("/stations/CP-0003")).json()
                     assert detail["connected"] is False and detail["condition"] == "Offline"
+                    # away from the proxy is not a failure: checked again at the drift interval (2 s), no
+                    # backoff (which grows to 5 min), no "gave up" (before: backoff from the first check)
+                    await b.poll("/readyz", lambda _: len(away_checks(b.output())) >= 3, "CP-0003 re-checked")
+                    assert all("next check in ~2s" in line for line in away_checks(b.output()))
+                    assert "giving up for now" not in b.output()
 
                     # CP-0003 connects to A: B's next check (a retry, no request) finds it connected
                     fleet.add(SimulatedChargePoint("CP-0003", connectors=2, max_current=32), password=PASSWORD)
