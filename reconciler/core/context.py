@@ -78,6 +78,8 @@ class StationContext:
     conventions_declared: bool = False  # a ChargerModel or the Station says how it reports (not defaults)
 
     def with_(self, **changes: object) -> StationContext:
+        if all(getattr(self, name) == value for name, value in changes.items()):
+            return self  # (a check asks for the requested reply unit four times; it is usually so already)
         return replace(self, **changes)  # type: ignore[arg-type]
 
     def enforced(self) -> StationContext:

@@ -25,11 +25,30 @@ from typing import Any
 from reconciler.core.actions import DOUBT_CLEAR_UNANSWERED, DOUBT_RESTARTED, LedgerEntry, LedgerState
 from reconciler.core.holdings import Verdicts
 from reconciler.core.installed import InstalledProfiles
-from reconciler.core.profiles import ProfileError, Purpose, profile_from_ocpp
+from reconciler.core.profiles import ChargingProfile, ProfileError, Purpose, profile_from_ocpp
 
 SLOT_KEYS = {"chargingProfileId", "chargingProfilePurpose", "stackLevel"}
 
 _REPLACED = "(profile_id=? OR (connector_id=? AND purpose=? AND stack_level=?))"
+
+
+# Parsed profiles by their stored text. A drift check reads the station's ledger each time, and parsing
+# its profiles was most of that read; a profile is immutable, and fleets share them (one policy, many
+# stations), so the same text gives the same object. Bounded: beyond it, the oldest half is dropped.
+_PARSED: dict[str, ChargingProfile] = {}
+PARSED_MAX = 4096
+
+
+def parsed_profile(profile_json: str) -> ChargingProfile:
+    """The profile a ledger row stores (ProfileError, ValueError when unreadable)."""
+    profile = _PARSED.get(profile_json)
+    if profile is None:
+        profile = profile_from_ocpp(json.loads(profile_json))
+        if len(_PARSED) >= PARSED_MAX:
+            for key in list(_PARSED)[: PARSED_MAX // 2]:
+                del _PARSED[key]
+        _PARSED[profile_json] = profile
+    return profile
 
 
 def read_entries(db: sqlite3.Connection, station_id: str) -> list[LedgerEntry]:
@@ -42,7 +61,7 @@ def read_entries(db: sqlite3.Connection, station_id: str) -> list[LedgerEntry]:
     entries = []
     for connector_id, profile_json, digest, revision, outcome, seq, why in rows:
         try:
-            profile = profile_from_ocpp(json.loads(profile_json))
+            profile = parsed_profile(profile_json)
             entries.append(LedgerEntry(connector_id, profile, digest, revision, LedgerState(outcome), seq, why))
         except (ProfileError, ValueError) as exc:
             raise ValueError(f"ledger row {seq} of {station_id} is unreadable ({exc})") from None

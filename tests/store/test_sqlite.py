@@ -13,6 +13,7 @@ import pytest
 from reconciler.core.holdings import Verdicts
 from reconciler.core.profiles import profile_to_ocpp
 from reconciler.core.status import Status
+from reconciler.store import ledger as ledger_log
 from reconciler.store.schema import MIGRATIONS
 from reconciler.store.sqlite import Store, StoreError
 from tests.core.builders import profile
@@ -54,6 +55,32 @@ def test_ledger_follows_the_chargers_replacement_rules(tmp_path: Path):
     store.record_clear(None, "CP", 3, AT)
     assert [e.profile.id for e in store.ledger("CP")] == [2]
     store.close()
+
+
+def test_ledger_profiles_are_parsed_once_per_text_and_a_bad_row_still_names_itself(tmp_path: Path):
+    # a drift check reads the ledger every time: the stations sharing a profile share one parsed object
+    store = Store(tmp_path / "s.db")
+    cap = profile(100, [(0, 16)], stack=1)
+    for station in ("CP-1", "CP-2"):
+        store.record_set(None, station, 1, profile_to_ocpp(cap), "h100", "rev1", AT)
+    one, two = store.ledger("CP-1")[0].profile, store.ledger("CP-2")[0].profile
+    assert one == cap and one is two and store.ledger("CP-1")[0].profile is one
+    other = profile(100, [(0, 10)], stack=1)  # another text: parsed for itself
+    store.record_set(None, "CP-2", 1, profile_to_ocpp(other), "h100b", "rev2", AT)
+    assert store.ledger("CP-2")[0].profile == other and store.ledger("CP-1")[0].profile == cap
+    store.db.execute("UPDATE ledger SET profile_json=? WHERE station_id='CP-1'", ('{"chargingProfileId": "x"}',))
+    with pytest.raises(StoreError, match=r"ledger row \d+ of CP-1 is unreadable"):
+        store.ledger("CP-1")
+    store.close()
+
+
+def test_the_parsed_profiles_are_bounded(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(ledger_log, "_PARSED", {})
+    monkeypatch.setattr(ledger_log, "PARSED_MAX", 8)
+    texts = [json.dumps(profile_to_ocpp(profile(i, [(0, 10)], stack=1))) for i in range(1, 21)]
+    parsed = [ledger_log.parsed_profile(t).id for t in texts]
+    assert parsed == list(range(1, 21)) and len(ledger_log._PARSED) <= 8
+    assert ledger_log.parsed_profile(texts[-1]) is ledger_log.parsed_profile(texts[-1])
 
 
 def test_conditions_log_an_event_only_when_they_change(tmp_path: Path):
