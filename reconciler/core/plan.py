@@ -19,7 +19,9 @@ What it decides:
 4. foreign caps (the charger caps below what any state the ledger allows predicts): a Set could
    replace one that shares its (connector, purpose, stackLevel) slot, so without `prune: foreign`
    the plan is *blocked* until a person decides; with it, the slots our profiles do not use are
-   cleared (`!`).
+   cleared (`!`). Likewise a charger that allows *more* than our profiles although it accepted
+   them before (`overridden`: a foreign profile at a higher stack level): with `prune: foreign`
+   the free slots are cleared; without, the station is Degraded with the reason.
 
 Make-before-break: sets come first, then prunes, then clears, and the order is proved by
 simulation from every state the charger may be in (`safety.py`), with the points where the engine
@@ -71,6 +73,9 @@ class StationPlan:
     starts: tuple[InstalledProfiles, ...] = ()  # the states the charger may be in, as planned from
     not_enforced: tuple[int, ...] = ()  # ids the charger accepted earlier without enforcing them
     uncertain: int = 0  # ledger entries whose arrival is uncertain (a read-back may settle them)
+    # Connectors the charger allows more on than the policy although it accepted our profiles for them
+    # before: a profile the reconciler did not install may override ours (`prune: foreign` removes it).
+    overridden: tuple[ConnectorDrift, ...] = ()
 
     @property
     def in_sync(self) -> bool:
@@ -108,6 +113,8 @@ _AGAIN = {
     LedgerState.NOT_ENFORCED: "accepted before, but the charger did not enforce it: sent again",
     LedgerState.ACCEPTED: "may have been replaced by a profile whose arrival is uncertain",
 }
+
+_ACCEPTED_BEFORE = {_AGAIN[LedgerState.UNVERIFIED], _AGAIN[LedgerState.NOT_ENFORCED]}
 
 
 def again(entry: LedgerEntry) -> str:
@@ -222,10 +229,15 @@ def plan_station(
     starts = [h.installed for h in holdings]
     clears = _clears(desired, ledger, starts, sets, window, notes)
 
+    # Sent again although the charger accepted them before, and the charger allows more than they
+    # should, which no state the ledger allows explains (not our old profiles still in force): not
+    # (only) a lost profile, which the earlier Set would have restored.
+    resent = not as_recorded and any(a.reason in _ACCEPTED_BEFORE for a in sets)
+    overridden = [d for d in shown if d.primary is DriftClass.SHADOWED] if resent else []
     blocked: str | None = None
     prunes: list[Action] = []
-    if foreign_caps and desired.prune_foreign:
-        prunes = prune_actions(desired, window, focus=prune_focus(drift))
+    if (foreign_caps or overridden) and desired.prune_foreign:
+        prunes = prune_actions(desired, window, focus=prune_focus(overridden if not foreign_caps else drift))
         if not window.context.capabilities.max_stack_level_known:
             notes.append(f"prune covers stack levels 0..{prune_bound(window)}: the charger does not report "
                          "ChargeProfileMaxStackLevel and no ChargerModel declares it")  # fmt: skip
@@ -266,7 +278,7 @@ def plan_station(
     return StationPlan(
         station_id, final, tuple(drift), invariant, refused, tuple(notes), blocked,
         foreign_caps, as_recorded, len({e.profile.charging_profile_id for e in ledger}), points, tuple(starts),
-        not_enforced, sum(1 for e in ledger if not e.state.certain),
+        not_enforced, sum(1 for e in ledger if not e.state.certain), tuple(overridden),
     )  # fmt: skip
 
 

@@ -419,10 +419,17 @@ class Reconciler:
             return Outcome(station_id, Status.DEGRADED, f"plan refused: {plan.refused}", plan, observation)
         if plan.blocked:
             return Outcome(station_id, Status.OUT_OF_SYNC, f"blocked: {plan.blocked}", plan, observation)
+        pruning = any(a.kind is ActionKind.PRUNE for a in plan.actions)
         if plan.not_enforced:
             ids = ", ".join(f"#{i}" for i in plan.not_enforced)
             reason = (f"accepted but not enforced: the charger accepted {ids} before but its composite did not "
                       f"show it; apply sends it again ({len(plan.actions)} action(s))")  # fmt: skip
+            if plan.overridden and not pruning:
+                reason += f"; {overridden_reason(plan)}"
+            return Outcome(station_id, Status.DEGRADED, reason, plan, observation)
+        if plan.overridden and not pruning:
+            resent = ", ".join(f"#{a.profile.charging_profile_id}" for a in plan.actions if a.profile is not None)
+            reason = f"{overridden_reason(plan)}; apply sends {resent} again"
             return Outcome(station_id, Status.DEGRADED, reason, plan, observation)
         if plan.in_sync:
             note = "; ".join(plan.notes) or None
@@ -674,6 +681,18 @@ def pending_reason(plan: StationPlan) -> str:
     reasons = Counter(why(a) for a in plan.actions)
     detail = ", ".join(f"{n} {why}" for why, n in reasons.items())
     return f"{len(plan.actions)} action(s) to apply: {detail}"
+
+
+def overridden_reason(plan: StationPlan) -> str:
+    """A charger that allows more than our profiles although it accepted them (`StationPlan.overridden`)."""
+    first = plan.overridden[0]
+    where = "connector 0 (the station total)" if first.connector_id == 0 else f"connector {first.connector_id}"
+    return (
+        f"the charger allows more than the policy ({where} {first.describe()}) although it accepted our "
+        "profiles: one the reconciler did not install may override them (a higher stack level), or the charger "
+        "does not enforce what it accepts; `prune: foreign` on the policy lets the reconciler remove profiles "
+        "it did not install"
+    )
 
 
 def stopped_before(stop: ChargerRestarted) -> str:

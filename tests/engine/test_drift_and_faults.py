@@ -90,6 +90,38 @@ async def test_foreign_higher_limit_override_is_shadowed(tmp_path: Path):
         assert primary(planned) is DriftClass.SHADOWED
 
 
+async def test_a_foreign_profile_raising_the_limit_is_pruned_once_a_re_install_did_not_show(tmp_path: Path):
+    # a foreign TxDefaultProfile at a higher stack level lets connector 1 draw 25 A over git's 10 A: the
+    # first run takes it for a lost profile (re-installed, accepted, still 25 A: Degraded); from then on,
+    # without `prune: foreign` the reason says the charger allows more than the policy and how to let the
+    # reconciler act; with it, the foreign profile is pruned and the station Synced at 10 A (before: the
+    # Set was sent again on every run, nothing pruned, 25 A allowed for good)
+    def tx_policy(prune: bool):
+        extra = "  prune: foreign\n" if prune else ""
+        text = cap_policy("d", [STATION], 10, profile_id=5, stack=1, extra=extra)
+        tx = text.replace("ChargePointMaxProfile", "TxDefaultProfile")
+        files = {"s.yaml": station_doc(STATION, "x"), "tx.yaml": tx}
+        return load(write(tmp_path / f"p{int(prune)}", files))
+
+    async with rig(tmp_path, 1) as r:
+        await converge(r, tx_policy(False))
+        assert (await r.cs.call(STATION, "SetChargingProfile", foreign_default(25, stack=4))).status == "Accepted"
+        first = (await r.reconciler(tx_policy(False)).apply([STATION]))[0]
+        assert first.status is Status.DEGRADED and first.sent["SetChargingProfile"] == 1, first.reason
+        clears_before = r.received("ClearChargingProfile")
+        again = (await r.reconciler(tx_policy(False)).plan([STATION]))[0]
+        assert again.status is Status.DEGRADED and "allows more than the policy" in again.reason, again.reason
+        assert "prune: foreign" in again.reason and not any(a.kind.value == "prune" for a in again.plan.actions)
+        assert r.received("ClearChargingProfile") == clears_before  # never clears what it does not own
+        assert r.fleet[STATION].installed.by_id(777) is not None
+
+        pruned = (await r.reconciler(tx_policy(True)).apply([STATION]))[0]
+        assert pruned.status is Status.SYNCED, pruned.reason
+        assert r.fleet[STATION].installed.by_id(777) is None and r.fleet[STATION].installed.by_id(5) is not None
+        after = (await r.reconciler(tx_policy(True)).plan([STATION]))[0]
+        assert after.status is Status.SYNCED and not after.plan.actions, after.reason
+
+
 async def test_foreign_clear_all_is_missing_and_healed(tmp_path: Path):
     policies = policies_for(tmp_path)
     async with rig(tmp_path, 1) as r:
