@@ -21,7 +21,7 @@ the ledger), the profile count, and what the station itself reported to the Cent
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,13 @@ def local_policy_enabled(configuration: Mapping[str, Any] | None) -> bool | None
     entry = configuration[LOCAL_POLICY_KEY]
     value = entry.get("value") if isinstance(entry, Mapping) else entry
     return None if value is None else str(value).strip().lower() == "true"
+
+
+def profiles_held(ledger: Sequence[Any]) -> int:
+    """How many profiles the charger holds from us, as far as read-backs tell: the ledger's entries
+    in state Accepted (none contradicted them), one per id; not those accepted but not enforced,
+    nor those whose arrival is uncertain."""
+    return len({e.profile.charging_profile_id for e in ledger if e.confirmed})
 
 
 def _kw(watts: float) -> str:

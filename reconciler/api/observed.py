@@ -22,7 +22,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from reconciler.api.auth import Guard
-from reconciler.api.control_source import connector_statuses, control_source
+from reconciler.api.control_source import connector_statuses, control_source, profiles_held
 from reconciler.api.errors import require_declared
 from reconciler.api.views import connected, limit_in_force
 from reconciler.core.composite import compute_composite
@@ -178,7 +178,7 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
         info = getattr(daemon.gateway, "station", lambda _s: None)(station_id)
         limit = limit_in_force(daemon, station_id)
         configuration = daemon.store.configuration(station_id)
-        source = control_source(limit, len(daemon.store.ledger(station_id)), info,
+        source = control_source(limit, profiles_held(daemon.store.ledger(station_id)), info,
                                 configuration[0] if configuration else None)  # fmt: skip
         statuses = connector_statuses(info)
         meters = getattr(info, "meter_values", None) or {}

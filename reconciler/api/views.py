@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from reconciler.api.control_source import control_source
+from reconciler.api.control_source import control_source, profiles_held
 from reconciler.core.actions import LedgerState
 from reconciler.core.composite import compute_composite
 from reconciler.core.context import Uncovered
@@ -136,7 +136,7 @@ def summary_until(daemon: Daemon, station_id: str, condition: Any) -> tuple[dict
     ledger = daemon.store.ledger(station_id)  # read once: the limit in force and the profile count
     limit, until = _limit(daemon, station_id, ledger)
     overrides = daemon.state.overrides(station_id)
-    profile_count = len(ledger)
+    profile_count = profiles_held(ledger)
     power = drawn_w(info.meter_values) if info is not None else None
     read = daemon.store.configuration(station_id) if limit["source"] == "hardware" else None  # only then it matters
     control = control_source(limit, profile_count, info, read[0] if read else None)

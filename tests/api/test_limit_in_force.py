@@ -43,6 +43,7 @@ async def test_a_station_that_does_not_enforce_claims_no_ocpp_limit(tmp_path: Pa
         assert g01["condition"] == "Degraded" and "accepted but not enforced" in g01["reason"]
         assert g01["control_source"] == "hardware limit", g01["control"]
         assert g01["control"]["kind"] == "hardware"
+        assert g01["profile_count"] == 0  # the ledger's entry is accepted but not enforced: not held
         limit = g01["limit"]
         assert (limit["source"], limit["value_w"], limit["governed_by"]) == ("hardware", HARDWARE_W, None)
         assert limit["connectors"] == {"1": None, "2": None}  # the charger reports no limit on either
