@@ -21,7 +21,8 @@ from reconciler.cli.connect import Connection
 from reconciler.core.status import Status
 from reconciler.engine.calls import RetryPolicy
 from reconciler.engine.orphans import removed_stations
-from reconciler.engine.reconcile import Outcome, Settings
+from reconciler.engine.outcome import Outcome
+from reconciler.engine.reconcile import Settings
 from reconciler.policy import PolicySet, load_policies
 from reconciler.store.lock import LockError, LockHeld, StateLock
 from reconciler.store.sqlite import Store, StoreError

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from reconciler.engine.reconcile import Outcome
+from reconciler.engine.outcome import Outcome
 from reconciler.store.sqlite import Store
 from reconciler.transport.inject import InjectGateway
 

@@ -84,7 +84,8 @@ from reconciler.cli.saved_plan import (
 from reconciler.core.profiles import epoch_seconds
 from reconciler.core.status import Status
 from reconciler.engine.orphans import apply_all_removed, plan_removed
-from reconciler.engine.reconcile import Outcome, Reconciler, desired_digest
+from reconciler.engine.outcome import Outcome, desired_digest
+from reconciler.engine.reconcile import Reconciler
 from reconciler.policy import PolicySet
 from reconciler.store.sqlite import Store
 

@@ -23,7 +23,7 @@ from reconciler.core.plan import ActionKind
 from reconciler.core.profiles import RateUnit, format_time, from_epoch
 from reconciler.core.status import Status
 from reconciler.core.timeline import Limit, walk
-from reconciler.engine.reconcile import Outcome
+from reconciler.engine.outcome import Outcome
 
 STATUS_MARK = {
     Status.SYNCED: "ok",

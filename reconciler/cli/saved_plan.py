@@ -30,7 +30,7 @@ from reconciler.core.profiles import RateUnit, format_time, from_epoch
 from reconciler.core.status import Status
 from reconciler.core.timeline import Timeline
 from reconciler.engine.observe import Observation
-from reconciler.engine.reconcile import Outcome, action_digest, desired_digest, observed_json
+from reconciler.engine.outcome import Outcome, action_digest, desired_digest, observed_json
 from reconciler.policy import PolicySet
 
 FORMAT = "reconciler-plan/v1"

@@ -21,7 +21,7 @@ from reconciler.core.status import Status
 from reconciler.daemon.layers import Candidate, LayerError, check_override, free_slot
 from reconciler.daemon.scenarios import Scenario
 from reconciler.daemon.service import Daemon
-from reconciler.engine.reconcile import Outcome
+from reconciler.engine.outcome import Outcome
 from reconciler.store.daemon_state import Override
 from reconciler.transport.gateway import ReplyKind
 

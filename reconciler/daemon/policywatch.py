@@ -22,7 +22,7 @@ from pathlib import Path
 import watchfiles
 
 from reconciler import clock
-from reconciler.engine.reconcile import desired_digest
+from reconciler.engine.outcome import desired_digest
 from reconciler.policy import DesiredState, PolicySet, load_policies
 from reconciler.policy.loader import SUFFIXES, FileCache
 

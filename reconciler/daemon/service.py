@@ -41,7 +41,8 @@ from reconciler.daemon.policywatch import compare, digests, load, pull_forever, 
 from reconciler.daemon.retention import EventRetention, retain_events
 from reconciler.daemon.workqueue import QueueSettings, WorkQueue
 from reconciler.engine.calls import RetryPolicy
-from reconciler.engine.reconcile import Outcome, Reconciler, Settings
+from reconciler.engine.outcome import Outcome
+from reconciler.engine.reconcile import Reconciler, Settings
 from reconciler.policy import Diagnostic, PolicySet
 from reconciler.policy.loader import FileCache
 from reconciler.store.daemon_state import DaemonState

@@ -1,6 +1,7 @@
 """Judge one station's read-back: drift per connector, why it differs, what it cannot show.
 
-Flow: (reconcile) an `Observation` + the profiles a charger should hold -> `station_drift` (every
+Flow: (reconcile) an `Observation` + the desired state + the ledger -> `judged_plan` (the plan, judged
+against every state the ledger allows) -> `station_drift` for each (every
 connector 0..N by the charger's own conventions, at the instant it reported from; a transaction
 nobody saw start judged without blame) -> the plan; when the charger does not report what the
 ledger says it holds, `explain` says why (lost profiles, another reporting convention, a unit
@@ -14,12 +15,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from reconciler.core.actions import LedgerEntry, LedgerState
 from reconciler.core.blame import Diagnosis, diagnose
 from reconciler.core.context import StationContext
-from reconciler.core.diff import ConnectorDrift, compare_connector
+from reconciler.core.diff import ConnectorDrift, DriftClass, compare_connector
+from reconciler.core.holdings import possible_holdings
 from reconciler.core.installed import InstalledProfiles
-from reconciler.core.plan import StationPlan
-from reconciler.core.profiles import from_epoch
+from reconciler.core.plan import Desired, StationPlan, plan_station
+from reconciler.core.profiles import epoch_seconds, from_epoch
 from reconciler.core.readback import Limitation, judge_unknown_start, limitations, reported_timeline
 from reconciler.core.safety import Window
 from reconciler.core.timeline import Timeline
@@ -92,3 +95,43 @@ def station_limitations(
 def with_limitations(reason: str | None, found: Sequence[Limitation]) -> str | None:
     """A Synced reason that says what it could not verify."""
     return "; ".join([*([reason] if reason else []), *(item.message for item in found)]) or None
+
+
+def judged_plan(
+    station_id: str, desired: Desired, ledger: Sequence[LedgerEntry], observation: Observation, window_at: WindowAt
+) -> StationPlan:
+    """The plan of one observed station: its drift from the desired state, judged against every state
+    the charger may be in given the ledger's uncertain entries (usually one), at the instant it
+    reported from; a cap below every state the ledger allows is a profile the reconciler did not install."""
+    wanted = InstalledProfiles.of(list(desired.profiles))
+    first = min((t.start for t in observation.timelines.values()), default=None)
+    window = window_at(observation, None if first is None else from_epoch(first))
+    at = epoch_seconds(window.now)
+    same = window.reports_as_judged
+    new = window.timelines(wanted)
+    drift = station_drift(observation, wanted, window_at, (at, new if same else window.reported(wanted)))
+    holdings = possible_holdings(ledger)
+    judge = window.timelines if same else window.reported
+    judged = [  # a holding that is the desired state (a drift check of a station in sync) reuses its drift
+        drift if h.installed == wanted else station_drift(observation, h.installed, window_at, (at, judge(h.installed)))
+        for h in holdings
+    ]
+    explained = [i for i, d in enumerate(judged) if all(c.in_sync for c in d)]
+    if explained and holdings[explained[0]].nominal:
+        # An Accepted answer whose absence no read-back can show is taken at its word.
+        unverified = {e.seq for e in ledger if e.state is LedgerState.UNVERIFIED}
+        explained = [i for i in explained if not holdings[i].missing & unverified]
+    foreign_caps = all(any(DriftClass.EXTRA in d.classes for d in by_state) for by_state in judged)
+    chosen = explained or list(range(len(holdings)))
+    return plan_station(
+        station_id,
+        desired,
+        ledger,
+        drift,
+        window,
+        configuration=observation.configuration,
+        as_recorded=bool(explained),
+        foreign_caps=foreign_caps,
+        holdings=[holdings[i] for i in chosen],
+        recorded=judged[chosen[0]],
+    )

@@ -22,7 +22,8 @@ from collections.abc import Iterable, Sequence
 from reconciler.core.plan import Action, ActionKind, StationPlan
 from reconciler.core.status import Status
 from reconciler.engine.observe import failure_of
-from reconciler.engine.reconcile import Outcome, Reconciler
+from reconciler.engine.outcome import Outcome
+from reconciler.engine.reconcile import Reconciler
 from reconciler.transport.gateway import ReplyKind
 
 REMOVED = "station removed from the policies"

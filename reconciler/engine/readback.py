@@ -6,6 +6,10 @@ apart until the answer is the expected one) -> `ReadBack.settle_ledger`: the sta
 that the read-back agrees with -> `Store.record_verdicts` (entries confirmed, marked NotEnforced,
 or forgotten) -> what the engine tells the operator.
 
+After the last action, `verify_station` reads back until the desired state shows, records what
+that proves, and gives the verdict: Synced, or why not (accepted but not enforced, another
+reporting convention, a foreign profile: `judge.explain`).
+
 A checkpoint that does not see the sets in force stops the station before the clear: the charger
 keeps the caps it had, the ledger keeps every entry that may still be there, and the station ends
 Degraded with what was observed ("accepted but not enforced").
@@ -19,14 +23,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from reconciler.core.actions import Action, ActionKind, LedgerState
-from reconciler.core.diff import ConnectorDrift
+from reconciler.core.context import StationContext
+from reconciler.core.diff import ConnectorDrift, timelines_agree
 from reconciler.core.holdings import Holding, possible_holdings, verdicts
 from reconciler.core.installed import InstalledProfiles
-from reconciler.core.plan import StationPlan, Window
+from reconciler.core.plan import StationPlan, Window, content_hash
 from reconciler.core.safety import apply_action
 from reconciler.core.status import Status
 from reconciler.engine.calls import Caller
+from reconciler.engine.judge import WindowAt, explain
 from reconciler.engine.observe import Failure, Observation, read_answers
+from reconciler.engine.outcome import Verdict
+from reconciler.policy import DesiredState
 from reconciler.store.sqlite import Store
 
 DriftOf = Callable[[Observation, InstalledProfiles], list[ConnectorDrift]]
@@ -143,3 +151,47 @@ def not_enforced_reason(
     else:
         what = f"the read-back after setting {sent} is not what the charger should report{seen}"
     return Failure(Status.DEGRADED, f"{what}; no clear that relies on them was sent: the caps it had stay")
+
+
+async def verify_station(
+    readback: ReadBack, station_id: str, before: Observation, plan: StationPlan, accepted_sets: int,
+    state: DesiredState, window_at: WindowAt, presets: dict[str, StationContext],
+) -> tuple[Verdict, list[ConnectorDrift] | None]:  # fmt: skip
+    """After an apply: read the composites back until they match the desired state, record what the
+    read-back proves in the ledger, and say what is wrong when they do not match (accepted but not
+    enforced, another convention, a foreign profile). The verdict, and the read-back's drift (the
+    after-state; None when nothing could be read back)."""
+    desired = InstalledProfiles.of([(p.connector_id, p.profile) for p in state.profiles])
+    after = await readback.until(station_id, before, lambda seen: agrees(readback.drift_of(seen, desired)))
+    if isinstance(after, Failure):
+        return Verdict(after.status, after.reason), None
+    drift = readback.drift_of(after, desired)
+    synced = agrees(drift)
+    wanted = frozenset((p.profile.charging_profile_id, content_hash(p.connector_id, p.profile)) for p in state.profiles)
+    explained = readback.settle_ledger(station_id, after, trust_nominal=synced, agreed=wanted if synced else None)
+    if synced:
+        return Verdict(Status.SYNCED, "; ".join(plan.notes) or None), drift
+    unchanged = all(
+        timelines_agree(before.timelines[c], after.timelines[c], before.normaliser) for c in before.timelines
+    )
+    wrong = next(d for d in drift if not d.in_sync)
+    doubted = any(e.state is LedgerState.NOT_ENFORCED for e in readback.store.ledger(station_id))
+    if accepted_sets and explained and doubted:
+        # The ledger explains the read-back without the profiles just sent: nothing foreign.
+        return Verdict(
+            Status.DEGRADED,
+            f"the charger accepted {accepted_sets} profile(s) but its composite does not show them "
+            f"(accepted but not enforced); connector {wrong.connector_id} {wrong.describe()}",
+        ), drift
+    untouched = bool(accepted_sets) and unchanged
+    diagnosis = explain(station_id, after, desired, window_at, accepted_unchanged=untouched,
+                        just_applied=bool(accepted_sets), presets=presets)  # fmt: skip
+    if untouched and not diagnosis.convention:
+        return Verdict(
+            Status.DEGRADED,
+            f"the charger accepted {accepted_sets} profile(s) but its composite did not change (accepted but not "
+            f"enforced); {diagnosis.text()}",
+        ), drift
+    if diagnosis.foreign_only and not state.prune_foreign:
+        return Verdict(Status.OUT_OF_SYNC, diagnosis.text()), drift
+    return Verdict(Status.DEGRADED, f"read-back still differs: {diagnosis.text()}"), drift

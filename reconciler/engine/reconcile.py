@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import hashlib
 import json
 import logging
 from collections import Counter
@@ -29,21 +28,16 @@ from datetime import datetime
 from typing import Any
 
 from reconciler import clock
-from reconciler.core.actions import LedgerState
 from reconciler.core.context import ReplyUnit, StationContext, Transaction
-from reconciler.core.diff import ConnectorDrift, DriftClass, timelines_agree
-from reconciler.core.holdings import possible_holdings
+from reconciler.core.diff import ConnectorDrift
 from reconciler.core.installed import InstalledProfiles
 from reconciler.core.plan import (
     Action,
     ActionKind,
-    Desired,
     StationPlan,
     Window,
-    content_hash,
-    plan_station,
 )
-from reconciler.core.profiles import epoch_seconds, format_time, from_epoch
+from reconciler.core.profiles import format_time
 from reconciler.core.readback import Limitation
 from reconciler.core.status import Status
 from reconciler.core.timeline import Timeline
@@ -56,10 +50,28 @@ from reconciler.engine.calls import (
     watch_restarts,
     watching_restarts,
 )
-from reconciler.engine.judge import explain, explained_plan, station_drift, station_limitations, with_limitations
-from reconciler.engine.observe import Failure, Observation, failure_of, observe_station
+from reconciler.engine.execute import Run, execute_plan
+from reconciler.engine.judge import (
+    explain,
+    explained_plan,
+    judged_plan,
+    station_drift,
+    station_limitations,
+    with_limitations,
+)
+from reconciler.engine.observe import Failure, Observation, observe_station
+from reconciler.engine.outcome import (
+    Outcome,
+    Progress,
+    Verdict,
+    desired_of,
+    overridden_reason,
+    pending_reason,
+    report,
+    stopped_before,
+)
 from reconciler.engine.prune import foreign_fingerprint, held_back, prune_station
-from reconciler.engine.readback import ReadBack, agrees
+from reconciler.engine.readback import ReadBack, verify_station
 from reconciler.engine.readiness import (
     ContextCache,
     Epoch,
@@ -73,7 +85,7 @@ from reconciler.engine.readiness import (
 )
 from reconciler.policy import DesiredState, PolicySet
 from reconciler.policy.library import context_with
-from reconciler.store.sqlite import UNVERIFIED, Store, StoreError
+from reconciler.store.sqlite import Store, StoreError
 from reconciler.transport.gateway import Gateway, Reply, ReplyKind
 
 log = logging.getLogger(__name__)
@@ -91,54 +103,6 @@ class Settings:
     boot_timeout: float = 10.0  # seconds a connected station has to boot before it is called
     status_timeout: float = 3.0  # seconds to learn each connector's state (transactions) before observing
     clock_tolerance: float = 30.0  # seconds a charger's clock may be off before its answers are not judged
-
-
-@dataclass(slots=True)
-class Outcome:
-    """How one station ended: a status, why, and what was planned and sent."""
-
-    station_id: str
-    status: Status
-    reason: str | None
-    plan: StationPlan | None = None
-    observation: Observation | None = None
-    sent: Counter[str] = field(default_factory=Counter)
-    seconds: float = 0.0
-    refused_stale: bool = False
-    sources: dict[int, str] = field(default_factory=dict)  # profile id -> "policy (file:line:col)"
-    verified: tuple[ConnectorDrift, ...] = ()  # the read-back that ended an apply (after-state)
-    removed: bool = False  # the station is no longer declared: its owned profiles are cleared, then forgotten
-    clock_skew: float | None = None  # seconds the charger's clock is ahead of ours (behind: negative)
-    limitations: tuple[Limitation, ...] = ()  # what a Synced could not verify (e.g. TxDefault while idle)
-
-    @property
-    def changes(self) -> bool:
-        return bool(self.plan and self.plan.actions)
-
-
-Progress = Callable[[str, str], Awaitable[None] | None]
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    status: Status
-    reason: str | None
-
-
-def desired_of(state: DesiredState) -> Desired:
-    return Desired(
-        tuple((p.connector_id, p.profile) for p in state.profiles),
-        dict(state.configuration),
-        state.prune_foreign,
-    )
-
-
-def desired_digest(state: DesiredState) -> str:
-    """What git asks of a station, as one digest (a saved plan is stale when it changes)."""
-    parts = [content_hash(p.connector_id, p.profile) for p in state.profiles]
-    parts += [f"{k}={v}" for k, v in sorted(state.configuration.items())]
-    parts.append(f"prune={state.prune_foreign}")
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
 DesiredProvider = Callable[[str], DesiredState]  # station id -> its whole desired state (git + other layers)
@@ -276,43 +240,10 @@ class Reconciler:
         return station_drift(observation, installed, self.window, known)
 
     def plan_for(self, station_id: str, observation: Observation) -> StationPlan:
-        state = self.desired_state(station_id)
-        desired = desired_of(state)
-        ledger = self.store.ledger(station_id)
-        wanted = InstalledProfiles.of(list(desired.profiles))
-        first = min((t.start for t in observation.timelines.values()), default=None)
-        window = self.window(observation, None if first is None else from_epoch(first))
-        at = epoch_seconds(window.now)
-        same = window.reports_as_judged
-        new = window.timelines(wanted)
-        drift = self.drift(observation, wanted, (at, new if same else window.reported(wanted)))
-        # Every state the charger may be in, given the ledger's uncertain entries (usually one).
-        holdings = possible_holdings(ledger)
-        judge = window.timelines if same else window.reported
-        judged = [  # a holding that is the desired state (a drift check of a station in sync) reuses its drift
-            drift if h.installed == wanted else self.drift(observation, h.installed, (at, judge(h.installed)))
-            for h in holdings
-        ]
-        explained = [i for i, d in enumerate(judged) if agrees(d)]
-        if explained and holdings[explained[0]].nominal:
-            # An Accepted answer whose absence no read-back can show is taken at its word.
-            unverified = {e.seq for e in ledger if e.state is LedgerState.UNVERIFIED}
-            explained = [i for i in explained if not holdings[i].missing & unverified]
-        # A cap below every state the ledger allows: a profile the reconciler did not install.
-        foreign_caps = all(any(DriftClass.EXTRA in d.classes for d in by_state) for by_state in judged)
-        chosen = explained or list(range(len(holdings)))
-        return plan_station(
-            station_id,
-            desired,
-            ledger,
-            drift,
-            window,
-            configuration=observation.configuration,
-            as_recorded=bool(explained),
-            foreign_caps=foreign_caps,
-            holdings=[holdings[i] for i in chosen],
-            recorded=judged[chosen[0]],
-        )
+        return judged_plan(
+            station_id, desired_of(self.desired_state(station_id)), self.store.ledger(station_id), observation,
+            self.window,
+        )  # fmt: skip
 
     async def plan(self, station_ids: Sequence[str], progress: Progress | None = None) -> list[Outcome]:
         """Observe and plan every station; nothing is sent but reads."""
@@ -323,7 +254,7 @@ class Reconciler:
                 with self._one_desired(station_id):
                     outcome = await self._guarded(station_id, self._plan_one(station_id))
                 outcome.seconds = clock.monotonic() - started
-                await _report(progress, station_id, "planned")
+                await report(progress, station_id, "planned")
                 return outcome
 
         return list(await asyncio.gather(*(one(s) for s in station_ids)))
@@ -454,9 +385,9 @@ class Reconciler:
 
         async def one(station_id: str) -> Outcome:
             async with self.limit:
-                await _report(progress, station_id, "started")
+                await report(progress, station_id, "started")
                 outcome = await self.reconcile_station(station_id, stale_check=stale_check)
-                await _report(progress, station_id, outcome.status.value)
+                await report(progress, station_id, outcome.status.value)
                 return outcome
 
         return list(await asyncio.gather(*(one(s) for s in station_ids)))
@@ -503,7 +434,9 @@ class Reconciler:
         prunes = tuple(a for a in plan.actions if a.kind is ActionKind.PRUNE)
         rest = replace(plan, actions=tuple(a for a in plan.actions if a.kind is not ActionKind.PRUNE))
         try:
-            failure, accepted_sets, notes = await self._execute(station_id, rest if prunes else plan, observation, sent)
+            failure, accepted_sets, notes = await execute_plan(
+                self._run(), station_id, rest if prunes else plan, observation, sent
+            )
             if failure is None and prunes:
                 failure = await self._prune(station_id, observation, prunes, sent)
             if failure is not None:
@@ -515,71 +448,6 @@ class Reconciler:
         if verdict.status is Status.SYNCED:
             reason = with_limitations(reason, planned.limitations)
         return Outcome(station_id, verdict.status, reason, plan, observation, sent, limitations=planned.limitations)
-
-    async def _execute(
-        self, station_id: str, plan: StationPlan, observation: Observation, sent: Counter[str]
-    ) -> tuple[Failure | None, int, list[str]]:
-        """Send the plan's actions in order; stop at the first one that did not work, and before a
-        clear whose sets a read-back does not show in force (the plan's checkpoints)."""
-        accepted_sets = 0
-        notes: list[str] = []
-        checkpoints = {c.index: c for c in plan.checkpoints}
-        for index, action in enumerate(plan.actions):
-            if index in checkpoints:
-                failure = await self.readback.checkpoint(
-                    station_id, plan, observation, plan.actions[:index], self.window(observation),
-                    total=checkpoints[index].total,
-                )  # fmt: skip
-                if failure is not None:
-                    self._log(station_id, ("verify.checkpoint", failure.reason, None))
-                    return failure, accepted_sets, notes
-            name, payload = action.ocpp()
-            body = json.dumps(payload)
-            tracked = action.kind in (ActionKind.SET, ActionKind.REPLACE, ActionKind.CLEAR)
-            pending = self.store.begin_call(station_id, name, body, self.now(), content_hash=action.digest,
-                                            revision=self.revision) if tracked else None  # fmt: skip
-            if pending is not None:
-                await self.store.durable()  # the intent is on disk before the charger can act on it
-            try:
-                reply = await self.caller.call(station_id, name, payload)
-            except ChargerRestarted as stop:
-                if stop.sent:
-                    sent[name] += 1
-                elif pending is not None:  # never sent: nothing to account for
-                    self.store.settle(pending)
-                raise
-            sent[name] += 1
-            status = reply.status if reply.kind is ReplyKind.ANSWERED else None
-            event = (f"action.{action.kind.value}", f"{action.kind.symbol} {action.describe()}: {reply.describe()}",
-                     f'{{"action": "{name}", "payload": {body}}}')  # fmt: skip
-            if reply.kind is not ReplyKind.ANSWERED:
-                self._log(station_id, event)
-                if pending is not None and not reply.ambiguous:  # else it may have been carried out
-                    self.store.settle(pending)
-                return failure_of(reply, f"{name} ({action.describe()})"), accepted_sets, notes
-            if action.kind in (ActionKind.SET, ActionKind.REPLACE):
-                if status != "Accepted":
-                    self._log(station_id, event)
-                    if pending is not None and not reply.ambiguous:  # a retry's answer; the first may have worked
-                        self.store.settle(pending)
-                    failure = Failure(Status.DEGRADED, f"charger answered {status} to {action.describe()}")
-                    return failure, accepted_sets, notes
-                assert action.connector_id is not None and action.digest is not None
-                self.store.record_set(pending, station_id, action.connector_id, payload["csChargingProfiles"],
-                                      action.digest, self.revision, self.now(), UNVERIFIED, event)  # fmt: skip
-                accepted_sets += 1
-            elif action.kind is ActionKind.CLEAR:
-                self.store.record_clear(pending, station_id, action.profile_id, self.now(), self.revision, event)
-            elif action.kind is ActionKind.CONFIGURE:
-                self._log(station_id, event)
-                if status == "RebootRequired":
-                    notes.append(f"{action.key} applies after the station reboots (not rebooted automatically)")
-                elif status != "Accepted":
-                    return Failure(Status.DEGRADED, f"charger answered {status} to {action.describe()}"), 0, notes
-                self.store.forget_configuration(station_id)
-            else:
-                self._log(station_id, event)
-        return None, accepted_sets, notes
 
     async def _prune(
         self, station_id: str, before: Observation, prunes: Sequence[Action], sent: Counter[str]
@@ -611,112 +479,18 @@ class Reconciler:
             reason = f"internal error while reconciling: {type(exc).__name__}" + (f": {text}" if text else "")
             return Outcome(station_id, Status.DEGRADED, reason)
 
+    def _run(self) -> Run:
+        return Run(self.caller, self.store, self.readback, self.now, self.revision, self.window)
+
     def _log(self, station_id: str, event: tuple[str, str, str | None]) -> None:
-        kind, message, data = event
-        self.store.event(kind, message, self.now(), station_id=station_id, revision=self.revision, data=data)
+        self._run().log(station_id, event)
 
     async def _verify(self, station_id: str, before: Observation, plan: StationPlan, accepted_sets: int) -> Verdict:
         """Read the composites back until they match; say what is wrong when they do not."""
         state = self.desired_state(station_id)
-        desired = InstalledProfiles.of([(p.connector_id, p.profile) for p in state.profiles])
-        after = await self.readback.until(station_id, before, lambda seen: agrees(self.drift(seen, desired)))
-        if isinstance(after, Failure):
-            return Verdict(after.status, after.reason)
-        drift = self.drift(after, desired)
-        self._verified[station_id] = drift
-        synced = agrees(drift)
-        wanted = frozenset(
-            (p.profile.charging_profile_id, content_hash(p.connector_id, p.profile)) for p in state.profiles
+        verdict, drift = await verify_station(
+            self.readback, station_id, before, plan, accepted_sets, state, self.window, self._presets(station_id)
         )
-        explained = self.readback.settle_ledger(
-            station_id, after, trust_nominal=synced, agreed=wanted if synced else None
-        )
-        if synced:
-            return Verdict(Status.SYNCED, "; ".join(plan.notes) or None)
-        unchanged = all(
-            timelines_agree(before.timelines[c], after.timelines[c], before.normaliser) for c in before.timelines
-        )
-        wrong = next(d for d in drift if not d.in_sync)
-        doubted = any(e.state is LedgerState.NOT_ENFORCED for e in self.store.ledger(station_id))
-        if accepted_sets and explained and doubted:
-            # The ledger explains the read-back without the profiles just sent: nothing foreign.
-            return Verdict(
-                Status.DEGRADED,
-                f"the charger accepted {accepted_sets} profile(s) but its composite does not show them "
-                f"(accepted but not enforced); connector {wrong.connector_id} {wrong.describe()}",
-            )
-        untouched = bool(accepted_sets) and unchanged
-        diagnosis = explain(station_id, after, desired, self.window, accepted_unchanged=untouched,
-                            just_applied=bool(accepted_sets), presets=self._presets(station_id))  # fmt: skip
-        if untouched and not diagnosis.convention:
-            return Verdict(
-                Status.DEGRADED,
-                f"the charger accepted {accepted_sets} profile(s) but its composite did not change (accepted but not "
-                f"enforced); {diagnosis.text()}",
-            )
-        if diagnosis.foreign_only and not state.prune_foreign:
-            return Verdict(Status.OUT_OF_SYNC, diagnosis.text())
-        return Verdict(Status.DEGRADED, f"read-back still differs: {diagnosis.text()}")
-
-
-async def _report(progress: Progress | None, station_id: str, phase: str) -> None:
-    if progress is None:
-        return
-    result = progress(station_id, phase)
-    if result is not None:
-        await result
-
-
-def pending_reason(plan: StationPlan) -> str:
-    """Why a station that reports what the ledger predicts still has actions: the actions' own
-    reasons, counted (never "policy changed" when a Set merely failed before)."""
-    if not plan.owned:
-        return f"not reconciled yet: {len(plan.actions)} action(s) to apply"
-
-    def why(action: Action) -> str:
-        if action.kind is ActionKind.CONFIGURE:
-            return "configuration"
-        return action.reason if action.kind is ActionKind.PRUNE else action.reason.split(" (")[0].split(":")[0]
-
-    reasons = Counter(why(a) for a in plan.actions)
-    detail = ", ".join(f"{n} {why}" for why, n in reasons.items())
-    return f"{len(plan.actions)} action(s) to apply: {detail}"
-
-
-def overridden_reason(plan: StationPlan) -> str:
-    """A charger that allows more than our profiles although it accepted them (`StationPlan.overridden`)."""
-    first = plan.overridden[0]
-    where = "connector 0 (the station total)" if first.connector_id == 0 else f"connector {first.connector_id}"
-    return (
-        f"the charger allows more than the policy ({where} {first.describe()}) although it accepted our "
-        "profiles: one the reconciler did not install may override them (a higher stack level), or the charger "
-        "does not enforce what it accepts; `prune: foreign` on the policy lets the reconciler remove profiles "
-        "it did not install"
-    )
-
-
-def stopped_before(stop: ChargerRestarted) -> str:
-    """What a run that saw the charger restart did not send: "before clearing #2", ..."""
-    payload = stop.payload
-    if stop.action == "ClearChargingProfile":
-        if isinstance(payload.get("id"), int):
-            what = f"clearing #{payload['id']}"
-        else:
-            what = "clearing " + ", ".join(f"{k} {v}" for k, v in sorted(payload.items())) if payload else "clearing"
-    else:
-        profile = payload.get("csChargingProfiles")
-        pid = profile.get("chargingProfileId") if isinstance(profile, dict) else None
-        what = f"sending {stop.action}" + (f" #{pid}" if isinstance(pid, int) else "")
-    if stop.action != "ClearChargingProfile" or stop.sent:
-        what += " again" + (" (an earlier attempt went unanswered: it may have been carried out)" if stop.sent else "")
-    return f"before {what}"
-
-
-def action_digest(actions: Sequence[Action]) -> list[str]:
-    """A comparable description of a plan's actions (for saved plans)."""
-    return [f"{a.kind.symbol} {a.describe()}" for a in actions]
-
-
-def observed_json(observation: Observation) -> dict[str, Any]:
-    return {str(c): {"start": t.start, "end": t.end, "unit": t.unit.value, "steps": [list(s) for s in t.steps]}
-            for c, t in observation.timelines.items()}  # fmt: skip
+        if drift is not None:
+            self._verified[station_id] = drift
+        return verdict

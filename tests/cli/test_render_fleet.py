@@ -9,7 +9,7 @@ from rich.console import Console
 from reconciler.cli.progress import FleetProgress
 from reconciler.cli.render import outcomes_json, render_text
 from reconciler.core.status import Status
-from reconciler.engine.reconcile import Outcome, pending_reason
+from reconciler.engine.outcome import Outcome, pending_reason
 from tests.core.builders import profile
 from tests.core.test_plan import CAP16, plan
 

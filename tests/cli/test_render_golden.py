@@ -10,7 +10,7 @@ from pathlib import Path
 
 from reconciler.cli.render import render_text
 from reconciler.core.status import Status
-from reconciler.engine.reconcile import Outcome
+from reconciler.engine.outcome import Outcome
 from tests.core.test_plan import CAP10, CAP16, DEFAULT12, DEFAULT20, plan
 
 GOLDEN = Path(__file__).parent / "golden" / "plan.txt"
