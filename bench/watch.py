@@ -440,12 +440,17 @@ async def idle(
 async def wait_frozen(daemon: Daemon, timeout: float) -> float | None:
     """Seconds until the daemon's settle-time `gc.freeze` (it looks every `freeze_check` seconds);
     None when this tree does not freeze, or did not within `timeout`."""
-    if not hasattr(daemon, "_gc_threshold"):  # set at the daemon's first freeze
+
+    def threshold() -> Any:  # set at the daemon's first freeze (`daemon.heap`; older trees: `_gc_threshold`)
+        heap = getattr(daemon, "heap", None)
+        return heap.threshold if heap is not None else getattr(daemon, "_gc_threshold", None)
+
+    if not hasattr(daemon, "heap") and not hasattr(daemon, "_gc_threshold"):
         return None
     started = time.perf_counter()
-    while daemon._gc_threshold is None and time.perf_counter() - started < timeout:
+    while threshold() is None and time.perf_counter() - started < timeout:
         await asyncio.sleep(0.2)
-    return round(time.perf_counter() - started, 1) if daemon._gc_threshold is not None else None
+    return round(time.perf_counter() - started, 1) if threshold() is not None else None
 
 
 class GcClock:

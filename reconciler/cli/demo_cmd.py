@@ -35,7 +35,8 @@ from reconciler.cli.watch_cmd import event_loop, load_valid, run_daemon
 from reconciler.core.status import Status
 from reconciler.daemon.demo import DEMO_SESSIONS, DemoFleet
 from reconciler.daemon.logs import setup_logging
-from reconciler.daemon.service import Daemon, DaemonSettings
+from reconciler.daemon.service import Daemon
+from reconciler.daemon.settings import DaemonSettings
 from reconciler.daemon.workqueue import QueueSettings
 from reconciler.engine.reconcile import Reconciler
 from reconciler.store.sqlite import Store

@@ -27,7 +27,8 @@ from reconciler.cli.options import PathPrefixOpt
 from reconciler.cli.render import plain_console
 from reconciler.daemon.logs import setup_logging
 from reconciler.daemon.retention import MIN_ROWS, EventRetention
-from reconciler.daemon.service import CONFIG_TTL, Daemon, DaemonSettings
+from reconciler.daemon.service import Daemon
+from reconciler.daemon.settings import CONFIG_TTL, DaemonSettings
 from reconciler.daemon.workqueue import QueueSettings
 from reconciler.engine.calls import RetryPolicy
 from reconciler.engine.reconcile import Settings

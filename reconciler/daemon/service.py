@@ -19,30 +19,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
-import os
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from reconciler import clock
-from reconciler.api.auth import Credentials
-from reconciler.core.profiles import format_time, profile_to_ocpp
+from reconciler.core.profiles import format_time
 from reconciler.core.status import Status
+from reconciler.daemon.heap import HeapFreezer
 from reconciler.daemon.layers import Layers
+from reconciler.daemon.logs import kept, log_outcome
 from reconciler.daemon.metrics import DaemonMetrics, MeteredGateway
 from reconciler.daemon.notify import Notifier
 from reconciler.daemon.policywatch import compare, digests, load, pull_forever, watch
-from reconciler.daemon.retention import EventRetention, retain_events
-from reconciler.daemon.workqueue import QueueSettings, WorkQueue
-from reconciler.engine.calls import RetryPolicy
+from reconciler.daemon.retention import retain_events
+from reconciler.daemon.sessions import session_started, session_stopped
+from reconciler.daemon.settings import DaemonSettings, host_port
+from reconciler.daemon.workqueue import WorkQueue
 from reconciler.engine.outcome import Outcome
-from reconciler.engine.reconcile import Reconciler, Settings
+from reconciler.engine.reconcile import Reconciler
 from reconciler.policy import Diagnostic, PolicySet
 from reconciler.policy.loader import FileCache
 from reconciler.store.daemon_state import DaemonState
@@ -52,60 +49,6 @@ from reconciler.transport.gateway import Gateway, StationEvent, StationEventKind
 from reconciler.transport.inject import InjectGateway
 
 log = logging.getLogger("reconciler.daemon")
-
-
-# The daemon re-reads a station's capability keys (GetConfiguration) after a BootNotification (a
-# firmware update or a reset may change them) and otherwise every hour, not at every drift check.
-CONFIG_TTL = 3600.0
-# Once the fleet is frozen: a full garbage collection after this many middle-generation ones (default 10).
-FULL_COLLECTION_EVERY = 100
-
-
-@dataclass(frozen=True, slots=True)
-class DaemonSettings:
-    policies: tuple[Path, ...]
-    db: Path
-    credentials: Credentials
-    listen: str | None = "127.0.0.1:9000"
-    path_prefix: str = "/"  # stations connect to {path_prefix}{stationId}
-    via: str | None = None
-    via_user: str | None = None
-    via_password: str | None = None
-    station_passwords: dict[str, str] = field(default_factory=dict)
-    http: str = "127.0.0.1:8000"
-    open_reads: bool = False
-    queue: QueueSettings = field(default_factory=QueueSettings)
-    engine: Settings = field(default_factory=lambda: Settings(retry=RetryPolicy(attempts=2), config_ttl=CONFIG_TTL))
-    call_timeout: float = 10.0
-    debounce_ms: int = 50
-    override_ttl: float = 3600.0
-    pull: float | None = None
-    notify: tuple[str, ...] = ()
-    shutdown_timeout: float = 10.0
-    read_timeout: float = 10.0
-    connect_grace: float = 0.5  # after a connect, wait this long for the BootNotification before reconciling
-    # Websocket keepalive per station connection (None: off). OCPP-J leaves keepalive pings to the charge
-    # point (WebSocketPingInterval); ours notices a dead TCP connection within 300 s. Every 60 s it cost
-    # 3% of a core at 10,000 stations (bench/watch.py (c)).
-    ping_interval: float | None = 300.0
-    # The HeartbeatInterval handed out in BootNotification answers. Over OCPP-J a heartbeat is not needed
-    # for liveness (the keepalive above); the spec advises one a day at least, for the charger's clock.
-    # 3600 instead of 300 made no measurable difference to the idle daemon at 10,000 stations.
-    heartbeat_interval: int = 300
-    freeze_check: float = 5.0  # seconds between looks at whether the fleet has settled (gc.freeze)
-    # at most this long (seconds) before what stations that disconnected left frozen is collected
-    refreeze_every: float = 3600.0
-    events: EventRetention = field(default_factory=EventRetention)  # the event log's retention
-    demo: bool = False
-
-
-def host_port(value: str, default_port: int) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep:
-        return value, default_port
-    if not port.isdigit():
-        raise ValueError(f"{value!r} is not HOST:PORT")
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 class Daemon:
@@ -143,7 +86,7 @@ class Daemon:
         self._files = FileCache()  # parsed policy files, reused by reloads while their bytes do not change
         self._digests: dict[str, str] | None = None  # per station, of `policies` (None: not computed yet)
         self._loading = asyncio.Lock()  # one load at a time uses `_files`
-        self._gc_threshold: tuple[int, int, int] | None = None  # the collector's thresholds before the freeze
+        self.heap = HeapFreezer(self)  # gc.freeze once the fleet has settled
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -178,7 +121,7 @@ class Daemon:
         self._spawn(self._warm_reloads(), "policy cache")
         self._spawn(watch(list(s.policies), self.reload, self._stop, debounce_ms=s.debounce_ms), "policy watch")
         self._spawn(self._expire_overrides(), "override expiry")
-        self._spawn(self._freeze_when_settled(), "gc freeze")
+        self._spawn(self.heap.run(), "gc freeze")
         self._spawn(retain_events(self.store, s.events, self.now), "event retention")
         if s.pull:
             directory = s.policies[0] if s.policies[0].is_dir() else s.policies[0].parent
@@ -245,8 +188,7 @@ class Daemon:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self._gc_threshold is not None:
-            gc.set_threshold(*self._gc_threshold)
+        self.heap.restore()
         if self.fleet is not None:
             await self.fleet.stop()
         if self.http is not None:
@@ -389,103 +331,17 @@ class Daemon:
         elif kind is StationEventKind.DISCONNECTED:
             self._record(sid, Status.OFFLINE, f"disconnected ({event.data.get('reason') or 'closed'})")
         elif kind is StationEventKind.TRANSACTION_STARTED:
-            self._session_started(sid, event)
+            session_started(self, sid, event)
         elif kind is StationEventKind.TRANSACTION_STOPPED:
-            self._session_stopped(sid, event)
+            session_stopped(self, sid, event)
         elif kind is StationEventKind.METER_VALUES:
             self._meter(sid, event.data)
-
-    def _session_started(self, station_id: str, event: StationEvent) -> None:
-        sessions = self.policies.desired[station_id].sessions
-        transaction_id = event.data.get("transactionId")
-        if not sessions or not isinstance(transaction_id, int):
-            if self._unverified_while_idle(station_id, event.data.get("connectorId")):
-                self.queue.request(station_id, "a transaction started: verify what idle could not")
-            return
-        connector = int(event.data.get("connectorId", 1))
-        assert self.state is not None
-        for item in sessions:
-            body = profile_to_ocpp(item.profile)
-            body.update(chargingProfilePurpose="TxProfile", transactionId=transaction_id)
-            self.state.start_intent(station_id, transaction_id, connector, item.policy, body, self.now())
-        self.queue.request(station_id, f"transaction {transaction_id} started")
-
-    def _unverified_while_idle(self, station_id: str, connector: object) -> bool:
-        """The last outcome could not verify this connector while idle (a charger that counts its
-        TxDefaultProfile only during a transaction): a transaction on it is the time to verify."""
-        outcome = self.latest.get(station_id)
-        return outcome is not None and any(
-            limit.code == "tx-default-idle" and (not limit.connectors or connector in limit.connectors)
-            for limit in outcome.limitations
-        )
-
-    def _session_stopped(self, station_id: str, event: StationEvent) -> None:
-        transaction_id = event.data.get("transactionId")
-        if not isinstance(transaction_id, int):
-            return
-        assert self.state is not None and self.store is not None
-        for intent in self.state.end_intents(station_id, transaction_id, self.now()):
-            # The charger drops a TxProfile when its transaction ends: the ledger forgets it, nothing is sent.
-            profile_id = intent.profile.get("chargingProfileId")
-            self.store.record_clear(
-                None,
-                station_id,
-                profile_id,
-                self.now(),
-                self.policies.revision,
-                (
-                    "intent.ended",
-                    f"transaction {transaction_id} stopped: session profile #{profile_id} ended with it",
-                    None,
-                ),
-            )
 
     def _meter(self, station_id: str, data: dict[str, Any]) -> None:
         from reconciler.daemon.in_force import judged_samples
 
         for within in judged_samples(self, station_id, data):  # against the limit in force when taken
             self.metrics.sample(within)
-
-    async def _freeze_when_settled(self) -> None:
-        """Once the fleet has connected and nothing is being reconciled, move what is alive out of the
-        garbage collector's reach (`gc.freeze`): policies, stations and connections live as long as
-        the daemon, and each full collection walking them took over a second at 10,000 stations.
-        Again whenever the fleet has grown by a tenth since, and after unfreezing (so that it is
-        collected) what the connections that ended left behind: when a tenth of the frozen fleet's
-        connections ended, or any did and `refreeze_every` (an hour) has passed since the last freeze.
-
-        From then on a full collection waits for FULL_COLLECTION_EVERY collections of the middle
-        generation (Python's default is 10): each drift check's outcome lives until the station's
-        next one, so a round of checks promotes every station's outcome to the oldest generation, and
-        with the default a 10,000-station fleet ran 4 full collections a round, 40% of the daemon's
-        CPU when idle (bench/watch.py (c)). Cyclic garbage that reached the oldest generation waits
-        longer (minutes); the rest is freed by reference counting as before."""
-        assert self.gateway is not None
-        frozen, previous, ended, frozen_at = 0, -1, 0, 0.0
-        while True:
-            await asyncio.sleep(self.settings.freeze_check)
-            connected = len(self.gateway.connected_stations())
-            # settled: the same stations as last time, each reconciled at least once, none running now
-            settled = connected == previous and len(self.latest) >= connected and self.queue.busy == 0
-            previous = connected
-            if not settled:
-                continue
-            # Frozen objects are never collected: what a station's connection left when it ended (its
-            # websocket, its buffers: cycles) stays until the next freeze, which first unfreezes.
-            gone = (self.central.connections_ended if self.central is not None else 0) - ended
-            if (
-                connected > frozen * 1.1
-                or gone > frozen / 10
-                or (gone and clock.monotonic() - frozen_at >= self.settings.refreeze_every)
-            ):
-                gc.unfreeze()
-                gc.collect()
-                gc.freeze()
-                if self._gc_threshold is None:
-                    self._gc_threshold = gc.get_threshold()
-                    gc.set_threshold(*self._gc_threshold[:2], max(self._gc_threshold[2], FULL_COLLECTION_EVERY))
-                frozen, ended, frozen_at = connected, ended + gone, clock.monotonic()
-                log.debug("%d connected station(s) settled: %d objects frozen", connected, gc.get_freeze_count())
 
     async def _expire_overrides(self) -> None:
         assert self.state is not None
@@ -551,30 +407,7 @@ class Daemon:
         ok = outcome.status in (Status.SYNCED, Status.OUT_OF_SYNC, Status.SUSPENDED) or (
             outcome.status is Status.OFFLINE and (outcome.reason == "not connected" or self._away(station_id))
         )
-        interval = self.settings.queue.interval
-        sent = ", ".join(f"{n} {k}" for k, n in sorted(outcome.sent.items())) or "nothing sent"
-        log.info(
-            "%s %s in %.3fs (%s); next check in %s [%s]%s",
-            station_id,
-            outcome.status.value,
-            outcome.seconds,
-            sent,
-            f"~{interval:.0f}s" if ok else "backoff",
-            ", ".join(sorted(reasons)),
-            f": {outcome.reason}" if outcome.reason else "",
-            extra={
-                "fields": {
-                    "station": station_id,
-                    "outcome": outcome.status.value,
-                    "duration_s": round(outcome.seconds, 4),
-                    "sent": dict(outcome.sent),
-                    "reason": outcome.reason,
-                    "triggers": sorted(reasons),
-                    "next_check_s": interval if ok else None,
-                    "revision": self.policies.revision,
-                }
-            },
-        )
+        log_outcome(station_id, outcome, reasons, self.settings.queue.interval if ok else None, self.policies.revision)
         return ok
 
     def _away(self, station_id: str) -> bool:
@@ -646,24 +479,3 @@ class Daemon:
 
     def override_expiry(self, ttl: float | None) -> datetime:
         return self.now() + timedelta(seconds=self.settings.override_ttl if ttl is None else ttl)
-
-
-_NOTHING: Mapping[str, Any] = MappingProxyType({})
-
-
-def kept(outcome: Outcome) -> Outcome:
-    """What the daemon keeps of a station's last outcome until its next one (`Daemon.latest`: one per
-    station, 10,000 of them): its status and reason, what was sent, the plan's actions, notes and
-    verdicts, the observed timelines and the after-apply read-back (the API, the limit in force:
-    `in_force.py`). Not kept: the plan's drift and the states it was planned from, and the
-    configuration read (about 2 KiB a station; the condition's reason says what differed)."""
-    plan, observation = outcome.plan, outcome.observation
-    return replace(
-        outcome,
-        plan=replace(plan, drift=(), starts=()) if plan is not None else None,
-        observation=replace(observation, configuration=_NOTHING) if observation is not None else None,
-    )
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")

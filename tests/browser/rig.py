@@ -27,7 +27,8 @@ import httpx
 
 from reconciler.core.status import Status
 from reconciler.daemon.demo import DemoFleet
-from reconciler.daemon.service import Daemon, DaemonSettings
+from reconciler.daemon.service import Daemon
+from reconciler.daemon.settings import DaemonSettings
 from reconciler.daemon.workqueue import QueueSettings
 from reconciler.simulator.charge_point import SimulatedChargePoint
 from reconciler.simulator.ev import LocalPolicy

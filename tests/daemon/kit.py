@@ -13,7 +13,8 @@ import httpx
 
 from reconciler.api.auth import Credentials
 from reconciler.core.status import Status
-from reconciler.daemon.service import Daemon, DaemonSettings
+from reconciler.daemon.service import Daemon
+from reconciler.daemon.settings import DaemonSettings
 from reconciler.daemon.workqueue import QueueSettings
 from reconciler.engine.calls import RetryPolicy
 from reconciler.engine.reconcile import Settings

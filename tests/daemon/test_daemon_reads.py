@@ -47,7 +47,7 @@ async def test_boot_notification_reads_the_capabilities_again(tmp_path: Path) ->
 async def test_the_settled_fleet_is_frozen_out_of_the_garbage_collector(tmp_path: Path) -> None:
     import gc
 
-    from reconciler.daemon.service import FULL_COLLECTION_EVERY
+    from reconciler.daemon.settings import FULL_COLLECTION_EVERY
 
     gc.unfreeze()
     before = gc.get_threshold()
