@@ -17,7 +17,8 @@ from typing import Any
 
 from reconciler.core.profiles import format_time, parse_time
 from reconciler.core.status import Status
-from reconciler.store.sqlite import ACCEPTED, Condition, Event, StoreError
+from reconciler.store.events import Event
+from reconciler.store.sqlite import ACCEPTED, Condition, StoreError
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 Flow: engine -> `Store` (after every charger call) -> SQLite; plan/apply/watch/api read it back.
 
-Tables (see `schema.py`; `PRAGMA user_version` is the schema version):
+Tables (see `schema.py`; `PRAGMA user_version` is the schema version; the registry and the event
+log's reads and retention in `registry.py` and `events.py`, mixed into `Store`):
 - `ledger`: the profiles the reconciler sent, per station (the inventory it may clear), as a log
   in installation order with how sure each is (Accepted, Unconfirmed, Unverified, NotEnforced);
   an uncertain entry does not erase the ones it would have replaced (`core.holdings` replays it);
@@ -46,8 +47,10 @@ from reconciler.core.holdings import Verdicts
 from reconciler.core.profiles import format_time, parse_time
 from reconciler.core.status import Status
 from reconciler.store import ledger as ledger_log
+from reconciler.store.events import EventLog
 from reconciler.store.journal import TransactionJournal
 from reconciler.store.prunes import PruneMemory
+from reconciler.store.registry import Registry
 from reconciler.store.schema import MIGRATIONS
 from reconciler.store.touches import Touches
 
@@ -69,17 +72,6 @@ class Condition:
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
-    id: int
-    at: datetime
-    station_id: str | None
-    kind: str
-    message: str
-    revision: str | None
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
 class Pending:
     id: int
     station_id: str
@@ -93,7 +85,7 @@ class StoreError(RuntimeError):
     """The store file cannot be opened or is not ours; the message says which file and what to do."""
 
 
-class Store:
+class Store(Registry, EventLog):
     """One SQLite file. Not thread-safe: one Store per thread (the engine runs on one event loop)."""
 
     def __init__(self, path: str | Path) -> None:
@@ -390,91 +382,6 @@ class Store:
         """The call was answered but changed nothing the ledger tracks (Rejected, an error)."""
         self._write("DELETE FROM pending WHERE id=?", (pending_id,))
 
-    # --- registry ---------------------------------------------------------------------------------
-
-    def seen(self, station_id: str, at: datetime, boot: Mapping[str, Any] | None = None) -> None:
-        """The station was seen at `at` (and booted as `boot` says). Only the time changed: it waits in
-        `touches` (written within FLUSH_SECONDS)."""
-        stamp = format_time(at)
-        boot_json = None if boot is None else json.dumps(boot)
-        touches = self.touches
-        if station_id in touches.rows and boot_json in (None, touches.boots.get(station_id)) and touches.later():
-            touches.seen[station_id] = stamp
-            return
-        touches.seen.pop(station_id, None)
-        self._write(
-            "INSERT INTO stations (station_id, last_seen, boot_json) VALUES (?,?,?) ON CONFLICT(station_id) DO UPDATE "
-            "SET last_seen=excluded.last_seen, boot_json=COALESCE(excluded.boot_json, stations.boot_json)",
-            (station_id, stamp, boot_json),
-        )
-        touches.rows.add(station_id)
-        if boot_json is not None:
-            touches.boots[station_id] = boot_json
-
-    def save_configuration(self, station_id: str, configuration: Mapping[str, Any], at: datetime) -> None:
-        self._write(
-            "INSERT INTO stations (station_id, configuration_json, capabilities_at) VALUES (?,?,?) "
-            "ON CONFLICT(station_id) DO UPDATE SET configuration_json=excluded.configuration_json, "
-            "capabilities_at=excluded.capabilities_at",
-            (station_id, json.dumps(configuration), format_time(at)),
-        )
-
-    def forget_configuration(self, station_id: str) -> None:
-        """The cached configuration is out of date (a key was changed, the station rebooted)."""
-        self._write("UPDATE stations SET capabilities_at=NULL WHERE station_id=?", (station_id,))
-
-    def configuration(self, station_id: str) -> tuple[dict[str, Any], datetime] | None:
-        """The configuration keys last read from a station, and when."""
-        row = self.db.execute(
-            "SELECT configuration_json, capabilities_at FROM stations WHERE station_id=?", (station_id,)
-        ).fetchone()
-        if row is None or row[0] is None or row[1] is None:
-            return None
-        return json.loads(row[0]), parse_time(row[1])
-
-    def save_clock_skew(self, station_id: str, skew: float, at: datetime) -> None:
-        """How far the station's clock was from ours (seconds, charger minus us) when last asked (a
-        station whose row exists: it waits in `touches`, written within FLUSH_SECONDS)."""
-        if station_id in self.touches.rows and self.touches.later():
-            self.touches.skews[station_id] = (skew, format_time(at))
-            return
-        self.touches.skews.pop(station_id, None)
-        self._write(
-            "INSERT INTO stations (station_id, clock_skew_s, clock_checked_at) VALUES (?,?,?) ON CONFLICT(station_id) "
-            "DO UPDATE SET clock_skew_s=excluded.clock_skew_s, clock_checked_at=excluded.clock_checked_at",
-            (station_id, skew, format_time(at)),
-        )
-
-    def clock_skew(self, station_id: str) -> tuple[float | None, datetime | None]:
-        """The station's last measured clock skew (seconds, charger minus us) and when, or Nones."""
-        waiting = self.touches.skews.get(station_id)
-        if waiting is not None:
-            return waiting[0], parse_time(waiting[1])
-        row = self.db.execute(
-            "SELECT clock_skew_s, clock_checked_at FROM stations WHERE station_id=?", (station_id,)
-        ).fetchone()
-        if row is None or row[1] is None:
-            return None, None
-        return row[0], parse_time(row[1])
-
-    def clock_skews(self) -> dict[str, float]:
-        """Every station's last measured clock skew (seconds, charger minus us), where one was measured."""
-        rows = self.db.execute("SELECT station_id, clock_skew_s FROM stations WHERE clock_checked_at IS NOT NULL")
-        skews = {station_id: float(skew) for station_id, skew in rows if skew is not None}
-        skews.update((station_id, skew) for station_id, (skew, _) in self.touches.skews.items())  # waiting ones
-        return skews
-
-    def boot(self, station_id: str) -> dict[str, Any] | None:
-        """The station's last BootNotification as kept by `seen` (vendor, model, firmware...)."""
-        row = self.db.execute("SELECT boot_json FROM stations WHERE station_id=?", (station_id,)).fetchone()
-        return json.loads(row[0]) if row is not None and row[0] else None
-
-    def stations(self) -> list[dict[str, Any]]:
-        rows = self.db.execute("SELECT station_id, last_seen, boot_json FROM stations ORDER BY station_id")
-        seen = self.touches.seen
-        return [{"id": r[0], "lastSeen": seen.get(r[0], r[1]), "boot": json.loads(r[2]) if r[2] else None}
-                for r in rows]  # fmt: skip
-
     # --- conditions and events --------------------------------------------------------------------
 
     def set_condition(
@@ -540,46 +447,6 @@ class Store:
     ) -> None:  # fmt: skip
         with self.transaction() as db:
             self._event(db, (kind, message, data), format_time(at), station_id, revision)
-
-    def events(self, *, station_id: str | None = None, after: int = 0, limit: int = 200) -> list[Event]:
-        query = "SELECT id, at, station_id, kind, message, revision, data_json FROM events WHERE id > ?"
-        params: Sequence[Any] = (after,)
-        if station_id is not None:
-            query += " AND station_id = ?"
-            params = (after, station_id)
-        rows = self.db.execute(query + " ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
-        return [
-            Event(r[0], parse_time(r[1]), r[2], r[3], r[4], r[5], json.loads(r[6]) if r[6] else {})
-            for r in reversed(rows)
-        ]
-
-    def events_beyond(self, keep: int) -> int | None:
-        """The id of the newest event outside the newest `keep` (it and every older one lie beyond a
-        row bound of `keep`), or None when there are no more than `keep` events."""
-        row = self.db.execute("SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?", (keep,)).fetchone()
-        return None if row is None else int(row[0])
-
-    def prune_events(self, *, before: datetime | None, upto: int | None, batch: int = 5000) -> int:
-        """Retention of the event log: delete, oldest first and at most `batch` rows per call (so a
-        long overdue prune never holds the write lock for long), the events older than `before` and
-        those with an id up to `upto` (`events_beyond`, computed once per prune); nothing else is
-        touched. None: no such bound. Returns how many went (call again while it returns `batch`)."""
-        conditions: list[str] = []
-        params: list[Any] = []
-        if before is not None:
-            conditions.append("at < ?")
-            params.append(format_time(before))
-        if upto is not None:
-            conditions.append("id <= ?")
-            params.append(upto)
-        if not conditions:
-            return 0
-        where = " OR ".join(conditions)
-        cursor = self._write(
-            f"DELETE FROM events WHERE id IN (SELECT id FROM events WHERE {where} ORDER BY id LIMIT ?)",
-            (*params, batch),
-        )  # fixed SQL fragments; values are parameters
-        return cursor.rowcount
 
     # --- inventory queries and removals (state list / state rm, removed stations) -------------------
 
