@@ -4,7 +4,7 @@ Flow: charger --websocket `ws://HOST:PORT/{stationId}` (or `wss://` with a TLS c
 Profile 2), subprotocol `ocpp1.6`--> `CentralSystem`.
 The opening handshake checks the station id (unknown ids are refused unless `allow_unknown`) and
 HTTP basic auth (OCPP Security Profile 1: username = station id, password from `passwords`; a
-`"*"` entry is a shared password for every station). Charger-initiated calls go to
+`"*"` entry is a shared password for every station): `admission.Admission`. Charger-initiated calls go to
 `stations.StationRegistry`; the engine's calls go out through `call()` and come back as a
 `gateway.Reply` (ANSWERED / CALL_ERROR / TIMEOUT / OFFLINE; a CallError is never swallowed).
 
@@ -25,10 +25,7 @@ queue.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import functools
-import hmac
 import itertools
 import json
 import logging
@@ -37,16 +34,14 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import unquote
 
 import ocpp
 from ocpp.messages import CallError
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 
 from reconciler import clock
+from reconciler.transport.admission import Admission
 from reconciler.transport.frames import CALL, CALL_ERROR, CALL_RESULT, FrameError, Message, read_frame
 from reconciler.transport.gateway import BootCheck, EventHub, Reply, ReplyKind, StationEvent
 from reconciler.transport.schemas import SchemaValidators
@@ -84,18 +79,6 @@ class _Connection:
         self.pending.clear()
 
 
-def _basic_credentials(headers: Headers) -> tuple[str, str] | None:
-    value = headers.get("Authorization")
-    if not value or not value.lower().startswith("basic "):
-        return None
-    try:
-        decoded = base64.b64decode(value[6:].strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    username, sep, password = decoded.partition(":")
-    return (username, password) if sep else None
-
-
 class CentralSystem:
     """OCPP 1.6J server and `Gateway`. Use `async with CentralSystem(port=0, ...) as cs:`; `cs.port`
     is the bound port and `cs.url` the base URL stations append their id to.
@@ -125,15 +108,13 @@ class CentralSystem:
         path_prefix: str = "/",
     ) -> None:
         self.host = host
-        self.path_prefix = "/" + path_prefix.strip("/") + "/" if path_prefix.strip("/") else "/"
+        self.admission = Admission(path_prefix, passwords, known_stations, allow_unknown=allow_unknown)
+        self.path_prefix = self.admission.path_prefix
         self.port = port
-        self.allow_unknown = allow_unknown
         self.call_timeout = call_timeout
         self.max_message_size = max_message_size
         self.ping_interval = ping_interval
         self.ssl_context = ssl_context  # wss:// (OCPP Security Profile 2) when set
-        self._passwords = dict(passwords or {})
-        self._known = set(known_stations or ()) | {k for k in self._passwords if k != "*"}
         self.validators = SchemaValidators(_SCHEMAS) if validate_messages else None
         self.hub = EventHub()
         self.registry = StationRegistry(self.hub, heartbeat_interval=heartbeat_interval, clock=clock.now)
@@ -151,7 +132,7 @@ class CentralSystem:
             self.host,
             self.port,
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-            process_request=self._check_request,
+            process_request=self.admission.check,
             compression=None,
             max_size=self.max_message_size,
             ping_interval=self.ping_interval,
@@ -190,9 +171,7 @@ class CentralSystem:
 
     def add_station(self, station_id: str, password: str | None = None) -> None:
         """Admit a station (and set its password) while running, e.g. after a policy reload."""
-        self._known.add(station_id)
-        if password is not None:
-            self._passwords[station_id] = password
+        self.admission.add(station_id, password)
 
     # --- Gateway --------------------------------------------------------------------------------
 
@@ -397,49 +376,11 @@ class CentralSystem:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    # --- the handshake --------------------------------------------------------------------------
-
-    def _station_id(self, path: str) -> str | None:
-        """The station id of a request path `{path_prefix}{stationId}`, or None when the path is
-        anything else (another prefix, more segments, an empty or odd id)."""
-        path = path.split("?", 1)[0]
-        if not path.startswith(self.path_prefix):
-            return None
-        raw = path[len(self.path_prefix) :]
-        if not raw or "/" in raw:
-            return None
-        station_id = unquote(raw)
-        if "/" in station_id or len(station_id) > 128 or not station_id.isprintable():
-            return None
-        return station_id
-
-    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        station_id = self._station_id(request.path)
-        if station_id is None:
-            log.warning("refused a connection to %.80r: not %s{stationId}", request.path, self.path_prefix)
-            return connection.respond(404, f"connect to {self.path_prefix}{{stationId}}\n")
-        if station_id not in self._known and not self.allow_unknown:
-            log.warning("refused unknown station %r from %s", station_id, connection.remote_address)
-            return connection.respond(404, f"unknown station {station_id}\n")
-        password = self._passwords.get(station_id, self._passwords.get("*"))
-        if password is not None:
-            credentials = _basic_credentials(request.headers)
-            if (
-                credentials is None
-                or credentials[0] != station_id
-                or not hmac.compare_digest(credentials[1].encode(), password.encode())
-            ):
-                log.warning("refused station %r: missing or wrong basic auth credentials", station_id)
-                response = connection.respond(401, "basic auth required: username = station id\n")
-                response.headers["WWW-Authenticate"] = 'Basic realm="ocpp", charset="UTF-8"'
-                return response
-        return None
-
     # --- one connection -------------------------------------------------------------------------
 
     async def _serve(self, ws: ServerConnection) -> None:
         request = ws.request
-        station_id = self._station_id(request.path) if request is not None else None
+        station_id = self.admission.station_id(request.path) if request is not None else None
         if request is None or station_id is None:  # the handshake checked it; a request that changed is not served
             await ws.close(1008, "unexpected path")
             return
