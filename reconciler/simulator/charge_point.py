@@ -413,15 +413,9 @@ class SimulatedChargePoint:
         self.update_evs()
         ev.plugged = reason not in ("EVDisconnected",)
         self.installed = self.installed.without_transaction(connector_id)
-        await self.send(
-            "StopTransaction",
-            {
-                "transactionId": transaction.transaction_id,
-                "meterStop": int(ev.energy_wh),
-                "timestamp": format_time(self.clock()),
-                "reason": reason,
-            },
-        )
+        payload = {"transactionId": transaction.transaction_id, "meterStop": int(ev.energy_wh),
+                   "timestamp": format_time(self.clock()), "reason": reason}  # fmt: skip
+        await self.send("StopTransaction", payload)
         self.log(f"-> transaction {transaction.transaction_id} stopped ({reason})")
         self.changed("StopTransaction")
         await self.send_status(connector_id, "Finishing" if ev.plugged else "Available")
