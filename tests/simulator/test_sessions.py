@@ -85,9 +85,18 @@ async def test_demo_stations_charge_under_the_limit_in_force_and_stop(tmp_path: 
             assert cap == pytest.approx(CAP_W / 690) and sum(ev.current_a() for ev in cp.evs.values()) <= cap + 0.1
         # compliance is computed from these real samples
         await run.until(lambda: run.daemon.metrics.within[True] > 0, "MeterValues samples judged")
-        metrics = (await run.http.get("/stations/metrics")).json()
-        assert metrics["metrics"]["reconciler_limit_compliance_ratio"] == 1.0
-        assert 0 < metrics["power_drawn_w"] <= metrics["limit_w"]
+        # The station total is the sum of each connector's latest sample, and connectors sample on
+        # their own timers: when a session starts, the connector it takes power from still shows its
+        # previous sample until its next one (up to a meter interval). So the total is compared once
+        # the samples agree (bounded); every single sample was judged within its limit all along.
+        metrics: dict[str, Any] = {}
+        for _ in range(200):  # bounded: a meter interval is 1 s here
+            metrics = (await run.http.get("/stations/metrics")).json()
+            assert metrics["metrics"]["reconciler_limit_compliance_ratio"] == 1.0
+            if 0 < metrics["power_drawn_w"] <= metrics["limit_w"]:
+                break
+            await asyncio.sleep(0.05)
+        assert 0 < metrics["power_drawn_w"] <= metrics["limit_w"], metrics
         # bounded: after max_sessions each, every session has stopped (StopTransaction sent)
         stations: list[SimulatedChargePoint] = [fleet.running[n][n] for n in names]
         await run.until(lambda: all(cp.sent["StopTransaction"] == 2 * 2 and not cp.transactions for cp in stations),
