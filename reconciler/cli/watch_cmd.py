@@ -185,7 +185,8 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--ping-interval",
                 metavar="SECONDS",
-                help="websocket keepalive ping to each station (0: off; charge points ping on their own)",
+                help="websocket keepalive: a station that sent nothing for this long is pinged, and disconnected "
+                "without a pong in 20 s (0: off; charge points ping on their own)",
             ),
         ] = 300.0,
         heartbeat_interval: Annotated[

@@ -42,6 +42,7 @@ from websockets.exceptions import ConnectionClosed
 
 from reconciler import clock
 from reconciler.transport.admission import Admission
+from reconciler.transport.connections import Connection, Keepalive
 from reconciler.transport.frames import CALL, CALL_ERROR, CALL_RESULT, FrameError, Message, read_frame
 from reconciler.transport.gateway import BootCheck, EventHub, Reply, ReplyKind, StationEvent
 from reconciler.transport.schemas import SchemaValidators
@@ -63,22 +64,6 @@ def _quoted(action: str) -> str:
     return json.dumps(action)
 
 
-class _Connection:
-    __slots__ = ("lock", "pending", "station_id", "ws")
-
-    def __init__(self, station_id: str, ws: ServerConnection) -> None:
-        self.station_id = station_id
-        self.ws = ws
-        self.lock = asyncio.Lock()
-        self.pending: dict[str, tuple[str, asyncio.Future[Reply]]] = {}
-
-    def fail_pending(self, reason: str) -> None:
-        for _, future in self.pending.values():
-            if not future.done():
-                future.set_result(Reply.offline(reason))
-        self.pending.clear()
-
-
 class CentralSystem:
     """OCPP 1.6J server and `Gateway`. Use `async with CentralSystem(port=0, ...) as cs:`; `cs.port`
     is the bound port and `cs.url` the base URL stations append their id to.
@@ -86,7 +71,8 @@ class CentralSystem:
     Admission is closed by default: a station connects only if it is in `known_stations` or has an
     entry in `passwords` (or `allow_unknown` is set). A station with a password (its own or the
     shared `"*"` one) must present HTTP basic auth with username = station id. `validate_messages`
-    checks every message against the OCPP 1.6 schemas; `ping_interval` is the websocket keepalive.
+    checks every message against the OCPP 1.6 schemas. `ping_interval` (None: off): a station that sent
+    nothing for that long is pinged, and disconnected without a pong in `ping_timeout` (`connections`).
     Stations connect to `{path_prefix}{stationId}` (default `/`); any other path is refused. One
     connection per station: a newer one replaces the older, which is closed with a reason.
     """
@@ -104,23 +90,25 @@ class CentralSystem:
         known_stations: Iterable[str] | None = None,
         validate_messages: bool = True,
         ping_interval: float | None = 60.0,
+        ping_timeout: float = 20.0,
         ssl_context: ssl.SSLContext | None = None,
         path_prefix: str = "/",
     ) -> None:
         self.host = host
+        self._connections: dict[str, Connection] = {}
         self.admission = Admission(path_prefix, passwords, known_stations, allow_unknown=allow_unknown)
         self.path_prefix = self.admission.path_prefix
         self.port = port
         self.call_timeout = call_timeout
         self.max_message_size = max_message_size
-        self.ping_interval = ping_interval
+        self.keepalive = Keepalive(self._connections.values, ping_interval, ping_timeout) if ping_interval else None
         self.ssl_context = ssl_context  # wss:// (OCPP Security Profile 2) when set
         self.validators = SchemaValidators(_SCHEMAS) if validate_messages else None
         self.hub = EventHub()
         self.registry = StationRegistry(self.hub, heartbeat_interval=heartbeat_interval, clock=clock.now)
-        self._connections: dict[str, _Connection] = {}
         self.connections_ended = 0  # station connections that ended (closed, lost, replaced) since start
         self._server: Server | None = None
+        self._pinging: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
         self._changed = asyncio.Event()
 
@@ -135,7 +123,7 @@ class CentralSystem:
             process_request=self.admission.check,
             compression=None,
             max_size=self.max_message_size,
-            ping_interval=self.ping_interval,
+            ping_interval=None,  # `keepalive.Keepalive` pings only the quiet connections
             server_header=None,
             backlog=4096,
             ssl=self.ssl_context,
@@ -143,11 +131,15 @@ class CentralSystem:
         sockets = list(self._server.sockets)
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
+        self._pinging = asyncio.create_task(self.keepalive.run()) if self.keepalive else None
         log.info("Central System listening on %s/{stationId}", self.url)
 
     async def stop(self) -> None:
         if self._server is None:
             return
+        if self._pinging is not None and self.keepalive is not None:
+            self._pinging.cancel()
+            self.keepalive.stop()
         self._server.close()
         await self._server.wait_closed()
         self._server = None
@@ -389,7 +381,8 @@ class CentralSystem:
         # station (bench/watch.py (c)), and the Authorization header (a password) does not linger.
         request.headers.clear()
         ws.response = None
-        connection = _Connection(station_id, ws)
+        loop = asyncio.get_running_loop()
+        connection = Connection(station_id, ws, loop.time())
         # One connection per station: the newest wins (a reconnect replaces a half-dead one). The
         # swap happens before any await, so concurrent handshakes cannot leave two registered.
         previous = self._connections.get(station_id)
@@ -403,6 +396,7 @@ class CentralSystem:
         reason = "closed"
         try:
             async for message in ws:
+                connection.heard = loop.time()
                 if self._connections.get(station_id) is not connection:
                     break  # replaced while this frame was on its way: the newer connection speaks
                 if isinstance(message, bytes):
@@ -416,7 +410,7 @@ class CentralSystem:
                 if answer is not None:
                     await ws.send(answer)
         except ConnectionClosed as exc:
-            reason = f"connection lost ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
+            reason = connection.lost or f"connection lost ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
         finally:
             self.connections_ended += 1  # the daemon collects what a gone connection leaves frozen
             connection.fail_pending(f"station {station_id} disconnected ({reason})")
@@ -425,7 +419,7 @@ class CentralSystem:
                 self.registry.disconnected(station_id, reason)
             self._notify()
 
-    def _on_message(self, connection: _Connection, raw: str) -> str | None:
+    def _on_message(self, connection: Connection, raw: str) -> str | None:
         """Handle one text frame; returns the frame to send back, if any. Never raises for what a
         charger sends: a frame that cannot be used is answered with a CALLERROR when it carried a
         unique id (`frames.read_frame` says which code), else logged and dropped."""
@@ -462,7 +456,7 @@ class CentralSystem:
         future.set_result(Reply.answered(payload))
         return None
 
-    def _on_call(self, connection: _Connection, call: Message) -> str:
+    def _on_call(self, connection: Connection, call: Message) -> str:
         station_id = connection.station_id
         payload = call.payload
         problem: str | None = None
@@ -486,7 +480,7 @@ class CentralSystem:
                 return _ENCODE([CALL_RESULT, call.unique_id, answer])  # as the library's CallResult.to_json
         return str(reply.to_json())
 
-    def _unusable(self, connection: _Connection, exc: FrameError) -> str | None:
+    def _unusable(self, connection: Connection, exc: FrameError) -> str | None:
         log.warning("%s sent an unusable frame: %s (%s)", connection.station_id, exc.description, exc.code)
         if exc.unique_id is None:
             return None
