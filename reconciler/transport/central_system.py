@@ -123,7 +123,7 @@ class CentralSystem:
             process_request=self.admission.check,
             compression=None,
             max_size=self.max_message_size,
-            ping_interval=None,  # `keepalive.Keepalive` pings only the quiet connections
+            ping_interval=None,  # `connections.Keepalive` pings only the quiet connections
             server_header=None,
             backlog=4096,
             ssl=self.ssl_context,
@@ -137,8 +137,9 @@ class CentralSystem:
     async def stop(self) -> None:
         if self._server is None:
             return
-        if self._pinging is not None and self.keepalive is not None:
+        if self._pinging is not None:
             self._pinging.cancel()
+        if self.keepalive is not None:
             self.keepalive.stop()
         self._server.close()
         await self._server.wait_closed()

@@ -75,19 +75,18 @@ class Keepalive:
     async def _probe(self, connection: Connection) -> None:
         loop = asyncio.get_running_loop()
         try:
-            pong = await connection.ws.ping()
-            self.pings += 1
-            try:
-                async with asyncio.timeout(self.timeout):
-                    await pong
-            except TimeoutError:
-                connection.lost = f"no answer to a keepalive ping within {self.timeout:g} s"
-                log.info("%s: %s; closing the connection", connection.station_id, connection.lost)
-                connection.ws.transport.abort()  # the peer is gone: no closing handshake to wait for
-                return
-            connection.heard = loop.time()
+            async with asyncio.timeout(self.timeout):  # the ping too: a peer that stopped reading blocks it
+                pong = await connection.ws.ping()
+                self.pings += 1
+                await pong
+        except TimeoutError:
+            connection.lost = f"no answer to a keepalive ping within {self.timeout:g} s"
+            log.info("%s: %s; closing the connection", connection.station_id, connection.lost)
+            connection.ws.transport.abort()  # the peer is gone: no closing handshake to wait for
         except ConnectionClosed:
             pass  # it ended on its own: the connection's handler says why
+        else:
+            connection.heard = loop.time()
         finally:
             self._probing.discard(connection)
 
