@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from reconciler.transport.central_system import CentralSystem
 from reconciler.transport.gateway import StationEventKind
+from tests.engine.fleetkit import until
 from tests.transport.conftest import WAIT
 
 
@@ -28,13 +29,6 @@ class Pings(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if record.getMessage().startswith("< PING"):
             self.count += 1
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    async with asyncio.timeout(WAIT):
-        while not condition():
-            await asyncio.sleep(0.02)
-    assert condition(), what
 
 
 @pytest.fixture
