@@ -108,7 +108,6 @@ class CentralSystem:
         self.registry = StationRegistry(self.hub, heartbeat_interval=heartbeat_interval, clock=clock.now)
         self.connections_ended = 0  # station connections that ended (closed, lost, replaced) since start
         self._server: Server | None = None
-        self._pinging: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
         self._changed = asyncio.Event()
 
@@ -131,14 +130,13 @@ class CentralSystem:
         sockets = list(self._server.sockets)
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
-        self._pinging = asyncio.create_task(self.keepalive.run()) if self.keepalive else None
+        if self.keepalive is not None:
+            self.keepalive.start()
         log.info("Central System listening on %s/{stationId}", self.url)
 
     async def stop(self) -> None:
         if self._server is None:
             return
-        if self._pinging is not None:
-            self._pinging.cancel()
         if self.keepalive is not None:
             self.keepalive.stop()
         self._server.close()

@@ -4,24 +4,26 @@
 station last spoke and why the keepalive ended it, if it did.
 
 Flow: every frame a station sends (a Heartbeat, an answer to our call, a pong) stamps its connection
-(`Connection.heard`) -> `Keepalive.run` looks at every connection four times per interval -> a
-connection that has sent nothing for `interval` seconds is pinged (websockets' `ping`) -> a pong
-within `timeout` stamps it again; no pong: the connection is aborted (the station is Offline, and its
-reconnect replaces it), with the reason kept for the registry.
+(`Connection.heard`) -> `Keepalive` (started and stopped with the Central System) looks at every
+connection four times per interval -> a connection that has sent nothing for `interval` seconds is
+pinged (websockets' `ping`) -> a pong within `timeout` stamps it again; no pong: the connection is
+aborted (the station is Offline, and its reconnect replaces it), with the reason kept for the
+registry.
 
 Why not websockets' own keepalive: it pings every connection every interval, whatever else the
 connection carries. The daemon's drift checks and the stations' Heartbeats already prove most
 connections alive; at 10,000 stations the unconditional pings were a write and a read per station
 per interval (29 % of the idle daemon's CPU without drift checks, its pongs apart, and a task per
-connection: `bench/watch.py`). A dead connection is still noticed: a station that sent nothing for `interval`
-is pinged within a quarter interval more, and given `timeout` seconds to answer.
+connection: `bench/watch.py`). A dead connection is still noticed: a station that sent nothing for
+`interval` is pinged within a quarter interval more, and given `timeout` seconds to answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -56,11 +58,24 @@ class Keepalive:
         self.connections = connections
         self.interval = interval
         self.timeout = timeout
-        self.pings = 0  # sent so far (tests and the bench read it)
+        self.pings = 0  # sent so far (the tests read it)
         self._probing: set[Connection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def run(self) -> None:
+    def start(self) -> None:
+        self._spawn(self._run())
+
+    def stop(self) -> None:
+        """Cancel the sweep and the pings in flight."""
+        for task in list(self._tasks):
+            task.cancel()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.interval / 4)
@@ -68,9 +83,7 @@ class Keepalive:
             for connection in list(self.connections()):
                 if connection not in self._probing and now - connection.heard >= self.interval:
                     self._probing.add(connection)
-                    task = loop.create_task(self._probe(connection))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    self._spawn(self._probe(connection))
 
     async def _probe(self, connection: Connection) -> None:
         loop = asyncio.get_running_loop()
@@ -89,7 +102,3 @@ class Keepalive:
             connection.heard = loop.time()
         finally:
             self._probing.discard(connection)
-
-    def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
