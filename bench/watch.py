@@ -16,12 +16,18 @@ loop); the simulated stations run in a child process (`reconciler simulate`), an
     need several).
 (d) GET /stations latency under 50 concurrent clients (a child process, 100 requests each), p50/p95,
     while drift checks run at the default interval's steady rate (N / 300 s).
+floor (--only floor, alone): what (c)'s checks cost in this design before the reconciler does anything:
+    every station Synced, the daemon's own checks never due, and this script sending each station a
+    check's three reads (GetCompositeSchedule for connectors 0, 1, 2, through the embedded Central
+    System) at the rate of (c)'s checks, in batches once a second. (c) minus this is the reconciler's
+    own work per check (judging, the store, the log line, metrics).
 
 The daemon runs on the event loop `reconciler watch` uses (`watch_cmd.event_loop`, asyncio when a
 tree has none), so a baseline tree is measured as its CLI would run it:
 
     .venv/bin/python bench/watch.py --stations 1000 [--samples 10] [--only a,b,c,d] [--json FILE]
     .venv/bin/python bench/watch.py --stations 10000 --only c --drift-interval 120 --sim-procs 4
+    .venv/bin/python bench/watch.py --stations 10000 --only floor --drift-interval 300 --window 150 --sim-procs 4
     PYTHONPATH=/path/to/baseline/tree .venv/bin/python bench/watch.py ...   # the baseline column
     .venv/bin/python bench/watch.py --stations 1000 --only c --baseline /path/to/main/worktree
         # side by side: the baseline tree first (this script in a child process with PYTHONPATH set to the
@@ -378,6 +384,8 @@ async def bench(
             await daemon.stop()
     if "c" in phases:
         out["c_idle"] = await idle(n, drift_interval, sim_procs, window)
+    if "floor" in phases:
+        out["c_floor"] = await floor(n, drift_interval, sim_procs, window)
     return out
 
 
@@ -437,6 +445,63 @@ async def idle(
         await daemon.stop()
 
 
+async def floor(n: int, drift_interval: float, sim_procs: int, window: float | None = None) -> dict[str, Any]:
+    """The floor of (c) in this design: a daemon whose own drift checks never fall due, every station
+    Synced, and this bench sending each station only a check's reads (GetCompositeSchedule for
+    connectors 0, 1 and 2 in turn, as a check asks them, through the embedded Central System) at the
+    rate the daemon's checks run at `drift_interval`, in batches once a second: nothing judged,
+    stored or logged. What a check costs beyond these figures is the reconciler's own work."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-floor-"))
+    ids = fleet_ids(n, sim_procs)
+    daemon = await start_daemon(tmp, ids, 10 * 365 * 86400.0)
+    central = daemon.central
+    assert central is not None
+    sims = start_simulators(central.url, n, sim_procs, [])
+    limit = asyncio.Semaphore(64)  # the concurrency start_daemon gives its engine
+
+    async def reads(station_id: str) -> int:
+        async with limit:
+            answered = 0
+            for connector in (0, 1, 2):
+                payload = {"connectorId": connector, "duration": DAEMON_ENGINE.horizon, "chargingRateUnit": "A"}
+                reply = await central.call(station_id, "GetCompositeSchedule", payload)
+                answered += reply.payload is not None
+            return answered
+
+    try:
+        converged = await wait_synced(daemon, ids, 300 + n / 5)
+        await wait_frozen(daemon, 60)
+        window = window or drift_interval * 1.15
+        per_second = n / drift_interval
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        checks, answered, due, tasks = 0, 0, 0.0, set()
+        for second in range(int(window)):  # bounded: one batch a second over the window
+            due += per_second
+            batch = [ids[(checks + k) % n] for k in range(int(due) - checks)]
+            checks += len(batch)
+            tasks |= {asyncio.ensure_future(reads(s)) for s in batch}
+            await asyncio.sleep(max(0.0, wall0 + second + 1 - time.perf_counter()))
+            done = {t for t in tasks if t.done()}
+            answered += sum(t.result() for t in done)
+            tasks -= done
+        answered += sum(await asyncio.gather(*tasks))
+        cpu_s, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        return {
+            "converge_s": round(converged, 1),
+            "cpu_percent_of_one_core": round(cpu_s / wall * 100, 2),
+            "seconds": round(wall, 1),
+            "drift_interval_s": drift_interval,
+            "checks": checks,
+            "answers": answered,
+            "checks_per_s": round(checks / wall, 1),
+            "cpu_ms_per_check": round(cpu_s / checks * 1000, 3) if checks else None,
+            "rss_mb": round(rss_mb(), 1),
+        }
+    finally:
+        stop_simulators(sims)
+        await daemon.stop()
+
+
 async def wait_frozen(daemon: Daemon, timeout: float) -> float | None:
     """Seconds until the daemon's settle-time `gc.freeze` (it looks every `freeze_check` seconds);
     None when this tree does not freeze, or did not within `timeout`."""
@@ -489,7 +554,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stations", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=10)
-    parser.add_argument("--only", default="a,b,c,d", help="which figures, e.g. c or a,d")
+    parser.add_argument("--only", default="a,b,c,d", help="which figures, e.g. c or a,d; floor: (c)'s reads alone")
     parser.add_argument("--drift-interval", type=float, default=60.0, help="for (c): seconds between checks")
     parser.add_argument("--sim-procs", type=int, default=0, help="simulator processes (default: 1 per 2,500)")
     parser.add_argument("--window", type=float, help="for (c): seconds measured (default: 1.15x the interval)")
@@ -499,6 +564,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     phases = {p.strip() for p in args.only.split(",") if p.strip()}
+    if "floor" in phases and len(phases) > 1:  # a daemon measured before it in this process distorts it
+        parser.error("--only floor runs alone (a daemon measured before it in the same process leaves its heap)")
     procs = args.sim_procs or max(1, -(-args.stations // 2500))
     baseline = None
     if args.baseline is not None:
