@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -48,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,7 @@ from reconciler.daemon.service import Daemon, DaemonSettings
 from reconciler.daemon.workqueue import QueueSettings
 from reconciler.policy import load_policies
 from reconciler.simulator.fleet import station_ids
+from reconciler.transport.central_system import CentralSystem
 
 PASSWORD = "bench-secret"
 CREDS = Credentials("bench", "bench-pw")
@@ -389,17 +392,29 @@ async def bench(
     return out
 
 
-async def idle(
-    n: int, drift_interval: float, sim_procs: int, window: float | None = None, **extra: Any
-) -> dict[str, Any]:
-    """A daemon of its own, every station Synced, over a window that holds one full round of drift checks."""
-    tmp = Path(tempfile.mkdtemp(prefix="bench-idle-"))
+@contextlib.asynccontextmanager
+async def synced_fleet(
+    n: int, drift_interval: float, sim_procs: int, **extra: Any
+) -> AsyncIterator[tuple[Daemon, list[str], float]]:
+    """A daemon of its own (drift checks every `drift_interval`) and its simulated stations, until every
+    station is Synced: (daemon, station ids, seconds to Synced); both stopped on the way out."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
     ids = fleet_ids(n, sim_procs)
     daemon = await start_daemon(tmp, ids, drift_interval, **extra)
     assert daemon.central is not None
     sims = start_simulators(daemon.central.url, n, sim_procs, [])
     try:
-        converged = await wait_synced(daemon, ids, 300 + n / 5)
+        yield daemon, ids, await wait_synced(daemon, ids, 300 + n / 5)
+    finally:
+        stop_simulators(sims)
+        await daemon.stop()
+
+
+async def idle(
+    n: int, drift_interval: float, sim_procs: int, window: float | None = None, **extra: Any
+) -> dict[str, Any]:
+    """A daemon of its own, every station Synced, over a window that holds one full round of drift checks."""
+    async with synced_fleet(n, drift_interval, sim_procs, **extra) as (daemon, _ids, converged):
         # Settled: the daemon freezes what lives as long as it does once the fleet has settled (a one-off
         # full collection, 0.7 s at 10,000 stations); the idle window starts after it, and its cost is
         # reported apart (a tree without the freeze is measured from the moment all are Synced).
@@ -440,9 +455,6 @@ async def idle(
             "gc_longest_s": round(collections.longest, 3),
             "settle_freeze": {"waited_s": freeze_waited, "gc_seconds": round(settling.seconds, 3)},
         }
-    finally:
-        stop_simulators(sims)
-        await daemon.stop()
 
 
 async def floor(n: int, drift_interval: float, sim_procs: int, window: float | None = None) -> dict[str, Any]:
@@ -451,15 +463,9 @@ async def floor(n: int, drift_interval: float, sim_procs: int, window: float | N
     connectors 0, 1 and 2 in turn, as a check asks them, through the embedded Central System) at the
     rate the daemon's checks run at `drift_interval`, in batches once a second: nothing judged,
     stored or logged. What a check costs beyond these figures is the reconciler's own work."""
-    tmp = Path(tempfile.mkdtemp(prefix="bench-floor-"))
-    ids = fleet_ids(n, sim_procs)
-    daemon = await start_daemon(tmp, ids, 10 * 365 * 86400.0)
-    central = daemon.central
-    assert central is not None
-    sims = start_simulators(central.url, n, sim_procs, [])
     limit = asyncio.Semaphore(64)  # the concurrency start_daemon gives its engine
 
-    async def reads(station_id: str) -> int:
+    async def reads(central: CentralSystem, station_id: str) -> int:
         async with limit:
             answered = 0
             for connector in (0, 1, 2):
@@ -468,8 +474,9 @@ async def floor(n: int, drift_interval: float, sim_procs: int, window: float | N
                 answered += reply.payload is not None
             return answered
 
-    try:
-        converged = await wait_synced(daemon, ids, 300 + n / 5)
+    async with synced_fleet(n, 10 * 365 * 86400.0, sim_procs) as (daemon, ids, converged):
+        central = daemon.central
+        assert central is not None
         await wait_frozen(daemon, 60)
         window = window or drift_interval * 1.15
         per_second = n / drift_interval
@@ -479,7 +486,7 @@ async def floor(n: int, drift_interval: float, sim_procs: int, window: float | N
             due += per_second
             batch = [ids[(checks + k) % n] for k in range(int(due) - checks)]
             checks += len(batch)
-            tasks |= {asyncio.ensure_future(reads(s)) for s in batch}
+            tasks |= {asyncio.ensure_future(reads(central, s)) for s in batch}
             await asyncio.sleep(max(0.0, wall0 + second + 1 - time.perf_counter()))
             done = {t for t in tasks if t.done()}
             answered += sum(t.result() for t in done)
@@ -497,9 +504,6 @@ async def floor(n: int, drift_interval: float, sim_procs: int, window: float | N
             "cpu_ms_per_check": round(cpu_s / checks * 1000, 3) if checks else None,
             "rss_mb": round(rss_mb(), 1),
         }
-    finally:
-        stop_simulators(sims)
-        await daemon.stop()
 
 
 async def wait_frozen(daemon: Daemon, timeout: float) -> float | None:
