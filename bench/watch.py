@@ -75,6 +75,8 @@ from reconciler.transport.central_system import CentralSystem
 PASSWORD = "bench-secret"
 CREDS = Credentials("bench", "bench-pw")
 DAEMON_ENGINE = DaemonSettings(policies=(), db=Path(), credentials=CREDS).engine  # each tree's own defaults
+# a drift check's reads of one of the bench's stations (2 connectors): connector 0, then 1 and 2
+CHECK_READS = [{"connectorId": c, "duration": DAEMON_ENGINE.horizon, "chargingRateUnit": "A"} for c in (0, 1, 2)]
 
 
 def policy_files(directory: Path, ids: list[str]) -> None:
@@ -488,8 +490,7 @@ def least_checks(daemon: Daemon) -> dict[str, int]:
 
     async def check(station_id: str, **_: Any) -> Outcome:
         answers, skew = [], None
-        for connector in (0, 1, 2):
-            payload = {"connectorId": connector, "duration": engine.settings.horizon, "chargingRateUnit": "A"}
+        for payload in CHECK_READS:
             asked = engine.now()
             reply = await engine.caller.call(station_id, "GetCompositeSchedule", payload)
             body = dict(reply.payload or {})
@@ -521,8 +522,7 @@ async def floor(n: int, drift_interval: float, sim_procs: int, window: float | N
     async def reads(central: CentralSystem, station_id: str) -> int:
         async with limit:
             answered = 0
-            for connector in (0, 1, 2):
-                payload = {"connectorId": connector, "duration": DAEMON_ENGINE.horizon, "chargingRateUnit": "A"}
+            for payload in CHECK_READS:
                 reply = await central.call(station_id, "GetCompositeSchedule", payload)
                 answered += reply.payload is not None
             return answered
