@@ -18,7 +18,7 @@ import typer
 from reconciler import clock
 from reconciler.core.composite import Composite, compute_composite
 from reconciler.core.profiles import ProfileError, RateUnit, from_epoch, parse_time, profile_to_ocpp
-from reconciler.core.wire import RequestError, answer, composite_to_ocpp, request_from_json
+from reconciler.core.wire import MAX_DURATION, RequestError, answer, composite_to_ocpp, request_from_json
 
 HELP = """Compute the composite schedule a charger should report, from a set of installed profiles.
 
@@ -219,7 +219,14 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--at", metavar="TIME", help="with --policies: ISO 8601 instant (default: now)")
         ] = None,
         duration: Annotated[
-            int, typer.Option("--duration", metavar="SECONDS", help="with --policies: seconds", min=0)
+            int,
+            typer.Option(
+                "--duration",
+                metavar="SECONDS",
+                help="with --policies: seconds (at most 31 days)",
+                min=0,
+                max=MAX_DURATION,
+            ),
         ] = 86_400,
         unit: Annotated[
             str | None, typer.Option("--unit", metavar="UNIT", help="with --policies: A or W (default: station's)")

@@ -73,6 +73,10 @@ def parse_listen(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit():
         raise typer.BadParameter(f"{value!r} is not HOST:PORT, e.g. 127.0.0.1:9000", param_hint="--listen")
+    if int(port) > 65535:
+        raise typer.BadParameter(
+            f"port {int(port)} is not a TCP port (0-65535; 0 picks a free one)", param_hint="--listen"
+        )
     return host, int(port)
 
 

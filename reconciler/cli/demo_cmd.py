@@ -31,7 +31,7 @@ from reconciler.api.auth import Credentials
 from reconciler.cli.common import Common, load, run_async, settings, state_lock
 from reconciler.cli.connect import Connection
 from reconciler.cli.render import plain_console, render_text
-from reconciler.cli.watch_cmd import event_loop, load_valid, run_daemon
+from reconciler.cli.watch_cmd import check_address, event_loop, load_valid, run_daemon
 from reconciler.core.status import Status
 from reconciler.daemon.demo import DEMO_SESSIONS, DemoFleet
 from reconciler.daemon.logs import setup_logging
@@ -66,7 +66,7 @@ def greeting(daemon: Daemon, credentials: Credentials, out: Console) -> None:
     out.rule("reconciler demo: every station Synced")
     out.print(f"dashboard:            {url}/      (sign in with the credentials below)", highlight=False)
     out.print(f"API and OpenAPI docs: {url}/docs", highlight=False)
-    out.print(f"Central System:       {daemon.transport_url}", highlight=False)
+    out.print(f"chargers connect to:  {daemon.transport_url}", highlight=False)
     out.print(f"state file:           {daemon.settings.db}  (reconciler status --db FILE reads it)", highlight=False)
     out.print(
         f"credentials (generated for this run, shown only here): user {user}  password {password}", highlight=False
@@ -243,6 +243,7 @@ def register(app: typer.Typer) -> None:
         and runs until Ctrl-C. With --once: plan, apply, plan again and exit 0 when all ended Synced.
         """
         out = plain_console(stderr=False)  # policy paths and station ids printed as they are
+        check_address(http, "--http", 8000)
         with contextlib.ExitStack() as stack:
             if state_dir is not None:
                 state_dir.mkdir(parents=True, exist_ok=True)

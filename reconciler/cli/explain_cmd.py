@@ -14,6 +14,7 @@ from reconciler import clock
 from reconciler.core.explain import explain_composite
 from reconciler.core.profiles import ProfileError, RateUnit, format_time, from_epoch, parse_time
 from reconciler.core.timeline import Limit
+from reconciler.core.wire import MAX_DURATION
 from reconciler.policy import load_policies
 
 
@@ -34,7 +35,12 @@ def register(app: typer.Typer) -> None:
         at: Annotated[
             str | None, typer.Option("--at", metavar="TIME", help="ISO 8601 instant to start from (default: now)")
         ] = None,
-        duration: Annotated[int, typer.Option("--duration", metavar="SECONDS", help="seconds to explain")] = 86_400,
+        duration: Annotated[
+            int,
+            typer.Option(
+                "--duration", metavar="SECONDS", help="seconds to explain (at most 31 days)", min=0, max=MAX_DURATION
+            ),
+        ] = 86_400,
         unit: Annotated[
             str | None, typer.Option("--unit", metavar="A|W", help="A or W (default: the station's first allowed unit)")
         ] = None,
@@ -64,13 +70,20 @@ def register(app: typer.Typer) -> None:
         chosen = RateUnit(unit.upper()) if unit else ctx.default_unit
         sources = {p.profile.charging_profile_id: p for p in state.profiles}
         pairs = [(p.connector_id, p.profile) for p in state.profiles]
+        if connector is not None and not 0 <= connector <= ctx.number_of_connectors:
+            raise typer.BadParameter(
+                f"connector {connector} does not exist: {station} has 0..{ctx.number_of_connectors}",
+                param_hint="--connector",
+            )
         connectors = [connector] if connector is not None else list(range(1, ctx.number_of_connectors + 1))
+        refused = 0
         for c in connectors:
             composite, explanations = explain_composite(
                 pairs, connector_id=c, now=now, duration=duration, unit=chosen, context=ctx
             )
             if not composite.accepted:
-                typer.echo(f"{station} connector {c}: {composite.reason}")
+                typer.echo(f"{station} connector {c}: {composite.reason}", err=True)
+                refused += 1
                 continue
             start = int(composite.schedule_start.timestamp())
             typer.echo(f"{station} connector {c}, from {format_time(composite.schedule_start)} for {duration} s")
@@ -87,3 +100,5 @@ def register(app: typer.Typer) -> None:
                     source = sources[governor.profile_id]
                     typer.echo(f"      from {source.policy} ({source.location})")
                 typer.echo(f"      why: {item.reason}")
+        if refused:
+            raise typer.Exit(1)

@@ -29,12 +29,13 @@ from reconciler.core.plan import StationPlan
 from reconciler.core.profiles import RateUnit, format_time, from_epoch
 from reconciler.core.status import Status
 from reconciler.core.timeline import Timeline
+from reconciler.core.wire import MAX_DURATION
 from reconciler.engine.observe import Observation
 from reconciler.engine.outcome import Outcome, action_digest, desired_digest, observed_json
 from reconciler.policy import PolicySet
 
 FORMAT = "reconciler-plan/v1"
-HORIZON_MAX = 31 * 86_400  # seconds; also the bound of --horizon (a month covers weekly recurrences)
+HORIZON_MAX = MAX_DURATION  # seconds; also the bound of --horizon and of composite/explain --duration
 _EPOCH = {"type": "integer", "minimum": 0, "maximum": 253_402_300_799}  # up to 9999-12-31
 _LIMIT = {"type": ["number", "null"], "minimum": -1, "maximum": 1e9}
 _OPTIONAL_TEXT = {"type": ["string", "null"], "maxLength": 4096}
@@ -179,7 +180,9 @@ def read_saved_plan(path: Path) -> SavedPlan:
     try:
         data = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
-        raise PlanFileError(f"{path}: not JSON ({exc}); save a plan with: reconciler plan --out {path}") from None
+        raise PlanFileError(
+            f"{path}: not JSON ({exc}), so not a saved plan; give the file `reconciler plan --out PLAN.json` wrote"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise PlanFileError(f'{path}: not a plan saved by `reconciler plan --out` (no "format": "{FORMAT}")')
     try:

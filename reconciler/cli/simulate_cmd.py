@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from websockets.exceptions import InvalidURI
+from websockets.uri import parse_uri
 
 from reconciler.cli.credentials import STATION_ENV, SecretSource, secret
 from reconciler.simulator.fleet import Fleet, station_ids
@@ -54,6 +56,8 @@ Quirks (--quirks key=value, repeatable, or a JSON/YAML file of key: value):
   rebase_recurring=true|false    false: Recurring periods reported from the request, not shifted
   tx_default_when_idle=true|false  false: TxDefaultProfile counts only during a transaction
   lose_profiles_on_reboot=true|false  profiles vanish on Reset
+  lose_on_reboot=ID|PURPOSE,...  only these profiles vanish on Reset
+  reboot_after=ACTION[:N]        restart once, right after answering the Nth such call
   accepted_not_enforced=true|false   SetChargingProfile says Accepted but stores nothing
   enforce_delay_ms=N             an Accepted SetChargingProfile takes effect N ms later
   lose_answers=ACTION,...        these calls are carried out but never answered
@@ -162,6 +166,12 @@ def register(app: typer.Typer) -> None:
                 raise typer.BadParameter(f"{ca_file}: {exc}", param_hint="--ca-file") from None
         ids = station_ids(stations, prefix, start)
         shown_url = split_credentials(url)[0]  # a password in the URL is not printed
+        try:
+            parse_uri(url)  # what the stations' websocket client accepts, checked before any starts
+        except InvalidURI:
+            raise typer.BadParameter(
+                f"{shown_url!r} is not a websocket URL: use ws://HOST:PORT or wss://HOST:PORT", param_hint="--url"
+            ) from None
         typer.echo(f"simulating {stations} station(s) {ids[0]}..{ids[-1]} -> {shown_url} (Ctrl-C to stop)")
 
         async def main() -> None:

@@ -245,7 +245,7 @@ def register(app: typer.Typer) -> None:
         lock_timeout: Annotated[float, typer.Option("--lock-timeout", metavar="SECONDS", min=0, help="wait this long for the state lock")] = 0.0,  # noqa: E501
         yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
     ) -> None:  # fmt: skip
-        """Forget ledger entries (e.g. a profile someone cleared from the charger by hand).
+        """Forget ledger entries, such as a profile someone cleared from the charger by hand.
 
         Nothing is sent to the charger. A forgotten profile still on the charger becomes foreign:
         the next plan shows it as drift (BLOCKED until `prune: foreign` or it is removed).

@@ -28,7 +28,7 @@ from reconciler.cli.render import plain_console
 from reconciler.daemon.logs import setup_logging
 from reconciler.daemon.retention import MIN_ROWS, EventRetention
 from reconciler.daemon.service import Daemon
-from reconciler.daemon.settings import CONFIG_TTL, DaemonSettings
+from reconciler.daemon.settings import CONFIG_TTL, DaemonSettings, host_port
 from reconciler.daemon.workqueue import QueueSettings
 from reconciler.engine.calls import RetryPolicy
 from reconciler.engine.reconcile import Settings
@@ -74,6 +74,15 @@ def api_credentials(path: Path | None) -> Credentials:
             param_hint="--credentials",
         )
     return credentials
+
+
+def check_address(value: str | None, flag: str, default_port: int) -> None:
+    """A HOST:PORT option, checked before anything starts (a port above 65535 is an error, not a wrap)."""
+    if value is not None:
+        try:
+            host_port(value, default_port)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint=flag) from None
 
 
 def load_valid(paths: list[Path], err: Console) -> PolicySet:
@@ -227,6 +236,8 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("use text or json", param_hint="--log-format")
         if via and listen:
             raise typer.BadParameter("use either --via or --listen, not both")
+        check_address(listen, "--listen", 9000)
+        check_address(http, "--http", 8000)
         if via and split_credentials(via)[2] is not None:  # used (InjectGateway takes it out of the URL it keeps)
             warn("a password in the --via URL is visible in ps for as long as the daemon runs; use "
                  "RECONCILER_INJECT_USER / RECONCILER_INJECT_PASSWORD")  # fmt: skip

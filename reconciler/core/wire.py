@@ -25,6 +25,9 @@ class RequestError(ValueError):
     """A composite request that cannot be read; the message names the field and the fix."""
 
 
+MAX_DURATION = 31 * 86_400  # seconds a request may ask for (a month covers weekly recurrences)
+
+
 @dataclass(frozen=True, slots=True)
 class CompositeRequest:
     now: datetime
@@ -146,6 +149,8 @@ def request_from_json(data: Any) -> CompositeRequest:
         raise RequestError(str(exc)) from None
     connector_id = _coerce(data["connectorId"], int, "connectorId")
     duration = _coerce(data["duration"], int, "duration")
+    if duration > MAX_DURATION:
+        raise RequestError(f"duration {duration} is longer than {MAX_DURATION} s (31 days); ask for a shorter window")
     unit = (
         None
         if data.get("chargingRateUnit") is None

@@ -60,9 +60,12 @@ class DaemonSettings:
 
 
 def host_port(value: str, default_port: int) -> tuple[str, int]:
+    """HOST:PORT (HOST alone: `default_port`); ValueError says what is wrong with it."""
     host, sep, port = value.rpartition(":")
     if not sep:
         return value, default_port
     if not port.isdigit():
-        raise ValueError(f"{value!r} is not HOST:PORT")
+        raise ValueError(f"{value!r} is not HOST:PORT, e.g. 127.0.0.1:{default_port}")
+    if int(port) > 65535:
+        raise ValueError(f"{value!r}: port {int(port)} is not a TCP port (0-65535; 0 picks a free one)")
     return host.strip("[]") or "127.0.0.1", int(port)
