@@ -55,11 +55,14 @@ def router(daemon: Daemon, guard: Guard) -> APIRouter:
     @api.get("/healthz", tags=["health"])
     async def healthz(request: Request) -> dict[str, Any]:
         """The process is alive, and is a reconciler daemon (`service`). To a caller with the API's
-        credentials it also names its state file (`state_file`): `reconciler plan --via URL --db FILE`
-        plans with the daemon's ledger (the CLI's own state does not know what the daemon installed)."""
+        credentials it also names its state file (`state_file`) and how it reaches its chargers
+        (`chargers`: `--listen HOST:PORT` or `--via URL`): once it is stopped, `reconciler plan
+        <chargers> --db FILE` plans with the daemon's ledger (the CLI's own state does not know what
+        the daemon installed); while it runs, `reconciler plan --via <its URL>` reaches its chargers."""
         body: dict[str, Any] = {"status": "ok", "service": "reconciler"}
         if guard.credentials.check(request.headers.get("authorization")):
             body["state_file"] = str(daemon.settings.db.resolve())
+            body["chargers"] = daemon.charger_flags
         return body
 
     @api.get("/readyz", tags=["health"])

@@ -34,19 +34,23 @@ async def explain_foreign_caps(outcomes: list[Outcome], gateway: Any, store: Sto
         named = identity.get("state_file")
         state_file = named if isinstance(named, str) and named else None
         db = f"--db {state_file}" if state_file else "--db <the daemon's state file: its `watch --db`>"
-        short = (f"the inject API is a reconciler daemon that likely installed it: ask it (GET {base}/plan), or plan "
-                 f"with {db} once it is stopped (it holds that state's lock)")  # fmt: skip
+        named = identity.get("chargers")
+        # stopped, the daemon no longer answers at `base`: its chargers are reached as it reached them
+        chargers = named if isinstance(named, str) and named else "<the daemon's --listen HOST:PORT or --via URL>"
+        again = f"reconciler plan {chargers} {db}"
+        short = (f"the inject API is a reconciler daemon that likely installed it: ask it (GET {base}/plan), or "
+                 f"once it is stopped (it holds that state's lock): {again}")  # fmt: skip
         full = (
             f"the inject API at {base} is a reconciler daemon (`reconciler watch`): this cap is most likely its "
             f"own profile, which this CLI's state ({state}) did not install, so do not set `prune: foreign` (two "
             f"reconcilers would fight over the charger); ask the daemon (GET {base}/plan), or plan with its state "
-            f"({db}) once it is stopped: while it runs it holds that state's lock"
+            f"once it is stopped (while it runs it holds that state's lock): {again}"
         )
         note = (
             f"note: {len(blocked)} station(s) blocked by caps this state ({state}) did not install; {base} is a "
             f"reconciler daemon, whose profiles they most likely are. Ask it for its plan:\n"
             f"  GET {base}/plan\nor, once it is stopped (while it runs it holds that state's lock):\n"
-            f"  reconciler plan --via {base} {db}"
+            f"  {again}"
         )
     elif len(blocked) >= 2 and not store.ledger_stations():
         short = "this state is new: if a `reconciler watch` daemon manages these chargers, plan with its --db FILE"

@@ -141,6 +141,17 @@ class Daemon:
         )
 
     @property
+    def charger_flags(self) -> str:
+        """How a CLI reaches this daemon's chargers once the daemon is stopped: the address they connect
+        to (`--listen`, the embedded Central System's), or the proxy it reaches them through (`--via`,
+        without credentials)."""
+        if self.central is not None:
+            prefix = self.settings.path_prefix
+            extra = f" --path-prefix {prefix}" if prefix not in ("", "/") else ""
+            return f"--listen {self.central.host}:{self.central.port}{extra}"
+        return f"--via {self.inject.base_url}" if self.inject is not None else ""
+
+    @property
     def transport_url(self) -> str:
         if self.central is not None:
             return f"Central System {self.central.url}/{{stationId}}"

@@ -25,14 +25,14 @@ from reconciler.simulator.fleet import Fleet
 from reconciler.transport.central_system import CentralSystem
 from tests.daemon.kit import AUTH, running
 from tests.daemon.test_watch import IDS, fleet_files
-from tests.engine.fleetkit import WAIT, write
+from tests.engine.fleetkit import PASSWORD, WAIT, write
 from tests.transport.conftest import cp_max
 
 pytestmark = pytest.mark.slow
 
 
-async def cli(*args: str) -> tuple[int, str, str]:
-    env = {**os.environ, "RECONCILER_INJECT_USER": AUTH[0], "RECONCILER_INJECT_PASSWORD": AUTH[1]}
+async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    env = {**os.environ, "RECONCILER_INJECT_USER": AUTH[0], "RECONCILER_INJECT_PASSWORD": AUTH[1], **(env or {})}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "reconciler.cli.main", *args, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -46,9 +46,12 @@ async def test_plan_via_a_daemon_with_a_fresh_state_says_whose_caps_they_are(tmp
     async with running(tmp_path, fleet_files(), IDS) as run:
         await run.synced()
         url, daemon_db = run.daemon.http.url, str(run.daemon.settings.db)
-        # the daemon says what it is; its state file only to a caller with its credentials
+        assert run.daemon.central is not None
+        listen = f"--listen 127.0.0.1:{run.daemon.central.port}"
+        # the daemon says what it is; its state file and how it reaches its chargers only to a caller
+        # with its credentials
         assert (await run.http.get("/healthz")).json() == {"status": "ok", "service": "reconciler",
-                                                            "state_file": daemon_db}  # fmt: skip
+                                                            "state_file": daemon_db, "chargers": listen}  # fmt: skip
         async with httpx.AsyncClient(base_url=url, timeout=WAIT) as anonymous:
             assert (await anonymous.get("/healthz")).json() == {"status": "ok", "service": "reconciler"}
         fresh = str(tmp_path / "cli" / "state.db")
@@ -59,6 +62,9 @@ async def test_plan_via_a_daemon_with_a_fresh_state_says_whose_caps_they_are(tmp
         assert "is a reconciler daemon" in text and f"--db {daemon_db}" in text and f"{url}/plan" in text, text
         assert "do not set `prune: foreign`" in text, text
         assert AUTH[1] not in text
+        # once the daemon is stopped it no longer answers at its URL: the hint reaches its chargers as it did
+        again = next(line.strip() for line in err.splitlines() if line.strip().startswith("reconciler plan "))
+        assert again == f"reconciler plan {listen} --db {daemon_db}", err
 
         code, out, _ = await cli("plan", "--policies", str(run.policies), "--via", url, "--db", fresh, "--json")
         stations = json.loads(out)["stations"]
@@ -68,6 +74,15 @@ async def test_plan_via_a_daemon_with_a_fresh_state_says_whose_caps_they_are(tmp
         # with the daemon's state file: the daemon's plan (in sync), no hint
         code, out, err = await cli("plan", "--policies", str(run.policies), "--via", url, "--db", daemon_db)
         assert code == 0 and "BLOCKED" not in out and "reconciler daemon" not in out + err, out + err
+
+        # the hint followed once the daemon is stopped: its chargers reconnect to the CLI's Central System
+        # on the daemon's address, and the plan with its state is the daemon's (in sync, nothing blocked)
+        await run.daemon.stop()
+        args = again.split()[2:]
+        code, out, err = await cli("plan", "--policies", str(run.policies), *args, "--wait", str(WAIT),
+                                   env={"RECONCILER_STATION_PASSWORD": PASSWORD})  # fmt: skip
+        assert code == 0 and "BLOCKED" not in out and "offline" not in out.lower(), out + err
+        assert all(s in out for s in IDS), out
 
 
 async def test_plan_via_a_plain_proxy_with_a_new_state_gives_the_general_hint(tmp_path: Path) -> None:
