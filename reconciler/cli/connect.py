@@ -37,6 +37,7 @@ import typer
 from reconciler import clock
 from reconciler.cli.credentials import INJECT_PASSWORD, INJECT_USER_ENV, STATION_PASSWORD, read_passwords_file, secret
 from reconciler.cli.credentials import warn as _warn
+from reconciler.daemon.settings import host_port
 from reconciler.transport.central_system import CentralSystem
 from reconciler.transport.gateway import Gateway
 from reconciler.transport.inject import InjectGateway, split_credentials
@@ -71,13 +72,12 @@ def settle_heap() -> None:
 
 def parse_listen(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not port.isdigit():  # both required here (the daemon's `host_port` has defaults)
         raise typer.BadParameter(f"{value!r} is not HOST:PORT, e.g. 127.0.0.1:9000", param_hint="--listen")
-    if int(port) > 65535:
-        raise typer.BadParameter(
-            f"port {int(port)} is not a TCP port (0-65535; 0 picks a free one)", param_hint="--listen"
-        )
-    return host, int(port)
+    try:
+        return host_port(value, 9000)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--listen") from None
 
 
 def is_loopback(host: str) -> bool:

@@ -34,9 +34,9 @@ async def explain_foreign_caps(outcomes: list[Outcome], gateway: Any, store: Sto
         named = identity.get("state_file")
         state_file = named if isinstance(named, str) and named else None
         db = f"--db {state_file}" if state_file else "--db <the daemon's state file: its `watch --db`>"
-        named = identity.get("chargers")
+        how = identity.get("chargers")
         # stopped, the daemon no longer answers at `base`: its chargers are reached as it reached them
-        chargers = named if isinstance(named, str) and named else "<the daemon's --listen HOST:PORT or --via URL>"
+        chargers = how if isinstance(how, str) and how else "<the daemon's --listen HOST:PORT or --via URL>"
         again = f"reconciler plan {chargers} {db}"
         short = (f"the inject API is a reconciler daemon that likely installed it: ask it (GET {base}/plan), or "
                  f"once it is stopped (it holds that state's lock): {again}")  # fmt: skip
